@@ -1,0 +1,45 @@
+"""stedi: a lakehouse for the STEDI Human Balance data.
+
+Landing JSON -> trusted -> curated Apache Iceberg tables, built by one SQL definition per table.
+"""
+
+from stedi.api import Lakehouse, TableInfo
+from stedi.config import Settings, load_settings
+from stedi.errors import (
+    CatalogError,
+    ConfigError,
+    EngineError,
+    LandingError,
+    QueryError,
+    StediError,
+    StorageError,
+    TableError,
+)
+from stedi.landing import IngestReport, LandedFile
+from stedi.pipeline import RunReport, TableRun
+from stedi.tables import TABLES, Column, Table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TABLES",
+    "CatalogError",
+    "Column",
+    "ConfigError",
+    "EngineError",
+    "IngestReport",
+    "LandedFile",
+    "Lakehouse",
+    "LandingError",
+    "QueryError",
+    "RunReport",
+    "Settings",
+    "StediError",
+    "StorageError",
+    "Table",
+    "TableError",
+    "TableInfo",
+    "TableRun",
+    "__version__",
+    "load_settings",
+]

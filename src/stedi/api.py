@@ -1,0 +1,109 @@
+"""The Python API: a `Lakehouse` at a root, with the operations the CLI offers.
+
+    from stedi import Lakehouse
+    lake = Lakehouse("lakehouse")
+    lake.ingest("data/stedi")
+    lake.run()
+    lake.sql("select count(*) from machine_learning_curated")   # a pyarrow.Table
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stedi.catalog import Catalog
+from stedi.config import Settings, load_settings
+from stedi.errors import QueryError
+from stedi.landing import IngestReport, LandedFile, LandingZone
+from stedi.pipeline import RunReport
+from stedi.tables import TABLES, Column, get_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    zone: str
+    built: bool
+    rows: int
+    files: int
+    snapshot_id: int | None
+    updated: datetime | None
+    columns: tuple[Column, ...]
+    doc: str
+
+
+class Lakehouse:
+    """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root."""
+
+    def __init__(self, home: str | Path | None = None, *, config: str | Path | None = None,
+                 settings: Settings | None = None, **overrides: Any) -> None:
+        """Settings come from `settings` if given, else stedi.toml / STEDI_* / `overrides`."""
+        self.settings = settings or load_settings(config, home=home, **overrides)
+        self.catalog = Catalog(self.settings)
+        self.landing = LandingZone(self.settings.landing_dir)
+
+    def ingest(self, *paths: str | Path, source: str | None = None,
+               progress: Progress | None = None) -> IngestReport:
+        """Copy source files or folders into the landing zone (idempotent)."""
+        from stedi.catalog import ensure_writable_dir
+
+        ensure_writable_dir(self.settings.home)
+        return self.landing.ingest(paths, source=source, progress=progress)
+
+    def landed_files(self) -> list[LandedFile]:
+        return self.landing.files()
+
+    def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
+            progress: Progress | None = None) -> RunReport:
+        """Build the tables (or the selected ones and what they need); unchanged tables are kept."""
+        from stedi.pipeline import run
+
+        return run(self.settings, self.catalog, list(select or []), full_refresh, progress)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run one read-only SQL query over every built table, by name."""
+        from stedi.engines import open_engine
+
+        engine = open_engine(self.settings)
+        try:
+            for table in TABLES.values():
+                state = self.catalog.state(table)
+                if state is not None:
+                    engine.register_parquet(table.name, state.files, table)
+            try:
+                return engine.query(query)
+            except QueryError as exc:
+                raise QueryError(self._hint(str(exc))) from None
+        finally:
+            engine.close()
+
+    def _hint(self, message: str) -> str:
+        for name in TABLES:
+            if f"name {name} does not exist" in message:
+                return f"table {name} has not been built yet; run `stedi run` first ({message})"
+        if "does not exist" in message:
+            return f"{message} The tables are: {', '.join(TABLES)}"
+        return message
+
+    def tables(self) -> list[TableInfo]:
+        """Every table with its zone, row count, last update and snapshot."""
+        return [self.describe(name) for name in TABLES]
+
+    def describe(self, name: str) -> TableInfo:
+        table = get_table(name)
+        state = self.catalog.state(table)
+        return TableInfo(
+            name=table.name, zone=table.zone, built=state is not None and state.snapshot_id is not None,
+            rows=state.rows if state else 0, files=len(state.files) if state else 0,
+            snapshot_id=state.snapshot_id if state else None, updated=state.updated if state else None,
+            columns=table.columns, doc=table.doc,
+        )

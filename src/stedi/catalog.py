@@ -1,0 +1,204 @@
+"""The Iceberg catalog: tables, their data files, and atomic commits.
+
+pyiceberg owns schemas, snapshots and planning; engines only read and write Parquet files. A build
+commits its files here in one transaction whose single OVERWRITE snapshot replaces every file the
+table had, so a reader sees the old table or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from stedi.config import NAMESPACE, Settings
+from stedi.errors import CatalogError, StorageError, TableError
+from stedi.tables import Column, Table
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table as IcebergTable
+
+FINGERPRINT = "stedi.fingerprint"  # snapshot property: what the table was built from
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What the catalog knows of one table now."""
+
+    name: str
+    files: list[str]  # data file URIs of the current snapshot
+    rows: int
+    snapshot_id: int | None
+    updated: datetime | None
+    fingerprint: str | None
+
+
+def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
+
+    types = {"string": StringType, "bigint": LongType, "int": IntegerType, "double": DoubleType}
+    return Schema(*(NestedField(i, c.name, types[c.type](), required=False, doc=c.doc or None)
+                    for i, c in enumerate(columns, start=1)))
+
+
+class Catalog:
+    """stedi's tables in a pyiceberg catalog (namespace `stedi`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._catalog: Catalog | None = None
+
+    @property
+    def iceberg(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = self._open()
+        return self._catalog
+
+    def _open(self) -> Catalog:
+        from pyiceberg.catalog import load_catalog
+
+        props = self._settings.catalog_properties()
+        embedded = not self._settings.catalog
+        if embedded:
+            ensure_writable_dir(self._settings.home)
+            self._settings.warehouse_dir.mkdir(exist_ok=True)
+        with self._errors(f"the catalog ({_describe(props)})"):
+            catalog = load_catalog("stedi", **props)
+            catalog.create_namespace_if_not_exists(NAMESPACE)
+        return catalog
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except CatalogError:
+            raise
+        except Exception as exc:
+            hint = ""
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                hint = (f"; {self._settings.catalog_file} is not a valid SQLite catalog: restore it, or move it "
+                        "away and run `stedi run` to rebuild every table from the landing zone")
+            raise CatalogError(f"cannot use {what}: {type(exc).__name__}: {_first_line(exc)}{hint}") from exc
+
+    def load(self, table: Table) -> IcebergTable | None:
+        from pyiceberg.exceptions import NoSuchTableError
+
+        with self._errors(f"table {table.name}"):
+            try:
+                return self.iceberg.load_table((NAMESPACE, table.name))
+            except NoSuchTableError:
+                return None
+
+    def ensure(self, table: Table) -> IcebergTable:
+        """The Iceberg table for `table`, created on first use; refuses one whose columns differ."""
+        from pyiceberg.table import TableProperties
+
+        existing = self.load(table)
+        if existing is not None:
+            have = [(f.name, str(f.field_type)) for f in existing.schema().fields]
+            want = [(f.name, str(f.field_type)) for f in iceberg_schema(table.columns).fields]
+            if have == want:
+                return existing
+            # Every stedi table is rebuilt from the landing zone, so a table of an older layout is
+            # dropped and created anew rather than migrated.
+            self.drop(table)
+        schema = iceberg_schema(table.columns)
+        with self._errors(f"table {table.name}"):
+            return self.iceberg.create_table(
+                (NAMESPACE, table.name), schema,
+                # engines write plain Parquet without Iceberg field ids: columns are matched by name
+                properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
+                            "stedi.zone": table.zone},
+            )
+
+    def state(self, table: Table) -> TableState | None:
+        """The current snapshot of `table`, or None if it was never built."""
+        ice = self.load(table)
+        if ice is None:
+            return None
+        snapshot = ice.current_snapshot()
+        if snapshot is None:
+            return TableState(table.name, [], 0, None, None, None)
+        with self._errors(f"table {table.name}"):
+            tasks = list(ice.scan().plan_files())
+        if any(task.delete_files for task in tasks):
+            # Another writer (e.g. Athena) left delete files; a bare file list would return deleted rows.
+            raise CatalogError(f"table {table.name} has row-level delete files written by another engine; "
+                               f"rebuild it with `stedi run --select {table.name} --full-refresh`")
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        return TableState(
+            name=table.name,
+            files=[task.file.file_path for task in tasks],
+            rows=sum(task.file.record_count for task in tasks),
+            snapshot_id=snapshot.snapshot_id,
+            updated=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+            fingerprint=summary.get(FINGERPRINT),
+        )
+
+    def replace(self, table: Table, files: list[str], fingerprint: str) -> TableState:
+        """Make `files` the table's whole content in one OVERWRITE snapshot; the new state."""
+        from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
+        ice = self.ensure(table)
+        with self._errors(f"table {table.name}"):
+            old = [task.file for task in ice.scan().plan_files()]
+            with ice.transaction() as tx:
+                update = tx.update_snapshot(snapshot_properties={FINGERPRINT: fingerprint})
+                with update.overwrite() as overwrite:
+                    for data_file in old:
+                        overwrite.delete_data_file(data_file)
+                    new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
+                    for data_file in new:
+                        overwrite.append_data_file(data_file)
+            snapshot = ice.current_snapshot()
+        assert snapshot is not None
+        return TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
+                          datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint)
+
+    def data_location(self, table: Table) -> str:
+        """Where the engine writes the table's new Parquet files (a URI)."""
+        return self.ensure(table).location().rstrip("/") + "/data"
+
+    def drop(self, table: Table) -> bool:
+        ice = self.load(table)
+        if ice is None:
+            return False
+        with self._errors(f"table {table.name}"):
+            self.iceberg.purge_table((NAMESPACE, table.name))
+        return True
+
+
+def require_state(catalog: Catalog, table: Table) -> TableState:
+    state = catalog.state(table)
+    if state is None:
+        raise TableError(f"table {table.name} has not been built yet; run `stedi run --select {table.name}`")
+    return state
+
+
+def ensure_writable_dir(path: object) -> None:
+    from pathlib import Path
+
+    p = Path(str(path))
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".stedi-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(f"the lakehouse root {p} is not writable ({exc.strerror}); "
+                           "choose another with --home or STEDI_HOME") from None
+
+
+def _describe(props: dict[str, str]) -> str:
+    """Names the catalog without credentials (a URI may carry a password)."""
+    uri = props.get("uri", "")
+    return f"{props.get('type', 'catalog')} catalog" + (f" at {uri.split('@')[-1]}" if uri else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]

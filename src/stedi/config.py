@@ -1,0 +1,106 @@
+"""Settings: one frozen object read from defaults, `stedi.toml`, `STEDI_*` variables and options.
+
+Precedence, lowest first: defaults < stedi.toml < environment < explicit arguments (CLI options).
+
+    # stedi.toml (in the working directory, or named by --config / STEDI_CONFIG)
+    home = "./lakehouse"        # the lakehouse root; relative paths are relative to this file
+    engine = "duckdb"
+    [catalog]                   # pyiceberg catalog properties; default: SQLite inside the root
+    type = "glue"
+    [duckdb]
+    threads = 2
+    memory_limit = "8GB"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stedi.errors import ConfigError
+
+CONFIG_FILE = "stedi.toml"
+ENGINES = ("duckdb",)
+NAMESPACE = "stedi"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path("lakehouse")
+    engine: str = "duckdb"
+    catalog: Mapping[str, str] = field(default_factory=dict)  # empty: the embedded SQLite catalog
+    duckdb: Mapping[str, Any] = field(default_factory=dict)
+    target_file_size: str = "256MB"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def catalog_file(self) -> Path:
+        return self.home / "catalog.db"
+
+    def catalog_properties(self) -> dict[str, str]:
+        """pyiceberg properties of the catalog: the configured one, else SQLite inside the root."""
+        if self.catalog:
+            return {k: str(v) for k, v in self.catalog.items()}
+        return {
+            "type": "sql",
+            "uri": f"sqlite:///{self.catalog_file}",
+            "warehouse": self.warehouse_dir.as_uri(),
+        }
+
+
+def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Settings from stedi.toml, the environment and `overrides` (None values are ignored)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+
+    path = Path(config_file or env.get("STEDI_CONFIG") or CONFIG_FILE)
+    if config_file is not None or "STEDI_CONFIG" in env or path.exists():
+        values.update(_read_toml(path))
+
+    for key in ("home", "engine", "target_file_size"):
+        if f"STEDI_{key.upper()}" in env:
+            values[key] = env[f"STEDI_{key.upper()}"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+
+    unknown = set(values) - {"home", "engine", "catalog", "duckdb", "target_file_size"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
+                          "known: home, engine, target_file_size, [catalog], [duckdb]")
+    if "home" in values:
+        values["home"] = Path(os.path.expanduser(str(values["home"]))).absolute()
+    else:
+        values["home"] = Path("lakehouse").absolute()
+    engine = values.get("engine", "duckdb")
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    for section in ("catalog", "duckdb"):
+        if not isinstance(values.get(section, {}), Mapping):
+            raise ConfigError(f"[{section}] in {path} must be a table of key = value settings")
+    return Settings(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; create it or unset STEDI_CONFIG") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    if "home" in data:  # a relative home is relative to the file that names it
+        data["home"] = str((path.parent / os.path.expanduser(str(data["home"]))).absolute())
+    return data
+
+
+__all__ = ["Settings", "load_settings"]

@@ -1,0 +1,36 @@
+"""Engines by name. Each is imported only when used, so the CLI starts fast and a missing optional
+engine is reported with the extra that installs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from stedi.errors import EngineError
+
+if TYPE_CHECKING:
+    from stedi.config import Settings
+    from stedi.engines.base import Engine
+
+
+def _duckdb(settings: Settings) -> Engine:
+    from stedi.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine(settings)
+
+
+ENGINES: dict[str, tuple[Callable[[Settings], Engine], str]] = {
+    "duckdb": (_duckdb, "duckdb"),
+}
+
+
+def open_engine(settings: Settings) -> Engine:
+    try:
+        loader, package = ENGINES[settings.engine]
+    except KeyError:
+        raise EngineError(f"unknown engine {settings.engine!r}; choose one of: {', '.join(ENGINES)}") from None
+    try:
+        return loader(settings)
+    except ImportError as exc:
+        raise EngineError(f"the {settings.engine} engine needs {package}, which is not installed ({exc}); "
+                          f"install it with `pip install 'stedi[{settings.engine}]'`") from None

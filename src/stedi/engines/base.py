@@ -1,0 +1,36 @@
+"""The engine interface: what the pipeline needs from a compute engine, and nothing more.
+
+An engine reads tables as Parquet files (the file list comes from the catalog's scan planning) or
+landed JSON, runs a table's `.sql`, and writes the result as Parquet files into a folder. Committing
+those files is the catalog's job, so every engine shares one commit path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from stedi.tables import Table
+
+
+class Engine(Protocol):
+    name: str
+
+    def register_parquet(self, name: str, files: list[str], table: Table) -> None:
+        """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""
+
+    def register_json(self, name: str, files: list[str], table: Table) -> None:
+        """Make `name` a relation over landed JSON `files` read with `table`'s columns and types."""
+
+    def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
+        """Run `sql`, cast to `table`'s schema, write Parquet into `folder` (a new, unique URI).
+
+        Returns the URIs of the files written and the number of rows.
+        """
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one read-only statement over the registered relations."""
+
+    def close(self) -> None: ...

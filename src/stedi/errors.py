@@ -1,0 +1,47 @@
+"""The one exception tree of stedi.
+
+    StediError                 anything stedi reports to a user; the CLI prints `error: <message>`
+    ├── ConfigError            a bad setting in stedi.toml, a STEDI_* variable or an option
+    ├── StorageError           the lakehouse root cannot be read or written
+    ├── LandingError           nothing landed, or a landed file cannot be read with its schema
+    ├── CatalogError           the Iceberg catalog is unreachable or corrupt, or a table is unreadable
+    ├── TableError             an unknown table, or one that has not been built yet
+    ├── QueryError             SQL that fails, or that would modify data
+    └── EngineError            an engine that is not installed or fails while building a table
+
+A message says what is wrong with which object and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class StediError(Exception):
+    """Base class of every error stedi raises on purpose."""
+
+
+class ConfigError(StediError):
+    """A setting is invalid."""
+
+
+class StorageError(StediError):
+    """The lakehouse root cannot be read or written."""
+
+
+class LandingError(StediError):
+    """Landing data is missing or cannot be read."""
+
+
+class CatalogError(StediError):
+    """The catalog cannot be opened or a table in it cannot be read."""
+
+
+class TableError(StediError):
+    """A table is unknown or not built."""
+
+
+class QueryError(StediError):
+    """A SQL query failed or was refused."""
+
+
+class EngineError(StediError):
+    """An engine is missing or failed."""

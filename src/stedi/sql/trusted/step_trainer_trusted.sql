@@ -1,0 +1,18 @@
+-- step_trainer_trusted: readings of the devices of customers_curated customers; exact duplicates once.
+with
+
+readings as (
+    select distinct sensorReadingTime, serialNumber, distanceFromObject
+    from step_trainer_landing
+),
+
+devices as (
+    select distinct serialNumber from customers_curated
+)
+
+select
+    readings.sensorReadingTime,
+    readings.serialNumber,
+    readings.distanceFromObject
+from readings
+where readings.serialNumber in (select serialNumber from devices)

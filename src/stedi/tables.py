@@ -1,0 +1,119 @@
+"""The one list of stedi's tables: zone, columns and types, inputs.
+
+Everything else derives from here: the Iceberg schemas, the types an engine casts its output to, the
+schema used to read landing JSON, and the Athena/Glue DDL files in `ddl/`.
+Column names keep the source JSON's spelling (`serialNumber`, `sensorReadingTime`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from stedi.errors import TableError
+
+Zone = Literal["landing", "trusted", "curated"]
+ColumnType = Literal["string", "bigint", "int", "double"]
+SOURCES: tuple[str, ...] = ("customer", "accelerometer", "step_trainer")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    zone: Zone
+    columns: tuple[Column, ...]
+    inputs: tuple[str, ...]
+    doc: str
+    source: str | None = None  # landing tables: the source whose landed files they read
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _cols(*spec: tuple[str, ColumnType, str]) -> tuple[Column, ...]:
+    return tuple(Column(name, type_, doc) for name, type_, doc in spec)
+
+
+CUSTOMER_COLUMNS = _cols(
+    ("customerName", "string", "full name"),
+    ("email", "string", "the customer's key; accelerometer `user` refers to it"),
+    ("phone", "string", "phone number"),
+    ("birthDay", "string", "birthday as delivered (free text, e.g. 1399-01-01)"),
+    ("serialNumber", "string", "serial number of the customer's step trainer"),
+    ("registrationDate", "bigint", "epoch milliseconds"),
+    ("lastUpdateDate", "bigint", "epoch milliseconds; the newest record of an email is current"),
+    ("shareWithResearchAsOfDate", "bigint", "research consent since (epoch ms); null: no consent"),
+    ("shareWithPublicAsOfDate", "bigint", "epoch milliseconds"),
+    ("shareWithFriendsAsOfDate", "bigint", "epoch milliseconds"),
+)
+ACCELEROMETER_COLUMNS = _cols(
+    ("user", "string", "email of the customer whose phone took the reading"),
+    ("timestamp", "bigint", "epoch milliseconds"),
+    ("x", "double", "acceleration, x axis"),
+    ("y", "double", "acceleration, y axis"),
+    ("z", "double", "acceleration, z axis"),
+)
+STEP_TRAINER_COLUMNS = _cols(
+    ("sensorReadingTime", "bigint", "epoch milliseconds"),
+    ("serialNumber", "string", "serial number of the device"),
+    ("distanceFromObject", "int", "distance measured by the device"),
+)
+
+_ALL = (
+    Table("customer_landing", "landing", CUSTOMER_COLUMNS, (), "Customer records from the website, as landed.",
+          source="customer"),
+    Table("accelerometer_landing", "landing", ACCELEROMETER_COLUMNS, (),
+          "Accelerometer readings from the mobile app, as landed.", source="accelerometer"),
+    Table("step_trainer_landing", "landing", STEP_TRAINER_COLUMNS, (),
+          "Step trainer readings from the devices, as landed.", source="step_trainer"),
+    Table("customer_trusted", "trusted", CUSTOMER_COLUMNS, ("customer_landing",),
+          "The current record of each customer who consented to research."),
+    Table("accelerometer_trusted", "trusted", ACCELEROMETER_COLUMNS, ("accelerometer_landing", "customer_trusted"),
+          "Readings of customers in customer_trusted; exact duplicates once."),
+    Table("customers_curated", "curated", CUSTOMER_COLUMNS, ("customer_trusted", "accelerometer_trusted"),
+          "customer_trusted customers with at least one accelerometer_trusted reading."),
+    Table("step_trainer_trusted", "trusted", STEP_TRAINER_COLUMNS, ("step_trainer_landing", "customers_curated"),
+          "Readings of the devices of customers_curated customers; exact duplicates once."),
+    Table("machine_learning_curated", "curated", STEP_TRAINER_COLUMNS + ACCELEROMETER_COLUMNS[2:],
+          ("step_trainer_trusted", "customers_curated", "accelerometer_trusted"),
+          "Each step trainer reading paired with its owner's accelerometer readings at the same time."),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in _ALL}
+
+
+def get_table(name: str) -> Table:
+    """The table called `name`; a TableError naming the known tables otherwise."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise TableError(f"unknown table {name!r}; the tables are: {', '.join(TABLES)}") from None
+
+
+def landing_table(source: str) -> Table:
+    return next(t for t in _ALL if t.source == source)
+
+
+def build_order(selected: list[str] | None = None) -> list[Table]:
+    """Tables in dependency order: all of them, or the selected ones and everything they need."""
+    if not selected:
+        return list(_ALL)
+    needed: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name not in needed:
+            needed.add(name)
+            for dep in get_table(name).inputs:
+                visit(dep)
+
+    for name in selected:
+        visit(name)
+    return [t for t in _ALL if t.name in needed]  # _ALL is already topologically sorted
