@@ -1,0 +1,1 @@
+"""The `stedi` command: a thin layer over stedi.api."""

@@ -1,0 +1,186 @@
+"""`stedi ...`: commands parse options, call the Python API and hand results to cli.output.
+
+Errors print `error: <message>` and exit 1 (2 for usage errors), without a traceback unless --debug.
+Heavy modules (pyiceberg, duckdb) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stedi.cli.output import FORMATS, Format, render
+from stedi.errors import StediError
+from stedi.tables import SOURCES, TABLES
+
+TABLE_ROWS_SHOWN = 1000
+
+
+class Context:
+    def __init__(self, home: str | None, config: str | None, debug: bool) -> None:
+        self.home, self.config, self.debug = home, config, debug
+
+    def lakehouse(self, **overrides: Any) -> Any:
+        from stedi.api import Lakehouse
+
+        return Lakehouse(self.home, config=self.config, **overrides)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                             help="Output format.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", envvar="STEDI_HOME", metavar="PATH",
+              help="Lakehouse root (default ./lakehouse; env STEDI_HOME; `home` in stedi.toml).")
+@click.option("--config", type=click.Path(dir_okay=False), envvar="STEDI_CONFIG",
+              help="Settings file (default ./stedi.toml if present).")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="stedi")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, config: str | None, debug: bool) -> None:
+    """stedi: the STEDI Human Balance lakehouse (landing -> trusted -> curated Iceberg tables)."""
+    ctx.obj = Context(home, config, debug)
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--scale", default=1.0, show_default=True, type=float,
+              help="1 is about the size of the real data (956 customers, 81k accelerometer readings).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
+def generate(out: str, scale: float, seed: int) -> None:
+    """Write synthetic landing data (customer/, accelerometer/, step_trainer/) into OUT."""
+    from stedi.generate import generate as make
+
+    try:
+        report = make(Path(out), scale=scale, seed=seed, progress=_say)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scale") from None
+    click.echo(render(["source", "records"], [
+        ["customer", report.customer_records],
+        ["accelerometer", report.accelerometer_records],
+        ["step_trainer", report.step_trainer_records],
+    ]))
+    click.echo(f"{report.files} files written to {report.out} in {report.seconds:.1f} s")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--source", type=click.Choice(SOURCES), help="Source of every file given (else from folder names).")
+@click.pass_obj
+def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
+    """Copy landing files (or folders of them) into the landing zone. Idempotent."""
+    lake = obj.lakehouse()
+    report = lake.ingest(*paths, source=source, progress=_say)
+    for path, why in report.skipped:
+        _say(f"skipped {path}: {why}")
+    for path, why in report.unchanged:
+        _say(f"unchanged {path}: {why}")
+    click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
+               f"{len(report.skipped)} skipped (landing zone: {lake.settings.landing_dir})")
+
+
+@cli.command()
+@click.option("--select", "select", multiple=True, type=click.Choice(list(TABLES)), metavar="TABLE",
+              help="Build this table and what it needs (repeatable).")
+@click.option("--full-refresh", is_flag=True, help="Rebuild every table even if its inputs did not change.")
+@click.option("--engine", type=click.Choice(["duckdb"]), help="Compute engine (default from settings: duckdb).")
+@format_option
+@click.pass_obj
+def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str | None, fmt: Format) -> None:
+    """Build the tables landing -> trusted -> curated, each in one atomic Iceberg commit."""
+    lake = obj.lakehouse(engine=engine)
+    report = lake.run(select, full_refresh=full_refresh, progress=_say)
+    click.echo(render(
+        ["table", "zone", "status", "rows_in", "rows_out", "seconds"],
+        [[t.table, t.zone, t.status, t.rows_in, t.rows_out, round(t.seconds, 2)] for t in report.tables], fmt))
+    if fmt == "table":
+        built = sum(t.status == "built" for t in report.tables)
+        click.echo(f"{built} built, {len(report.tables) - built} up to date, "
+                   f"{report.seconds:.2f} s on {report.engine} (run {report.run_id})")
+
+
+@cli.command()
+@click.argument("query")
+@format_option
+@click.option("--all", "show_all", is_flag=True, help=f"Table format: show every row, not the first "
+              f"{TABLE_ROWS_SHOWN:,}.")
+@click.pass_obj
+def sql(obj: Context, query: str, fmt: Format, show_all: bool) -> None:
+    """Run a read-only SQL QUERY over every table by name ('-' reads it from stdin)."""
+    if query == "-":
+        query = sys.stdin.read()
+    result = obj.lakehouse().sql(query)
+    shown = result if fmt != "table" or show_all else result.slice(0, TABLE_ROWS_SHOWN)
+    rows = [list(r.values()) for r in shown.to_pylist()]
+    click.echo(render(result.column_names, rows, fmt))
+    if shown.num_rows < result.num_rows:
+        _say(f"({shown.num_rows:,} of {result.num_rows:,} rows shown; --all or --format csv for every row)")
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def tables(obj: Context, fmt: Format) -> None:
+    """List every table with its zone, row count, last update and snapshot id."""
+    rows = [[t.name, t.zone, t.rows if t.built else None, t.updated, t.snapshot_id]
+            for t in obj.lakehouse().tables()]
+    click.echo(render(["table", "zone", "rows", "updated", "snapshot_id"], rows, fmt))
+
+
+@cli.command()
+@click.argument("table")
+@format_option
+@click.pass_obj
+def describe(obj: Context, table: str, fmt: Format) -> None:
+    """Show the schema of TABLE."""
+    info = obj.lakehouse().describe(table)
+    click.echo(render(["column", "type", "description"], [[c.name, c.type, c.doc] for c in info.columns], fmt))
+    if fmt == "table":
+        state = f"{info.rows:,} rows, snapshot {info.snapshot_id}" if info.built else "not built yet"
+        click.echo(f"\n{info.name} ({info.zone}): {info.doc} [{state}]")
+
+
+@cli.command()
+@click.option("--out", default="ddl/athena", show_default=True, type=click.Path(file_okay=False))
+@click.option("--location", default="s3://stedi-lakehouse", show_default=True,
+              help="Bucket (and prefix) the tables live under.")
+def ddl(out: str, location: str) -> None:
+    """Write the Athena / Glue DDL of every table (one .sql file per table)."""
+    from stedi.ddl import write_ddl
+
+    for path in write_ddl(Path(out), location):
+        click.echo(str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="stedi", standalone_mode=False)
+    except click.exceptions.Abort:
+        _say("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except StediError as exc:
+        if debug:
+            traceback.print_exc()
+        _say(f"error: {exc}")
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line, the trace under --debug
+        if debug:
+            traceback.print_exc()
+        _say(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
+        sys.exit(1)
+    sys.exit(0)
