@@ -109,7 +109,7 @@ class DuckDBEngine:
         self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
         self._con.execute("SET enable_external_access = false")
         try:
-            return self._con.execute(sql).fetch_arrow_table()
+            return self._con.execute(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(_message(exc)) from None
 

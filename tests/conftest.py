@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests never see the developer's own stedi.toml or STEDI_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stedi import Lakehouse
+
+from support import SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def lake(home: Path) -> Lakehouse:
+    return Lakehouse(home)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.is_dir(), f"the real STEDI data is expected at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_lake(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Lakehouse:
+    """One lakehouse built from the real data, shared by the read-only tests of a session."""
+    lake = Lakehouse(tmp_path_factory.mktemp("real") / "lake")
+    lake.ingest(shared_data)
+    lake.run()
+    return lake

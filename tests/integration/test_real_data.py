@@ -1,0 +1,108 @@
+"""The pipeline on the real STEDI landing data: the reference counts and the exact ML rows."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stedi import Lakehouse
+
+from support import rows
+
+EXPECTED = {
+    "customer_landing": 956,
+    "accelerometer_landing": 81_273,
+    "step_trainer_landing": 28_680,
+    "customer_trusted": 482,
+    "accelerometer_trusted": 40_981,
+    "customers_curated": 482,
+    "step_trainer_trusted": 14_460,
+    "machine_learning_curated": 40_981,
+}
+
+
+def _records(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for f in sorted(folder.glob("*.json")) for line in f.read_text().splitlines() if line]
+
+
+def _oracle_ml_rows(data: Path) -> Counter[tuple[Any, ...]]:
+    """machine_learning_curated computed in plain Python, independently of the SQL."""
+    latest: dict[str, dict[str, Any]] = {}
+    for c in _records(data / "customer" / "landing"):
+        if c["email"] not in latest or c["lastUpdateDate"] > latest[c["email"]]["lastUpdateDate"]:
+            latest[c["email"]] = c
+    consenting = {e: c for e, c in latest.items() if c.get("shareWithResearchAsOfDate") is not None}
+    phone: dict[tuple[str, int], set[tuple[float, float, float]]] = {}
+    for a in _records(data / "accelerometer" / "landing"):
+        if a["user"] in consenting:
+            phone.setdefault((a["user"], a["timestamp"]), set()).add((a["x"], a["y"], a["z"]))
+    with_readings = {u for u, _ in phone}
+    owners: dict[str, list[str]] = {}
+    for email in with_readings:
+        owners.setdefault(consenting[email]["serialNumber"], []).append(email)
+    steps = {(s["sensorReadingTime"], s["serialNumber"], s["distanceFromObject"])
+             for s in _records(data / "step_trainer" / "landing") if s["serialNumber"] in owners}
+    out: Counter[tuple[Any, ...]] = Counter()
+    for t, serial, distance in steps:
+        for email in owners[serial]:
+            for x, y, z in phone.get((email, t), ()):
+                out[(t, serial, distance, x, y, z)] += 1
+    return out
+
+
+def test_counts_match_the_reference(real_lake: Lakehouse) -> None:
+    assert {t.name: t.rows for t in real_lake.tables()} == EXPECTED
+
+
+def test_every_table_is_one_committed_snapshot(real_lake: Lakehouse) -> None:
+    for info in real_lake.tables():
+        assert info.built and info.snapshot_id is not None and info.updated is not None, info.name
+
+
+def test_machine_learning_rows_are_exactly_the_owner_pairs(real_lake: Lakehouse, shared_data: Path) -> None:
+    got = Counter(rows(real_lake, "select sensorReadingTime, serialNumber, distanceFromObject, x, y, z "
+                                  "from machine_learning_curated"))
+    assert got == _oracle_ml_rows(shared_data)
+    assert sum(got.values()) == 40_981
+
+
+def test_a_timestamp_only_join_would_be_wrong(real_lake: Lakehouse) -> None:
+    # The mistake the per-owner join avoids: 2,700 pairs of one person's device with another's phone.
+    [(wrong,)] = rows(real_lake, "select count(*) from step_trainer_trusted s "
+                                 "join accelerometer_trusted a on a.timestamp = s.sensorReadingTime")
+    assert wrong == 43_681
+    [(mismatched,)] = rows(real_lake, """
+        select count(*) from machine_learning_curated m
+        join customers_curated c on c.serialNumber = m.serialNumber
+        where not exists (select 1 from accelerometer_trusted a
+                          where a.user = c.email and a.timestamp = m.sensorReadingTime
+                            and (a.x, a.y, a.z) = (m.x, m.y, m.z))""")
+    assert mismatched == 0
+
+
+def test_trusted_tables_keep_only_consenting_customers(real_lake: Lakehouse) -> None:
+    assert rows(real_lake, "select count(*) from customer_trusted where shareWithResearchAsOfDate is null") == [(0,)]
+    assert rows(real_lake, "select count(*) from accelerometer_trusted a "
+                           "where a.user not in (select email from customer_trusted)") == [(0,)]
+    assert rows(real_lake, "select count(*), count(distinct email) from customers_curated") == [(482, 482)]
+
+
+@pytest.mark.slow
+def test_rerun_with_no_new_data_changes_nothing(tmp_path: Path, shared_data: Path) -> None:
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(shared_data)
+    lake.run()
+    before = {t.name: (t.rows, t.snapshot_id) for t in lake.tables()}
+    report = lake.run()
+    assert {t.status for t in report.tables} == {"up to date"}
+    assert {t.name: (t.rows, t.snapshot_id) for t in lake.tables()} == before
+    ingest_again = lake.ingest(shared_data)
+    assert ingest_again.landed == [] and len(ingest_again.unchanged) == 13
+    refreshed = lake.run(full_refresh=True)
+    assert {t.status for t in refreshed.tables} == {"built"}
+    assert {t.name: t.rows for t in lake.tables()} == EXPECTED
+    assert rows(lake, "select count(*) from (select distinct * from accelerometer_trusted)") == [(40_981,)]
