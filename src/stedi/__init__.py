@@ -22,7 +22,6 @@ from stedi.tables import TABLES, Column, Table
 __version__ = "0.1.0"
 
 __all__ = [
-    "TABLES",
     "CatalogError",
     "Column",
     "ConfigError",
@@ -36,6 +35,7 @@ __all__ = [
     "Settings",
     "StediError",
     "StorageError",
+    "TABLES",
     "Table",
     "TableError",
     "TableInfo",

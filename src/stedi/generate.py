@@ -27,6 +27,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TextIO
 
@@ -132,10 +133,11 @@ def generate(out: Path | str, scale: float = 1.0, seed: int = 0,
     files. Files of an earlier run in the three landing folders (`<source>-*.json`) are replaced.
     `progress`, if given, receives a short message per file written.
     """
-    if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+    if isinstance(scale, bool) or not isinstance(scale, Real) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a positive number (1 is the size of the real data), got {scale!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
     began = time.perf_counter()
     root = Path(out)
     say = progress or (lambda _msg: None)

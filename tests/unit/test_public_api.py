@@ -7,7 +7,7 @@ import stedi
 
 
 def test_all_is_sorted_and_complete() -> None:
-    assert stedi.__all__ == sorted(stedi.__all__, key=lambda n: (not n.isupper(), n.lower().lstrip("_")))
+    assert stedi.__all__ == sorted(stedi.__all__)
     for name in stedi.__all__:
         assert hasattr(stedi, name), name
 
