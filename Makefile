@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` (set up, then build a lakehouse from generated data)
+# and `make test` (set up, then run the test suite).
+VENV ?= .venv
+STEDI := $(VENV)/bin/stedi
+DEMO_HOME ?= lakehouse
+DEMO_DATA ?= demo-data
+SCALE ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test clean
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(STEDI) generate --out $(DEMO_DATA) --scale $(SCALE) --seed 0
+	$(STEDI) --home $(DEMO_HOME) ingest $(DEMO_DATA)
+	$(STEDI) --home $(DEMO_HOME) run
+	$(STEDI) --home $(DEMO_HOME) tables
+	$(STEDI) --home $(DEMO_HOME) sql "select count(*) as ml_rows, count(distinct serialNumber) as devices from machine_learning_curated"
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(DEMO_HOME) $(DEMO_DATA) .pytest_cache

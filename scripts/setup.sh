@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up a virtual environment in .venv with stedi and what it needs, on a fresh Debian machine too.
+#   scripts/setup.sh            runtime + test dependencies
+# Idempotent: a second run only checks that everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+EXTRAS=${STEDI_EXTRAS:-dev}
+
+need_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: stedi needs Python >= 3.11 as '$PYTHON' (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    # Debian splits venv out of the interpreter package.
+    if need_apt; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv "$VENV"
+    else
+      echo "setup: '$PYTHON -m venv' failed; install your distribution's python3-venv package" >&2
+      exit 1
+    fi
+  fi
+fi
+
+stamp="$VENV/.stedi-installed"
+want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready ($("$VENV/bin/stedi" --version))"
