@@ -137,7 +137,7 @@ def generate(out: Path | str, scale: float = 1.0, seed: int = 0,
         raise ValueError(f"scale must be a positive number (1 is the size of the real data), got {scale!r}")
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed, scale = int(seed), float(scale)
     began = time.perf_counter()
     root = Path(out)
     say = progress or (lambda _msg: None)
@@ -281,7 +281,8 @@ def _chunk_readings(rng: Rng, c: _Customers, ids: I64) -> tuple[list[str], list[
     serial_part = np.array([f',"serialNumber":"{c.serial[i]}","distanceFromObject":' for i in ids.tolist()],
                            dtype=object)
     steps = [f'{{"sensorReadingTime":{t}{s}{d}}}\n' for t, s, d in
-             zip(ts[order].tolist(), serial_part[cust[order]].tolist(), distance[order].tolist(), strict=True)]
+             zip(ts[order].tolist(), serial_part[cust[order]].tolist(), distance[order].tolist(),
+                 strict=True)]
 
     # Accelerometer: 1-4 readings per slot with distinct x/y/z; the first in the slot's round, any
     # further ones in the same or a later round.
@@ -342,6 +343,7 @@ class _Writer:
         self.files = 0
         self.lines = 0
         self._fh: TextIO | None = None
+        self._path = self.folder
         self._in_file = 0
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in self.folder.glob(f"{source}-*.json"):  # a rerun must not leave files of the last one
@@ -353,7 +355,7 @@ class _Writer:
             if self._fh is None:
                 number = FILE_NUMBER_BASE + (self.first_file + self.files) * FILE_NUMBER_STEP
                 self._path = self.folder / f"{self.source}-{number}.json"
-                self._fh = open(self._path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+                self._fh = open(self._path, "w", encoding="utf-8", newline="\n")
                 self.files += 1
                 self._in_file = 0
             take = min(len(lines) - pos, self.lines_per_file - self._in_file)

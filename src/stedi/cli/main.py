@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from stedi.cli.output import FORMATS, Format, render
+from stedi.config import ENGINES
 from stedi.errors import StediError
 from stedi.tables import SOURCES, TABLES
 
@@ -63,7 +64,7 @@ def generate(out: str, scale: float, seed: int) -> None:
     try:
         report = make(Path(out), scale=scale, seed=seed, progress=_say)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--scale") from None
+        raise click.UsageError(str(exc)) from None
     click.echo(render(["source", "records"], [
         ["customer", report.customer_records],
         ["accelerometer", report.accelerometer_records],
@@ -92,12 +93,15 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
 @click.option("--select", "select", multiple=True, type=click.Choice(list(TABLES)), metavar="TABLE",
               help="Build this table and what it needs (repeatable).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild every table even if its inputs did not change.")
-@click.option("--engine", type=click.Choice(["duckdb"]), help="Compute engine (default from settings: duckdb).")
+@click.option("--engine", type=click.Choice(ENGINES), envvar="STEDI_ENGINE",
+              help="Compute engine (default from settings: duckdb).")
+@click.option("--spark-master", metavar="URL", help="Spark master for --engine spark (default local[*]).")
 @format_option
 @click.pass_obj
-def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str | None, fmt: Format) -> None:
+def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str | None, spark_master: str | None,
+        fmt: Format) -> None:
     """Build the tables landing -> trusted -> curated, each in one atomic Iceberg commit."""
-    lake = obj.lakehouse(engine=engine)
+    lake = obj.lakehouse(engine=engine, spark_master=spark_master)
     report = lake.run(select, full_refresh=full_refresh, progress=_say)
     click.echo(render(
         ["table", "zone", "status", "rows_in", "rows_out", "seconds"],
