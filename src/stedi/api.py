@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +88,8 @@ class Lakehouse:
             engine.close()
 
     def _hint(self, message: str) -> str:
+        # DuckDB suggests its own system tables ("Did you mean pg_enum?"): no help to a stedi user.
+        message = re.sub(r' ?Did you mean "(?!(?:' + "|".join(TABLES) + r')")[^"]*"\?', "", message)
         for name in TABLES:
             if f"name {name} does not exist" in message:
                 return f"table {name} has not been built yet; run `stedi run` first ({message})"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from stedi.config import NAMESPACE, Settings
-from stedi.errors import CatalogError, StorageError, TableError
+from stedi.errors import CatalogError, StediError, StorageError, TableError
 from stedi.tables import Column, Table
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class Catalog:
     def _errors(self, what: str) -> Iterator[None]:
         try:
             yield
-        except CatalogError:
+        except StediError:
             raise
         except Exception as exc:
             hint = ""

@@ -59,6 +59,9 @@ class LandingZone:
             files = [LandedFile(**e) for e in entries]
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise StorageError(f"cannot read the landing zone {self.root} ({exc.strerror}); check --home "
+                               "or STEDI_HOME") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise LandingError(f"the landing manifest {path} is corrupt ({exc}); move it away: the next "
                                "ingest or run rebuilds it from the landed files") from None

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Literal
 
-from stedi.catalog import Catalog, TableState
+from stedi.catalog import Catalog, TableState, ensure_writable_dir
 from stedi.config import Settings
 from stedi.engines import open_engine
 from stedi.engines.base import Engine
@@ -57,6 +57,7 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
+    ensure_writable_dir(settings.home)
     landed = LandingZone(settings.landing_dir).files()
     if not landed:
         raise LandingError(f"the landing zone {settings.landing_dir} is empty; land data first with "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from stedi.errors import EngineError, LandingError, QueryError
+from stedi.errors import CatalogError, EngineError, LandingError, QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from stedi.tables import ColumnType, Table
 
 TYPES: dict[ColumnType, str] = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE"}
-READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
 def quote(name: str) -> str:
@@ -55,8 +55,12 @@ class DuckDBEngine:
         if not paths:
             return self._register_empty(name, table)
         columns = ", ".join(quote(c) for c in table.column_names)
-        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
-                          f"SELECT {columns} FROM read_parquet({_list(paths)})")
+        try:
+            self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
+                              f"SELECT {columns} FROM read_parquet({_list(paths)})")
+        except duckdb.Error as exc:
+            raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
+                               f"with `stedi run --select {name} --full-refresh`") from None
 
     def register_json(self, name: str, files: list[str], table: Table) -> None:
         if not files:
@@ -102,9 +106,15 @@ class DuckDBEngine:
             raise QueryError(f"invalid SQL: {_message(exc)}") from None
         if len(statements) != 1:
             raise QueryError(f"give exactly one statement (got {len(statements)})")
-        if statements[0].type not in READ_ONLY:
-            raise QueryError(f"only queries are allowed: a {statements[0].type.name} statement would modify "
-                             "data or settings; tables change only through `stedi ingest` and `stedi run`")
+        kind = statements[0].type
+        if kind == duckdb.StatementType.EXPLAIN:
+            # EXPLAIN ANALYZE runs what it explains: what is explained must be a query too.
+            explained = re.match(r"\s*explain\s+(?:analy[sz]e\s+)?(.*)", sql, flags=re.S | re.I)
+            inner = self._con.extract_statements(explained.group(1)) if explained else []
+            kind = inner[0].type if len(inner) == 1 else kind
+        if kind != duckdb.StatementType.SELECT:
+            raise QueryError(f"only queries are allowed: a statement of type {kind.name} would modify data "
+                             "or settings; tables change only through `stedi ingest` and `stedi run`")
         # Defence in depth: a query may read the tables' own folders and nothing else on disk.
         self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
         self._con.execute("SET enable_external_access = false")

@@ -1,0 +1,442 @@
+"""`stedi ...` end to end: output, exit codes and error messages.
+
+Through click's CliRunner, through main(argv) as the console script calls it, and the script itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from stedi import TABLES, Lakehouse
+from stedi.cli.main import cli, main
+
+from support import FIXTURES, write_jsonl
+
+EDGE = FIXTURES / "edge"
+TABLE_NAMES = ["customer_landing", "accelerometer_landing", "step_trainer_landing", "customer_trusted",
+               "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
+               "machine_learning_curated"]  # in build order
+ZONES = ["landing"] * 3 + ["trusted", "trusted", "curated", "trusted", "curated"]
+ROWS_OUT = [15, 12, 11, 7, 8, 5, 6, 6]
+ROWS_IN = [15, 12, 11, 15, 19, 15, 16, 19]  # derived tables: the sum of their inputs' rows
+
+
+def invoke(*args: str | Path, input: str | None = None) -> Result:
+    """`stedi ARGS` through click's runner, stdout and stderr kept apart; errors propagate."""
+    try:
+        runner = CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2: result.stderr is always separate
+    return runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def stedi(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """`stedi ARGS` through main(), as the console script runs it: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+@pytest.fixture(scope="module")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lakehouse with the edge fixtures built, for read-only commands."""
+    home = tmp_path_factory.mktemp("cli") / "lake"
+    lake = Lakehouse(home)
+    lake.ingest(EDGE)
+    lake.run()
+    return home
+
+
+@pytest.fixture
+def landed(home: Path) -> Path:
+    Lakehouse(home).ingest(EDGE)
+    return home
+
+
+# -- help ------------------------------------------------------------------------------------------
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("generate", "ingest", "run", "sql", "tables", "describe", "ddl", "--home", "--debug"):
+        assert command in result.stdout
+
+
+def test_help_through_main_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = stedi(capsys, "sql", "--help")
+    assert code == 0
+    assert "read-only SQL QUERY" in out
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert "0.1.0" in result.stdout
+
+
+# -- ingest ----------------------------------------------------------------------------------------
+def test_ingest_reports_counts_skips_readme_and_is_idempotent(home: Path) -> None:
+    first = invoke("--home", home, "ingest", EDGE)
+    assert first.exit_code == 0
+    assert first.stdout.startswith("3 landed, 0 already landed, 1 skipped (landing zone: ")
+    assert f"skipped {EDGE / 'README.md'}: not a JSON file" in first.stderr
+    for name in ("customer/customer-edge.json", "accelerometer/accelerometer-edge.json",
+                 "step_trainer/step_trainer-edge.json"):
+        assert f"landed {name} (" in first.stderr
+        assert (home / "landing" / name).read_bytes() == (EDGE / name).read_bytes()
+
+    second = invoke("--home", home, "ingest", EDGE)
+    assert second.exit_code == 0
+    assert second.stdout.startswith("0 landed, 3 already landed, 1 skipped")
+    assert "already landed as customer/customer-edge.json" in second.stderr
+
+
+def test_ingest_of_a_missing_path_fails(capsys: pytest.CaptureFixture[str], home: Path,
+                                        tmp_path: Path) -> None:
+    code, out, err = stedi(capsys, "--home", home, "ingest", tmp_path / "nope")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, f"{tmp_path / 'nope'} does not exist")
+
+
+def test_ingest_refuses_a_different_file_under_a_landed_name(
+        capsys: pytest.CaptureFixture[str], landed: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    write_jsonl(other / "customer" / "customer-edge.json", [{"email": "changed@test.com"}])
+    write_jsonl(other / "accelerometer" / "accelerometer-new.json", [{"user": "a@test.com", "timestamp": 1}])
+    code, _, err = stedi(capsys, "--home", landed, "ingest", other)
+    assert code == 1
+    assert_one_line_error(err, "nothing was ingested", "customer-edge.json differs from the landed "
+                                                        "customer/customer-edge.json")
+    # nothing landed: neither the conflicting file nor the new one in the same call
+    assert (landed / "landing" / "customer" / "customer-edge.json").read_bytes() == \
+        (EDGE / "customer" / "customer-edge.json").read_bytes()
+    assert not (landed / "landing" / "accelerometer" / "accelerometer-new.json").exists()
+    assert len(Lakehouse(landed).landed_files()) == 3
+
+
+# -- run -------------------------------------------------------------------------------------------
+def test_run_prints_a_summary_and_progress(landed: Path) -> None:
+    result = invoke("--home", landed, "run")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["table", "zone", "status", "rows_in", "rows_out", "seconds"]
+    assert set(lines[1]) == {"-", " "}
+    table = [line.split() for line in lines[2:10]]
+    assert [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in table] == list(
+        zip(TABLE_NAMES, ZONES, ["built"] * 8, ROWS_IN, ROWS_OUT, strict=True))
+    assert lines[10].startswith("8 built, 0 up to date, ") and "on duckdb (run " in lines[10]
+    for number, name in enumerate(TABLE_NAMES, start=1):
+        assert f"[{number}/8] {name} ..." in result.stderr
+    assert "built: 15 rows in, 15 rows out" in result.stderr
+
+    again = invoke("--home", landed, "run")
+    assert again.exit_code == 0
+    assert again.stdout.splitlines()[-1].startswith("0 built, 8 up to date, ")
+    assert again.stderr.count("up to date: ") == 8
+
+
+def test_run_format_json(landed: Path) -> None:
+    result = invoke("--home", landed, "run", "--format", "json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)  # nothing but JSON on stdout
+    assert [(r["table"], r["zone"], r["status"], r["rows_in"], r["rows_out"]) for r in report] == list(
+        zip(TABLE_NAMES, ZONES, ["built"] * 8, ROWS_IN, ROWS_OUT, strict=True))
+    assert all(isinstance(r["seconds"], float) for r in report)
+
+
+def test_run_select_builds_only_what_is_needed(landed: Path) -> None:
+    result = invoke("--home", landed, "run", "--select", "customer_trusted", "--format", "csv")
+    assert result.exit_code == 0
+    assert [r["table"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["customer_landing",
+                                                                                 "customer_trusted"]
+    listing = json.loads(invoke("--home", landed, "tables", "--format", "json").stdout)
+    assert [t["table"] for t in listing if t["rows"] is not None] == ["customer_landing", "customer_trusted"]
+
+
+def test_run_full_refresh_rebuilds_everything(landed: Path) -> None:
+    invoke("--home", landed, "run")
+    result = invoke("--home", landed, "run", "--full-refresh", "--format", "json")
+    assert [r["status"] for r in json.loads(result.stdout)] == ["built"] * 8
+
+
+# -- sql -------------------------------------------------------------------------------------------
+def test_sql_table_format_is_aligned(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", "select serialNumber, count(*) as readings, "
+                    "max(distanceFromObject) as top from step_trainer_trusted group by 1 order by 1")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "serialNumber  readings  top\n"
+        "------------  --------  ---\n"
+        "SN-ALICE             4  104\n"
+        "SN-BOB               1  202\n"
+        "SN-ERIN              1  105\n"
+    )
+
+
+CUSTOMERS_QUERY = ("select email, phone, shareWithPublicAsOfDate from customer_trusted "
+                   "where email in ('alice@test.com', 'bob@test.com') order by email")
+
+
+def test_sql_table_format_shows_null(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", CUSTOMERS_QUERY)
+    assert result.stdout.splitlines()[2:] == ["alice@test.com  8015550100                     NULL",
+                                              "bob@test.com    8015550200            1655560000000"]
+
+
+def test_sql_csv_has_a_header_row(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", "--format", "csv", CUSTOMERS_QUERY)
+    assert result.exit_code == 0
+    assert result.stdout == ("email,phone,shareWithPublicAsOfDate\n"
+                             "alice@test.com,8015550100,\n"
+                             "bob@test.com,8015550200,1655560000000\n")
+
+
+def test_sql_json_is_a_list_of_objects(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", "--format", "json", CUSTOMERS_QUERY)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [
+        {"email": "alice@test.com", "phone": "8015550100", "shareWithPublicAsOfDate": None},
+        {"email": "bob@test.com", "phone": "8015550200", "shareWithPublicAsOfDate": 1655560000000},
+    ]
+
+
+def test_sql_reads_the_query_from_stdin(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", "--format", "csv", "-",
+                    input="select count(*) as n from machine_learning_curated")
+    assert result.stdout == "n\n6\n"
+
+
+@pytest.mark.parametrize("statement", [
+    "delete from customer_trusted",
+    "insert into customer_trusted select * from customer_trusted",
+    "create table stolen as select * from customer_trusted",
+    "copy customer_trusted to 'stolen.csv'",
+    "attach 'other.db' as other",
+])
+def test_sql_refuses_statements_that_are_not_queries(
+        capsys: pytest.CaptureFixture[str], built_home: Path, statement: str) -> None:
+    code, out, err = stedi(capsys, "--home", built_home, "sql", statement)
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "error: only queries are allowed")
+    assert not Path("stolen.csv").exists() and not Path("other.db").exists()
+    assert stedi(capsys, "--home", built_home, "sql", "--format", "csv",
+                 "select count(*) as n from customer_trusted")[1] == "n\n7\n"
+
+
+def test_sql_refuses_explain_analyze_of_a_copy(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    lake = Lakehouse(home)
+    lake.ingest(EDGE)
+    lake.run(["customer_landing"])
+    data_file = lake.catalog.state(TABLES["customer_landing"]).files[0]
+    target = data_file.removeprefix("file://")
+    code, _, err = stedi(capsys, "--home", home, "sql",
+                         f"explain analyze copy (select 1 as a) to '{target}' (format parquet)")
+    try:
+        assert code == 1
+        assert_one_line_error(err, "only queries are allowed")
+    finally:  # whatever the refusal, the table must still be intact
+        assert stedi(capsys, "--home", home, "sql", "--format", "csv",
+                     "select count(*) as n from customer_landing")[1] == "n\n15\n"
+
+
+def test_sql_bad_sql(capsys: pytest.CaptureFixture[str], built_home: Path) -> None:
+    code, _, err = stedi(capsys, "--home", built_home, "sql", "selec 1")
+    assert code == 1
+    assert_one_line_error(err, "error: invalid SQL: Parser Error")
+
+
+def test_sql_unknown_table_lists_the_tables(capsys: pytest.CaptureFixture[str], built_home: Path) -> None:
+    code, _, err = stedi(capsys, "--home", built_home, "sql", "select * from nosuch")
+    assert code == 1
+    assert_one_line_error(err, "nosuch does not exist", "The tables are: customer_landing")
+
+
+def test_sql_of_a_table_not_built_yet(capsys: pytest.CaptureFixture[str], landed: Path) -> None:
+    Lakehouse(landed).run(["customer_trusted"])
+    code, _, err = stedi(capsys, "--home", landed, "sql", "select count(*) from customers_curated")
+    assert code == 1
+    assert_one_line_error(err, "error: table customers_curated has not been built yet; run `stedi run`")
+
+
+# -- tables, describe ------------------------------------------------------------------------------
+def test_tables_lists_the_eight_tables_with_zone_and_rows(built_home: Path) -> None:
+    result = invoke("--home", built_home, "tables")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["table", "zone", "rows", "updated", "snapshot_id"]
+    assert [line.split()[:3] for line in lines[2:]] == [
+        [name, zone, str(rows)] for name, zone, rows in zip(TABLE_NAMES, ZONES, ROWS_OUT, strict=True)]
+
+    listing = json.loads(invoke("--home", built_home, "tables", "--format", "json").stdout)
+    assert [(t["table"], t["zone"], t["rows"]) for t in listing] == list(zip(TABLE_NAMES, ZONES, ROWS_OUT,
+                                                                              strict=True))
+    assert all(isinstance(t["snapshot_id"], int) and t["updated"] for t in listing)
+
+
+def test_tables_before_any_run(home: Path) -> None:
+    listing = json.loads(invoke("--home", home, "tables", "--format", "json").stdout)
+    assert [(t["table"], t["rows"], t["snapshot_id"]) for t in listing] == [
+        (name, None, None) for name in TABLE_NAMES]
+
+
+def test_describe_lists_the_columns(built_home: Path) -> None:
+    result = invoke("--home", built_home, "describe", "customer_trusted")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["column", "type", "description"]
+    assert [line.split()[:2] for line in lines[2:12]] == [
+        ["customerName", "string"], ["email", "string"], ["phone", "string"], ["birthDay", "string"],
+        ["serialNumber", "string"], ["registrationDate", "bigint"], ["lastUpdateDate", "bigint"],
+        ["shareWithResearchAsOfDate", "bigint"], ["shareWithPublicAsOfDate", "bigint"],
+        ["shareWithFriendsAsOfDate", "bigint"]]
+    assert lines[-1].startswith("customer_trusted (trusted): ") and "[7 rows, snapshot " in lines[-1]
+
+
+def test_describe_json(built_home: Path) -> None:
+    result = invoke("--home", built_home, "describe", "machine_learning_curated", "--format", "json")
+    assert [(c["column"], c["type"]) for c in json.loads(result.stdout)] == [
+        ("sensorReadingTime", "bigint"), ("serialNumber", "string"), ("distanceFromObject", "int"),
+        ("x", "double"), ("y", "double"), ("z", "double")]
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def test_run_on_an_empty_landing_zone(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, out, err = stedi(capsys, "--home", home, "run")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "landing zone", "is empty", "`stedi ingest PATH`")
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, _, err = stedi(capsys, "--home", home, "--debug", "run")
+    assert code == 1
+    assert "Traceback (most recent call last)" in err and "stedi.errors.LandingError" in err
+    assert err.splitlines()[-1].startswith("error: the landing zone")
+
+
+def test_describe_unknown_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, _, err = stedi(capsys, "--home", home, "describe", "nope")
+    assert code == 1
+    assert_one_line_error(err, "error: unknown table 'nope'; the tables are: customer_landing, ")
+
+
+def test_run_select_unknown_table_is_a_usage_error(capsys: pytest.CaptureFixture[str], landed: Path) -> None:
+    code, _, err = stedi(capsys, "--home", landed, "run", "--select", "nope")
+    assert code == 2
+    assert "Invalid value for '--select': 'nope' is not one of" in err
+    assert "Traceback" not in err
+
+
+def test_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    home = blocker / "lake"
+    for command in (["ingest", str(EDGE)], ["tables"], ["sql", "select 1"]):
+        code, _, err = stedi(capsys, "--home", home, *command)
+        assert code == 1, command
+        assert_one_line_error(err, f"the lakehouse root {home} is not writable")
+
+
+def test_run_on_an_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code, _, err = stedi(capsys, "--home", blocker / "lake", "run")
+    assert code == 1
+    assert_one_line_error(err, f"the lakehouse root {blocker / 'lake'} is not writable")
+    assert "internal error" not in err
+
+
+def test_corrupt_catalog(capsys: pytest.CaptureFixture[str], landed: Path) -> None:
+    Lakehouse(landed).run(["customer_landing"])
+    (landed / "catalog.db").write_bytes(os.urandom(64) * 64)
+    code, out, err = stedi(capsys, "--home", landed, "tables")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "error: cannot use the catalog", f"{landed / 'catalog.db'} is not a valid "
+                                                                  "SQLite catalog")
+
+
+# -- settings: --home > STEDI_HOME > stedi.toml > ./lakehouse ---------------------------------------
+def landing_zone_of(result: Result) -> Path:
+    assert result.exit_code == 0
+    return Path(result.stdout.rsplit("(landing zone: ", 1)[1].rstrip(")\n"))
+
+
+def test_home_default_is_lakehouse_in_the_working_directory() -> None:
+    assert landing_zone_of(invoke("ingest", EDGE)) == Path.cwd() / "lakehouse" / "landing"
+    assert (Path.cwd() / "lakehouse" / "landing" / "customer" / "customer-edge.json").is_file()
+
+
+def test_home_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cwd = Path.cwd()
+    (cwd / "stedi.toml").write_text('home = "from-toml"\n')
+    assert landing_zone_of(invoke("ingest", EDGE)) == cwd / "from-toml" / "landing"
+
+    monkeypatch.setenv("STEDI_HOME", str(tmp_path / "from-env"))
+    assert landing_zone_of(invoke("ingest", EDGE)) == tmp_path / "from-env" / "landing"
+
+    assert landing_zone_of(invoke("--home", tmp_path / "from-option", "ingest", EDGE)) == \
+        tmp_path / "from-option" / "landing"
+    for home in (cwd / "from-toml", tmp_path / "from-env", tmp_path / "from-option"):
+        assert len(Lakehouse(home).landed_files()) == 3
+
+
+# -- generate (written alongside) -------------------------------------------------------------------
+@pytest.mark.skipif(not (Path(__file__).parents[2] / "src" / "stedi" / "generate.py").exists(),
+                    reason="stedi.generate not written yet")
+def test_generate_then_ingest_and_run(tmp_path: Path, home: Path) -> None:
+    out = tmp_path / "synthetic"
+    generated = invoke("generate", "--out", out, "--scale", "0.05", "--seed", "1")
+    assert generated.exit_code == 0
+    assert generated.stdout.splitlines()[0].split() == ["source", "records"]
+    assert "files written to" in generated.stdout
+
+    assert invoke("--home", home, "ingest", out).stdout.split(" landed")[0] != "0"
+    report = json.loads(invoke("--home", home, "run", "--format", "json").stdout)
+    rows_out = {r["table"]: r["rows_out"] for r in report}
+    assert rows_out["customer_trusted"] > 0 and rows_out["machine_learning_curated"] > 0
+    foreign = invoke("--home", home, "sql", "--format", "csv", """
+        select count(*) as n from machine_learning_curated ml
+        where not exists (select 1 from customers_curated c join accelerometer_trusted a on a."user" = c.email
+                          where c.serialNumber = ml.serialNumber and a."timestamp" = ml.sensorReadingTime)""")
+    assert foreign.stdout == "n\n0\n"
+
+
+# -- the installed console script ------------------------------------------------------------------
+def test_console_script_end_to_end(tmp_path: Path) -> None:
+    script = shutil.which("stedi", path=str(Path(sys.executable).parent)) or shutil.which("stedi")
+    assert script, "the stedi console script is not installed"
+    home = tmp_path / "lake"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([script, "--home", str(home), *args], capture_output=True, text=True,
+                              timeout=120)
+
+    assert run("ingest", str(EDGE)).returncode == 0
+    built = run("run")
+    assert built.returncode == 0, built.stderr
+    assert "8 built, 0 up to date" in built.stdout
+    queried = run("sql", "--format", "csv", "select serialNumber, x, y, z from machine_learning_curated "
+                                            "where sensorReadingTime = 1655564401000 order by 1")
+    assert queried.stdout == "serialNumber,x,y,z\nSN-ALICE,1.0,0.0,0.0\nSN-BOB,0.0,1.0,0.0\n"
+    failed = run("describe", "nope")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: unknown table 'nope'") and "Traceback" not in failed.stderr
