@@ -10,6 +10,9 @@ Precedence, lowest first: defaults < stedi.toml < environment < explicit argumen
     [duckdb]
     threads = 2
     memory_limit = "8GB"
+    [spark]                     # any Spark configuration (the `spark.` prefix may be left out)
+    master = "local[*]"
+    "executor.memory" = "4g"
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from stedi.errors import ConfigError
 
 CONFIG_FILE = "stedi.toml"
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 NAMESPACE = "stedi"
 
 
@@ -34,6 +37,7 @@ class Settings:
     engine: str = "duckdb"
     catalog: Mapping[str, str] = field(default_factory=dict)  # empty: the embedded SQLite catalog
     duckdb: Mapping[str, Any] = field(default_factory=dict)
+    spark: Mapping[str, Any] = field(default_factory=dict)  # Spark configuration, e.g. master
     target_file_size: str = "256MB"
 
     @property
@@ -72,12 +76,15 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     for key in ("home", "engine", "target_file_size"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
+    spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if spark_master:
+        values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
 
-    unknown = set(values) - {"home", "engine", "catalog", "duckdb", "target_file_size"}
+    unknown = set(values) - {"home", "engine", "catalog", "duckdb", "spark", "target_file_size"}
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
-                          "known: home, engine, target_file_size, [catalog], [duckdb]")
+                          "known: home, engine, target_file_size, [catalog], [duckdb], [spark]")
     if "home" in values:
         values["home"] = Path(os.path.expanduser(str(values["home"]))).absolute()
     else:
@@ -85,7 +92,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     engine = values.get("engine", "duckdb")
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    for section in ("catalog", "duckdb"):
+    for section in ("catalog", "duckdb", "spark"):
         if not isinstance(values.get(section, {}), Mapping):
             raise ConfigError(f"[{section}] in {path} must be a table of key = value settings")
     return Settings(**values)

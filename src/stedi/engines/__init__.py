@@ -19,8 +19,15 @@ def _duckdb(settings: Settings) -> Engine:
     return DuckDBEngine(settings)
 
 
+def _spark(settings: Settings) -> Engine:
+    from stedi.engines.spark import SparkEngine
+
+    return SparkEngine(settings)
+
+
 ENGINES: dict[str, tuple[Callable[[Settings], Engine], str]] = {
     "duckdb": (_duckdb, "duckdb"),
+    "spark": (_spark, "pyspark 3.5"),
 }
 
 

@@ -1,0 +1,154 @@
+"""The Spark engine: the same `.sql` files on Apache Spark 3.5 (the version AWS Glue 5.0 runs).
+
+The tables' SQL is written in DuckDB's dialect; sqlglot translates it to Spark SQL. Spark reads
+landed JSON with the schema of stedi.tables (never inferred) and Iceberg tables through the file list
+pyiceberg plans; it writes plain Parquet that the catalog commits, as for every engine.
+One Spark session serves a whole process (tests included): starting one costs seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from pyspark.sql import SparkSession
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.errors import PySparkException
+from py4j.protocol import Py4JError
+
+from stedi.engines.duckdb import local_path
+from stedi.errors import EngineError, LandingError, QueryError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from stedi.config import Settings
+    from stedi.tables import ColumnType, Table
+
+TYPES: dict[ColumnType, str] = {"string": "STRING", "bigint": "BIGINT", "int": "INT", "double": "DOUBLE"}
+SPARK_TYPES: dict[ColumnType, Any] = {"string": StringType, "bigint": LongType, "int": IntegerType,
+                                      "double": DoubleType}
+DEFAULT_CONF = {
+    "spark.master": "local[*]",
+    "spark.app.name": "stedi",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def translate(sql: str) -> str:
+    """DuckDB SQL (the dialect of stedi's .sql files) as Spark SQL."""
+    try:
+        return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(f"invalid SQL: {exc}") from None
+
+
+def schema(table: Table) -> StructType:
+    return StructType([StructField(c.name, SPARK_TYPES[c.type](), True) for c in table.columns])
+
+
+def session(settings: Settings) -> SparkSession:
+    """The process's Spark session, started on first use with the [spark] settings."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise EngineError("the spark engine needs Java 17, and no `java` was found; install it with "
+                          "`apt-get install -y openjdk-17-jre-headless` (or set JAVA_HOME)")
+    conf = {**DEFAULT_CONF, **{k if k.startswith("spark.") else f"spark.{k}": str(v)
+                               for k, v in settings.spark.items()}}
+    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    conf["spark.driver.extraJavaOptions"] = f"{java_options} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
+    if conf["spark.master"].startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no warning about the host's loopback name
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:
+        raise EngineError(f"cannot start Spark (master {conf['spark.master']}): {_message(exc)}") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._spark = session(settings)
+        self._views: list[str] = []
+
+    def register_parquet(self, name: str, files: list[str], table: Table) -> None:
+        reader = self._spark.read.schema(schema(table))
+        frame = reader.parquet(*[local_path(f) for f in files]) if files else \
+            self._spark.createDataFrame([], schema(table))
+        self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
+
+    def register_json(self, name: str, files: list[str], table: Table) -> None:
+        if not files:
+            return self._view(name, self._spark.createDataFrame([], schema(table)))
+        # FAILFAST: Spark's default (PERMISSIVE) turns a malformed record into nulls, silently.
+        frame = self._spark.read.schema(schema(table)).option("mode", "FAILFAST").json(
+            [local_path(f) for f in files])
+        self._view(name, frame)
+
+    def _view(self, name: str, frame: Any) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
+        out = local_path(folder)
+        columns = ", ".join(f"CAST(`{c.name}` AS {TYPES[c.type]}) AS `{c.name}`" for c in table.columns)
+        statement = f"SELECT {columns} FROM ({translate(sql.strip().rstrip(';'))}) AS result"
+        try:
+            frame = self._spark.sql(statement)
+            frame.write.mode("errorifexists").option("compression", "zstd").parquet(out)
+        except (PySparkException, Py4JError) as exc:
+            shutil.rmtree(out, ignore_errors=True)
+            message = _message(exc)
+            if "JSON" in message or "json" in message or "Malformed" in message:
+                raise LandingError(f"cannot read the landed files of {table.name}: {message}") from None
+            raise EngineError(f"building {table.name} failed on spark: {message}") from None
+        import pyarrow.parquet as pq
+
+        files = sorted(p for p in Path(out).glob("part-*.parquet"))
+        for junk in Path(out).glob("*.crc"):
+            junk.unlink()
+        (Path(out) / "_SUCCESS").unlink(missing_ok=True)
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        return [f.as_uri() for f in files], rows
+
+    def query(self, sql: str) -> pa.Table:
+        import pyarrow as pa
+
+        try:
+            frame = self._spark.sql(translate(sql))
+            result = frame.collect()
+        except (PySparkException, Py4JError) as exc:
+            raise QueryError(_message(exc)) from None
+        return pa.Table.from_pylist([r.asDict() for r in result]) if result else \
+            pa.table({name: [] for name in frame.columns})
+
+    def close(self) -> None:
+        for name in self._views:
+            self._spark.catalog.dropTempView(name)
+        self._views.clear()
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # Spark errors carry a JVM stack trace after the first lines; the user needs the first line.
+    return " ".join(text.splitlines()[0].split())[:1000] if text else type(exc).__name__
