@@ -7,10 +7,13 @@ DEMO_DATA ?= demo-data
 SCALE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test clean
+.PHONY: setup setup-dev demo test bench clean
 
 setup:
 	@scripts/setup.sh
+
+setup-dev:
+	@STEDI_EXTRAS=dev,spark scripts/setup.sh
 
 demo: setup
 	$(STEDI) generate --out $(DEMO_DATA) --scale $(SCALE) --seed 0
@@ -19,7 +22,7 @@ demo: setup
 	$(STEDI) --home $(DEMO_HOME) tables
 	$(STEDI) --home $(DEMO_HOME) sql "select count(*) as ml_rows, count(distinct serialNumber) as devices from machine_learning_curated"
 
-test: setup
+test: setup-dev
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment in .venv with stedi and what it needs, on a fresh Debian machine too.
-#   scripts/setup.sh            runtime + test dependencies
+#   scripts/setup.sh                       stedi with the embedded engine
+#   STEDI_EXTRAS=dev,spark scripts/setup.sh   plus the test tools and Spark (and Java 17, when missing)
 # Idempotent: a second run only checks that everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${STEDI_EXTRAS:-dev}
+EXTRAS=${STEDI_EXTRAS-}
 
 need_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
 
@@ -30,10 +31,20 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.stedi-installed"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
+want="$(sha256sum pyproject.toml | cut -c1-16)-$EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
   echo "$want" > "$stamp"
+fi
+
+# Spark runs on Java 17 (the JRE is enough).
+if [[ ",$EXTRAS," == *",spark,"* ]] && ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
+  if need_apt; then
+    echo "setup: installing Java 17 for Spark (openjdk-17-jre-headless)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "setup: Spark needs Java 17: install openjdk-17-jre-headless (or set JAVA_HOME)" >&2
+  fi
 fi
 echo "setup: ready ($("$VENV/bin/stedi" --version))"

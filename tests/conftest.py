@@ -11,6 +11,15 @@ from stedi import Lakehouse
 from support import SHARED_DATA
 
 
+# One test body, every engine: tests that take `engine` run once per engine (Spark ones marked `spark`).
+ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE"):
@@ -30,6 +39,12 @@ def lake(home: Path) -> Lakehouse:
     return Lakehouse(home)
 
 
+@pytest.fixture
+def engine_lake(home: Path, engine: str) -> Lakehouse:
+    """A lakehouse building with each engine in turn."""
+    return Lakehouse(home, engine=engine)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     assert SHARED_DATA.is_dir(), f"the real STEDI data is expected at {SHARED_DATA}"
@@ -37,9 +52,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_lake(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Lakehouse:
-    """One lakehouse built from the real data, shared by the read-only tests of a session."""
-    lake = Lakehouse(tmp_path_factory.mktemp("real") / "lake")
+def real_lake(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, engine: str) -> Lakehouse:
+    """A lakehouse built from the real data by `engine`, shared by the read-only tests of a session."""
+    lake = Lakehouse(tmp_path_factory.mktemp(f"real-{engine}") / "lake", engine=engine)
     lake.ingest(shared_data)
     lake.run()
     return lake

@@ -71,10 +71,10 @@ class Lakehouse:
         return run(self.settings, self.catalog, list(select or []), full_refresh, progress)
 
     def sql(self, query: str) -> pa.Table:
-        """Run one read-only SQL query over every built table, by name."""
-        from stedi.engines import open_engine
+        """Run one read-only SQL query over every built table, by name (on the embedded engine)."""
+        from stedi.engines import open_query_engine
 
-        engine = open_engine(self.settings)
+        engine = open_query_engine(self.settings)
         try:
             for table in TABLES.values():
                 state = self.catalog.state(table)

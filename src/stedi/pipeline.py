@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,7 +24,7 @@ from stedi.config import Settings
 from stedi.engines import open_engine
 from stedi.engines.base import Engine
 from stedi.errors import LandingError
-from stedi.landing import LandingZone
+from stedi.landing import LandedFile, LandingZone
 from stedi.tables import Table, build_order
 
 FORMAT = "1"  # bump to rebuild every table after a change in how tables are written
@@ -64,44 +66,68 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     engine = open_engine(settings)
-    states: dict[str, TableState] = {}
-    results: list[TableRun] = []
+    build = _Build(settings, catalog, engine, landed, run_id, full_refresh, say)
+    results: dict[str, TableRun] = {}
     try:
-        for number, table in enumerate(order, start=1):
-            say(f"[{number}/{len(order)}] {table.name} ...")
-            t0 = time.perf_counter()
-            sql = table_sql(table)
-            if table.source is not None:
-                files = [f for f in landed if f.source == table.source]
-                if not files:
-                    say(f"      no landed {table.source} files: {table.name} is empty")
-                inputs: list[object] = [(f.name, f.sha256) for f in files]
-                uris = [(settings.landing_dir / f.source / f.name).as_uri() for f in files]
-                engine.register_json(f"landed_{table.source}", uris, table)
-                rows_in = -1  # known after the read
-            else:
-                inputs = [(name, states[name].snapshot_id) for name in table.inputs]
-                rows_in = sum(states[name].rows for name in table.inputs)
-            fingerprint = _fingerprint(table, sql, inputs)
-
-            state = catalog.state(table)
-            if state is not None and state.fingerprint == fingerprint and not full_refresh:
-                status: Literal["built", "up to date"] = "up to date"
-            else:
-                folder = f"{catalog.data_location(table)}/{run_id}"
-                files_written, _rows = engine.write_parquet(sql, table, folder)
-                state = catalog.replace(table, files_written, fingerprint)
-                status = "built"
-            states[table.name] = state
-            engine.register_parquet(table.name, state.files, table)
-            seconds = time.perf_counter() - t0
-            result = TableRun(table.name, table.zone, status, state.rows if rows_in < 0 else rows_in,
-                              state.rows, seconds)
-            results.append(result)
-            say(f"      {status}: {result.rows_in:,} rows in, {result.rows_out:,} rows out ({seconds:.2f} s)")
+        pending = list(order)
+        with ThreadPoolExecutor(max_workers=engine.parallel_builds) as pool:
+            while pending:
+                # A wave: every pending table whose inputs are built (the landing tables come first).
+                wave = [t for t in pending if all(i in build.states or i not in {p.name for p in pending}
+                                                  for i in t.inputs)]
+                for table in wave:
+                    say(f"[{order.index(table) + 1}/{len(order)}] {table.name} ...")
+                for result in pool.map(build.table, wave):
+                    results[result.table] = result
+                pending = [t for t in pending if t not in wave]
     finally:
         engine.close()
-    return RunReport(run_id, engine.name, results, time.perf_counter() - started)
+    return RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started)
+
+
+class _Build:
+    """Builds one table: skips it when its fingerprint is unchanged, else computes and commits it."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, landed: list[LandedFile],
+                 run_id: str, full_refresh: bool, say: Progress) -> None:
+        self.settings, self.catalog, self.engine, self.landed = settings, catalog, engine, landed
+        self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
+        self.states: dict[str, TableState] = {}
+        self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
+
+    def table(self, table: Table) -> TableRun:
+        t0 = time.perf_counter()
+        sql = table_sql(table)
+        if table.source is not None:
+            files = [f for f in self.landed if f.source == table.source]
+            if not files:
+                self.say(f"      no landed {table.source} files: {table.name} is empty")
+            inputs: list[object] = [(f.name, f.sha256) for f in files]
+            uris = [(self.settings.landing_dir / f.source / f.name).as_uri() for f in files]
+            self.engine.register_json(f"landed_{table.source}", uris, table)
+            rows_in = None  # the records read: known once built
+        else:
+            inputs = [(name, self.states[name].snapshot_id) for name in table.inputs]
+            rows_in = sum(self.states[name].rows for name in table.inputs)
+        fingerprint = _fingerprint(table, sql, inputs)
+
+        with self._commit:
+            state = self.catalog.state(table)
+            folder = f"{self.catalog.data_location(table)}/{self.run_id}"
+        status: Literal["built", "up to date"] = "up to date"
+        if state is None or state.fingerprint != fingerprint or self.full_refresh:
+            files_written, _rows = self.engine.write_parquet(sql, table, folder)
+            with self._commit:
+                state = self.catalog.replace(table, files_written, fingerprint)
+            status = "built"
+        self.engine.register_parquet(table.name, state.files, table)
+        self.states[table.name] = state
+        seconds = time.perf_counter() - t0
+        result = TableRun(table.name, table.zone, status, state.rows if rows_in is None else rows_in,
+                          state.rows, seconds)
+        self.say(f"      {table.name} {status}: {result.rows_in:,} rows in, {result.rows_out:,} rows out "
+                 f"({seconds:.2f} s)")
+        return result
 
 
 def _fingerprint(table: Table, sql: str, inputs: list[object]) -> str:

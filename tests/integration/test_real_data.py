@@ -92,8 +92,8 @@ def test_trusted_tables_keep_only_consenting_customers(real_lake: Lakehouse) -> 
 
 
 @pytest.mark.slow
-def test_rerun_with_no_new_data_changes_nothing(tmp_path: Path, shared_data: Path) -> None:
-    lake = Lakehouse(tmp_path / "lake")
+def test_rerun_with_no_new_data_changes_nothing(tmp_path: Path, shared_data: Path, engine: str) -> None:
+    lake = Lakehouse(tmp_path / "lake", engine=engine)
     lake.ingest(shared_data)
     lake.run()
     before = {t.name: (t.rows, t.snapshot_id) for t in lake.tables()}

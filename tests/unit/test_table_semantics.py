@@ -77,17 +77,17 @@ def snapshots(lake: Lakehouse) -> dict[str, int | None]:
     return {t.name: t.snapshot_id for t in lake.tables()}
 
 
-def fresh(home: Path) -> Lakehouse:
-    lake = Lakehouse(home)
+def fresh(home: Path, engine: str) -> Lakehouse:
+    lake = Lakehouse(home, engine=engine)
     lake.ingest(EDGE)
     lake.run()
     return lake
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
-    """The edge fixtures ingested and built once; read-only tests share it."""
-    return fresh(tmp_path_factory.mktemp("edge") / "lake")
+def built(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Lakehouse:
+    """The edge fixtures ingested and built once per engine; read-only tests share it."""
+    return fresh(tmp_path_factory.mktemp(f"edge-{engine}") / "lake", engine)
 
 
 # -- exact rows of every table ------------------------------------------------------------------------
@@ -261,8 +261,8 @@ def test_ml_never_pairs_a_device_with_another_customers_phone(built: Lakehouse) 
 
 
 # -- --select, reruns, incremental changes ------------------------------------------------------------
-def test_select_builds_only_the_table_and_its_inputs(home: Path) -> None:
-    lake = Lakehouse(home)
+def test_select_builds_only_the_table_and_its_inputs(home: Path, engine: str) -> None:
+    lake = Lakehouse(home, engine=engine)
     lake.ingest(EDGE)
     report = lake.run(["customer_trusted"])
     assert [t.table for t in report.tables] == ["customer_landing", "customer_trusted"]
@@ -275,8 +275,8 @@ def test_select_builds_only_the_table_and_its_inputs(home: Path) -> None:
     }
 
 
-def test_rerun_is_idempotent_and_full_refresh_rebuilds(home: Path) -> None:
-    lake = fresh(home)
+def test_rerun_is_idempotent_and_full_refresh_rebuilds(home: Path, engine: str) -> None:
+    lake = fresh(home, engine)
     before = contents(lake)
     assert all(before.values())
     first = snapshots(lake)
@@ -294,8 +294,8 @@ def test_rerun_is_idempotent_and_full_refresh_rebuilds(home: Path) -> None:
     assert contents(lake) == before
 
 
-def test_new_accelerometer_file_rebuilds_only_what_depends_on_it(home: Path, tmp_path: Path) -> None:
-    lake = fresh(home)
+def test_new_accelerometer_file_rebuilds_only_what_depends_on_it(home: Path, tmp_path: Path, engine: str) -> None:
+    lake = fresh(home, engine)
     first = snapshots(lake)
     late = write_jsonl(tmp_path / "new" / "accelerometer" / "accelerometer-late.json",
                        [{"user": "ivan@test.com", "timestamp": T1, "x": 0.25, "y": 0.25, "z": 0.25}])
@@ -313,8 +313,8 @@ def test_new_accelerometer_file_rebuilds_only_what_depends_on_it(home: Path, tmp
         [*MACHINE_LEARNING_CURATED, (T1, "SN-IVAN", 301, 0.25, 0.25, 0.25)])
 
 
-def test_new_step_trainer_file_leaves_customer_and_accelerometer_tables(home: Path, tmp_path: Path) -> None:
-    lake = fresh(home)
+def test_new_step_trainer_file_leaves_customer_and_accelerometer_tables(home: Path, tmp_path: Path, engine: str) -> None:
+    lake = fresh(home, engine)
     late = write_jsonl(tmp_path / "new" / "step_trainer" / "step_trainer-late.json",
                        [{"sensorReadingTime": T5, "serialNumber": "SN-ALICE", "distanceFromObject": 106}])
     lake.ingest(late)
@@ -325,8 +325,8 @@ def test_new_step_trainer_file_leaves_customer_and_accelerometer_tables(home: Pa
     assert table(lake, "machine_learning_curated") == sorted(MACHINE_LEARNING_CURATED)
 
 
-def test_late_withdrawal_removes_the_customer_everywhere(home: Path, tmp_path: Path) -> None:
-    lake = fresh(home)
+def test_late_withdrawal_removes_the_customer_everywhere(home: Path, tmp_path: Path, engine: str) -> None:
+    lake = fresh(home, engine)
     withdrawn = {"customerName": "Alice Consent", "email": "alice@test.com", "phone": "8015550100",
                  "birthDay": "1990-01-01", "serialNumber": "SN-ALICE", "registrationDate": R,
                  "lastUpdateDate": R60 + 1, "shareWithResearchAsOfDate": None,

@@ -11,6 +11,7 @@ from stedi.errors import EngineError
 if TYPE_CHECKING:
     from stedi.config import Settings
     from stedi.engines.base import Engine
+    from stedi.engines.duckdb import DuckDBEngine
 
 
 def _duckdb(settings: Settings) -> Engine:
@@ -32,6 +33,7 @@ ENGINES: dict[str, tuple[Callable[[Settings], Engine], str]] = {
 
 
 def open_engine(settings: Settings) -> Engine:
+    """The engine that builds tables, as configured."""
     try:
         loader, package = ENGINES[settings.engine]
     except KeyError:
@@ -41,3 +43,11 @@ def open_engine(settings: Settings) -> Engine:
     except ImportError as exc:
         raise EngineError(f"the {settings.engine} engine needs {package}, which is not installed ({exc}); "
                           f"install it with `pip install 'stedi[{settings.engine}]'`") from None
+
+
+def open_query_engine(settings: Settings) -> DuckDBEngine:
+    """The engine that answers `stedi sql`: always the embedded one, whichever engine builds tables
+    (a query should not wait seconds for a Spark session)."""
+    from stedi.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine(settings)

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from stedi.tables import Table
 
 
 class Engine(Protocol):
     name: str
+    parallel_builds: int  # how many independent tables the pipeline may build at once
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
         """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""
@@ -29,8 +28,5 @@ class Engine(Protocol):
 
         Returns the URIs of the files written and the number of rows.
         """
-
-    def query(self, sql: str) -> pa.Table:
-        """Run one read-only statement over the registered relations."""
 
     def close(self) -> None: ...

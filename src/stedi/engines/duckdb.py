@@ -38,6 +38,7 @@ def local_path(uri: str) -> str:
 
 class DuckDBEngine:
     name = "duckdb"
+    parallel_builds = 1  # DuckDB already uses every core within a statement
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

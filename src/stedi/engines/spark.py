@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +24,9 @@ from pyspark.errors import PySparkException
 from py4j.protocol import Py4JError
 
 from stedi.engines.duckdb import local_path
-from stedi.errors import EngineError, LandingError, QueryError
+from stedi.errors import EngineError, LandingError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from stedi.config import Settings
     from stedi.tables import ColumnType, Table
 
@@ -37,7 +38,7 @@ DEFAULT_CONF = {
     "spark.app.name": "stedi",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.shuffle.partitions": str(max(2, os.cpu_count() or 2)),  # small tables: few tasks
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
@@ -50,25 +51,32 @@ def translate(sql: str) -> str:
     try:
         return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
     except sqlglot.errors.ParseError as exc:
-        raise QueryError(f"invalid SQL: {exc}") from None
+        raise EngineError(f"cannot translate SQL to Spark: {exc}") from None
 
 
 def schema(table: Table) -> StructType:
     return StructType([StructField(c.name, SPARK_TYPES[c.type](), True) for c in table.columns])
 
 
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark configuration: stedi's defaults, then the [spark] settings (the `spark.` prefix optional)."""
+    conf = {**DEFAULT_CONF, **{k if k.startswith("spark.") else f"spark.{k}": str(v)
+                               for k, v in settings.spark.items()}}
+    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    conf["spark.driver.extraJavaOptions"] = f"{java_options} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
+    return conf
+
+
 def session(settings: Settings) -> SparkSession:
-    """The process's Spark session, started on first use with the [spark] settings."""
+    """The process's Spark session (a Glue job's own, for one), else one started with `spark_conf`."""
+    conf = spark_conf(settings)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise EngineError("the spark engine needs Java 17, and no `java` was found; install it with "
                           "`apt-get install -y openjdk-17-jre-headless` (or set JAVA_HOME)")
-    conf = {**DEFAULT_CONF, **{k if k.startswith("spark.") else f"spark.{k}": str(v)
-                               for k, v in settings.spark.items()}}
-    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-    conf["spark.driver.extraJavaOptions"] = f"{java_options} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
+    _check_master(conf["spark.master"])
     if conf["spark.master"].startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no warning about the host's loopback name
     builder = SparkSession.builder
@@ -83,8 +91,38 @@ def session(settings: Settings) -> SparkSession:
     return spark
 
 
+def _check_master(master: str) -> None:
+    """Fail in seconds, not after Spark's minute of retries, when a standalone master is unreachable."""
+    if not master.startswith("spark://"):
+        return
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.partition(":")
+        try:
+            socket.create_connection((host, int(port or 7077)), timeout=5).close()
+            return
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or "timed out"
+    raise EngineError(f"cannot reach the Spark master {master} ({reason}); check --spark-master or "
+                      "`master` in the [spark] section of stedi.toml")
+
+
+@contextmanager
+def _spark_errors(what: str) -> Iterator[None]:
+    """A Spark failure as one line (the JVM stack trace stays under --debug)."""
+    try:
+        yield
+    except (PySparkException, Py4JError) as exc:
+        message = _message(exc)
+        if "stopped" in message.lower():
+            message += " (the Spark application was stopped: is the cluster reachable and alive?)"
+        raise EngineError(f"{what} failed on spark: {message}") from exc
+
+
 class SparkEngine:
     name = "spark"
+    # Independent tables (the three landing tables) run as concurrent Spark jobs: a job's fixed costs
+    # (planning, scheduling, committing) then overlap with another job's work.
+    parallel_builds = 3
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -92,18 +130,20 @@ class SparkEngine:
         self._views: list[str] = []
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
-        reader = self._spark.read.schema(schema(table))
-        frame = reader.parquet(*[local_path(f) for f in files]) if files else \
-            self._spark.createDataFrame([], schema(table))
-        self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
+        with _spark_errors(f"reading table {name}"):
+            reader = self._spark.read.schema(schema(table))
+            frame = reader.parquet(*[local_path(f) for f in files]) if files else \
+                self._spark.createDataFrame([], schema(table))
+            self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
 
     def register_json(self, name: str, files: list[str], table: Table) -> None:
-        if not files:
-            return self._view(name, self._spark.createDataFrame([], schema(table)))
-        # FAILFAST: Spark's default (PERMISSIVE) turns a malformed record into nulls, silently.
-        frame = self._spark.read.schema(schema(table)).option("mode", "FAILFAST").json(
-            [local_path(f) for f in files])
-        self._view(name, frame)
+        with _spark_errors(f"reading the landed files of {table.name}"):
+            if not files:
+                return self._view(name, self._spark.createDataFrame([], schema(table)))
+            # FAILFAST: Spark's default (PERMISSIVE) turns a malformed record into nulls, silently.
+            frame = self._spark.read.schema(schema(table)).option("mode", "FAILFAST").json(
+                [local_path(f) for f in files])
+            self._view(name, frame)
 
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
@@ -131,20 +171,12 @@ class SparkEngine:
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         return [f.as_uri() for f in files], rows
 
-    def query(self, sql: str) -> pa.Table:
-        import pyarrow as pa
-
-        try:
-            frame = self._spark.sql(translate(sql))
-            result = frame.collect()
-        except (PySparkException, Py4JError) as exc:
-            raise QueryError(_message(exc)) from None
-        return pa.Table.from_pylist([r.asDict() for r in result]) if result else \
-            pa.table({name: [] for name in frame.columns})
-
     def close(self) -> None:
-        for name in self._views:
-            self._spark.catalog.dropTempView(name)
+        try:
+            for name in self._views:
+                self._spark.catalog.dropTempView(name)
+        except (PySparkException, Py4JError):
+            pass  # a stopped session has no views left to drop
         self._views.clear()
 
 

@@ -1,8 +1,9 @@
 -- accelerometer_trusted: readings of customers in customer_trusted; exact duplicate readings once.
+-- Duplicates are removed after the join, over the (fewer) consenting customers' readings.
 with
 
 readings as (
-    select distinct "user", "timestamp", x, y, z
+    select "user", "timestamp", x, y, z
     from accelerometer_landing
 ),
 
@@ -10,7 +11,7 @@ consenting as (
     select email from customer_trusted
 )
 
-select
+select distinct
     readings."user",
     readings."timestamp",
     readings.x,

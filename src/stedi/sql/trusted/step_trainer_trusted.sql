@@ -1,8 +1,9 @@
 -- step_trainer_trusted: readings of the devices of customers_curated customers; exact duplicates once.
+-- Duplicates are removed after the filter, over the (fewer) curated customers' readings.
 with
 
 readings as (
-    select distinct sensorReadingTime, serialNumber, distanceFromObject
+    select sensorReadingTime, serialNumber, distanceFromObject
     from step_trainer_landing
 ),
 
@@ -10,7 +11,7 @@ devices as (
     select distinct serialNumber from customers_curated
 )
 
-select
+select distinct
     readings.sensorReadingTime,
     readings.serialNumber,
     readings.distanceFromObject

@@ -1,0 +1,59 @@
+"""The AWS Glue entry point, run locally: a local Spark session and the SQLite catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stedi import ConfigError, Lakehouse
+from stedi.glue_job import main, parse_args
+
+from support import FIXTURES
+
+
+def test_job_parameters_are_read_as_glue_passes_them() -> None:
+    args = parse_args(["--JOB_NAME", "nightly", "--stedi_home", "s3://bucket/lake", "--stedi_select",
+                       "customer_trusted, machine_learning_curated", "--stedi_full_refresh", "true",
+                       "--enable-metrics", "true"])
+    assert (args.job_name, args.home, args.select, args.full_refresh) == (
+        "nightly", "s3://bucket/lake", ["customer_trusted", "machine_learning_curated"], True)
+    assert args.catalog == {"type": "glue"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--JOB_NAME", "x"], "missing job parameter(s): --stedi_home"),
+    (["--JOB_NAME", "x", "--stedi_home", "h", "--stedi_catalog", "[1]"], "must be a JSON object"),
+])
+def test_bad_job_parameters_are_named(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        parse_args(argv)
+
+
+@pytest.mark.spark
+def test_the_job_builds_every_table_on_spark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "lake"
+    Lakehouse(home).ingest(FIXTURES / "edge")
+    catalog = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'glue-stand-in.db'}",
+               "warehouse": (tmp_path / "warehouse").as_uri()}
+    code = main(["--JOB_NAME", "stedi-test", "--stedi_home", str(home), "--stedi_catalog", json.dumps(catalog)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "machine_learning_curated\tbuilt\t" in out
+    lake = Lakehouse(home, catalog=catalog)
+    assert {t.name: t.rows for t in lake.tables()}["customer_trusted"] == 7
+    assert lake.describe("machine_learning_curated").built
+    # A rerun of the job commits nothing new.
+    assert main(["--JOB_NAME", "stedi-test", "--stedi_home", str(home), "--stedi_catalog",
+                 json.dumps(catalog)]) == 0
+    assert capsys.readouterr().out.count("\tup to date\t") == 8
+
+
+def test_job_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--JOB_NAME", "x", "--stedi_home", str(tmp_path / "empty"), "--stedi_catalog",
+                 json.dumps({"type": "sql", "uri": f"sqlite:///{tmp_path / 'c.db'}",
+                             "warehouse": (tmp_path / "w").as_uri()})])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the landing zone") and err.count("\n") == 1
