@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -69,17 +69,23 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     build = _Build(settings, catalog, engine, landed, run_id, full_refresh, say)
     results: dict[str, TableRun] = {}
     try:
-        pending = list(order)
+        # Each table starts as soon as its inputs are built (with an engine that runs builds in
+        # parallel, customer_trusted overlaps the accelerometer landing read, and so on).
+        selected = {t.name for t in order}
+        waiting = list(order)
         with ThreadPoolExecutor(max_workers=engine.parallel_builds) as pool:
-            while pending:
-                # A wave: every pending table whose inputs are built (the landing tables come first).
-                wave = [t for t in pending if all(i in build.states or i not in {p.name for p in pending}
-                                                  for i in t.inputs)]
-                for table in wave:
+            running: dict[Future[TableRun], Table] = {}
+            while waiting or running:
+                ready = [t for t in waiting if all(i in results or i not in selected for i in t.inputs)]
+                for table in ready[: engine.parallel_builds - len(running)]:
                     say(f"[{order.index(table) + 1}/{len(order)}] {table.name} ...")
-                for result in pool.map(build.table, wave):
+                    running[pool.submit(build.table, table)] = table
+                    waiting.remove(table)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    result = future.result()  # re-raises a failed build; the pool waits for the rest
                     results[result.table] = result
-                pending = [t for t in pending if t not in wave]
     finally:
         engine.close()
     return RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started)

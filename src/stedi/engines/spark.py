@@ -62,7 +62,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark configuration: stedi's defaults, then the [spark] settings (the `spark.` prefix optional)."""
     conf = {**DEFAULT_CONF, **{k if k.startswith("spark.") else f"spark.{k}": str(v)
                                for k, v in settings.spark.items()}}
-    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    # ParallelGC: throughput over pause times, measured faster for these batch jobs than the default G1.
+    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()} -XX:+UseParallelGC"
     conf["spark.driver.extraJavaOptions"] = f"{java_options} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
     return conf
 

@@ -1,0 +1,183 @@
+"""Benchmarks of stedi against the reference approach, as whole processes.
+
+    .venv/bin/python bench/run.py --scale 10 [--runs 3] [--cases run-duckdb,run-spark,plain-pyspark]
+
+Cases (each a fresh process, timed from start to exit):
+  ingest         stedi ingest of the generated landing data into a new lakehouse
+  run-duckdb     stedi run (embedded engine) on a freshly ingested lakehouse
+  run-spark      stedi run --engine spark on a freshly ingested lakehouse
+  plain-pyspark  bench/plain_pyspark.py: the five jobs as Glue Studio users write them
+  floor          DuckDB reading all landing JSON once and nothing else
+
+Reports wall seconds (median of --runs), peak resident memory of the process tree (JVM included),
+and rows per second, as a table on stdout and as JSON in bench/results/.
+Data is generated once per scale into bench/.data/ (deterministic, seed 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+BIN = Path(sys.executable).parent
+STEDI = [str(BIN / "stedi")]
+CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor")
+
+FLOOR_SQL = """
+select (select count(*) from read_json('{d}/accelerometer/**/*.json', format='newline_delimited',
+          columns={{'user': 'VARCHAR', 'timestamp': 'BIGINT', 'x': 'DOUBLE', 'y': 'DOUBLE', 'z': 'DOUBLE'}}))
+     + (select count(*) from read_json('{d}/step_trainer/**/*.json', format='newline_delimited',
+          columns={{'sensorReadingTime': 'BIGINT', 'serialNumber': 'VARCHAR', 'distanceFromObject': 'INTEGER'}}))
+     + (select count(*) from read_json('{d}/customer/**/*.json', format='newline_delimited',
+          columns={{'email': 'VARCHAR', 'lastUpdateDate': 'BIGINT'}}))
+"""
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak resident bytes (polled every 200 ms) of one process run."""
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
+    return wall, peak
+
+
+def landing_data(scale: float) -> tuple[Path, int]:
+    """Generated landing data for a scale (made once) and its number of records."""
+    out = BENCH / ".data" / f"scale-{scale:g}"
+    stamp = out / "records.txt"
+    if not stamp.exists():
+        print(f"generating scale {scale:g} data into {out} ...", file=sys.stderr)
+        shutil.rmtree(out, ignore_errors=True)
+        sys.path.insert(0, str(REPO / "src"))
+        from stedi.generate import generate
+
+        report = generate(out, scale=scale, seed=0)
+        records = report.customer_records + report.accelerometer_records + report.step_trainer_records
+        stamp.write_text(str(records))
+    return out, int(stamp.read_text())
+
+
+def case_commands(case: str, data: Path, work: Path) -> tuple[Callable[[], None], list[str]]:
+    """What to prepare (untimed) and the command to time, for one run of a case."""
+    home = work / "lake"
+
+    def fresh() -> None:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+
+    def ingested() -> None:
+        fresh()
+        subprocess.run([*STEDI, "--home", str(home), "ingest", str(data)], check=True, capture_output=True)
+
+    if case == "ingest":
+        return fresh, [*STEDI, "--home", str(home), "ingest", str(data)]
+    if case == "run-duckdb":
+        return ingested, [*STEDI, "--home", str(home), "run"]
+    if case == "run-spark":
+        return ingested, [*STEDI, "--home", str(home), "run", "--engine", "spark"]
+    if case == "plain-pyspark":
+        return fresh, [sys.executable, str(BENCH / "plain_pyspark.py"), str(data), str(work / "zones")]
+    if case == "floor":
+        return fresh, [sys.executable, "-c", f"import duckdb; duckdb.sql({FLOOR_SQL.format(d=data)!r}).fetchall()"]
+    raise SystemExit(f"unknown case {case!r}; cases: {', '.join(CASES)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    args = parser.parse_args()
+
+    data, records = landing_data(args.scale)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="stedi-bench-") as tmp:
+        for case in args.cases.split(","):
+            walls, peaks = [], []
+            for i in range(args.runs):
+                prepare, cmd = case_commands(case, data, Path(tmp) / case)
+                prepare()
+                wall, peak = measure(cmd)
+                walls.append(wall)
+                peaks.append(peak)
+                print(f"  {case} run {i + 1}/{args.runs}: {wall:.2f} s, {peak / 2**20:.0f} MiB", file=sys.stderr)
+            median = statistics.median(walls)
+            results.append({"case": case, "runs": walls, "median_s": round(median, 3),
+                            "peak_rss_mib": round(max(peaks) / 2**20, 1),
+                            "records_per_s": round(records / median)})
+    report = {
+        "scale": args.scale, "records": records, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PHYS_PAGES")
+                                                                 * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "results": results,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"scale-{args.scale:g}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    base = {r["case"]: r["median_s"] for r in results}
+    print(f"scale {args.scale:g}: {records:,} landing records; {report['machine']['cores']} cores, "
+          f"{report['machine']['memory_gib']} GiB")
+    print(f"{'case':<15}{'median s':>10}{'peak MiB':>10}{'records/s':>12}{'vs plain':>10}")
+    for r in results:
+        ratio = f"{base['plain-pyspark'] / r['median_s']:.1f}x" if "plain-pyspark" in base else ""
+        print(f"{r['case']:<15}{r['median_s']:>10.2f}{r['peak_rss_mib']:>10.0f}{r['records_per_s']:>12,}{ratio:>10}")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
