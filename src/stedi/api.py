@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from stedi.catalog import Catalog
 from stedi.config import Settings, load_settings
-from stedi.errors import QueryError
+from stedi.errors import QueryError, TableError
 from stedi.landing import IngestReport, LandedFile, LandingZone
 from stedi.pipeline import RunReport
 from stedi.tables import TABLES, Column, get_table
@@ -96,6 +96,18 @@ class Lakehouse:
         if "does not exist" in message:
             return f"{message} The tables are: {', '.join(TABLES)}"
         return message
+
+    def reconcile(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The reconciliation figures of the latest run (or of `run_id`), one dict per source."""
+        from stedi.tables import TABLES as ALL
+
+        if self.catalog.state(ALL["reconciliation"]) is None:
+            raise TableError("no run has been reconciled yet; run `stedi run` first")
+        where = "run_id = (select max_by(run_id, run_at) from reconciliation)" if run_id is None else \
+            "run_id = '" + run_id.replace("'", "''") + "'"
+        result = self.sql(f"select * from reconciliation where {where} order by "
+                          "list_position(['customer', 'accelerometer', 'step_trainer'], source)")
+        return result.to_pylist()
 
     def tables(self) -> list[TableInfo]:
         """Every table with its zone, row count, last update and snapshot."""

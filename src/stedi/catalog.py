@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ class TableState:
     snapshot_id: int | None
     updated: datetime | None
     fingerprint: str | None
+    summary: dict[str, str] = field(default_factory=dict)  # the snapshot's properties
 
 
 def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
@@ -138,17 +139,20 @@ class Catalog:
             snapshot_id=snapshot.snapshot_id,
             updated=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
             fingerprint=summary.get(FINGERPRINT),
+            summary=dict(summary),
         )
 
-    def replace(self, table: Table, files: list[str], fingerprint: str) -> TableState:
+    def replace(self, table: Table, files: list[str], fingerprint: str,
+                properties: dict[str, str] | None = None) -> TableState:
         """Make `files` the table's whole content in one OVERWRITE snapshot; the new state."""
+        props = {**(properties or {}), FINGERPRINT: fingerprint}
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"):
             old = [task.file for task in ice.scan().plan_files()]
             with ice.transaction() as tx:
-                update = tx.update_snapshot(snapshot_properties={FINGERPRINT: fingerprint})
+                update = tx.update_snapshot(snapshot_properties=props)
                 with update.overwrite() as overwrite:
                     for data_file in old:
                         overwrite.delete_data_file(data_file)
@@ -158,7 +162,17 @@ class Catalog:
             snapshot = ice.current_snapshot()
         assert snapshot is not None
         return TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
-                          datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint)
+                          datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
+
+    def append(self, table: Table, files: list[str]) -> None:
+        """Add `files` to the table in one APPEND snapshot (history tables)."""
+        from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
+        ice = self.ensure(table)
+        with self._errors(f"table {table.name}"), ice.transaction() as tx:
+            with tx.update_snapshot().fast_append() as append:
+                for data_file in parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)):
+                    append.append_data_file(data_file)
 
     def data_location(self, table: Table) -> str:
         """Where the engine writes the table's new Parquet files (a URI)."""

@@ -39,6 +39,9 @@ class Settings:
     duckdb: Mapping[str, Any] = field(default_factory=dict)
     spark: Mapping[str, Any] = field(default_factory=dict)  # Spark configuration, e.g. master
     target_file_size: str = "256MB"
+    max_quarantine_share: float = 0.05  # a run fails when more of a source's records are quarantined
+    max_record_bytes: int = 1 << 20  # a longer landed record is quarantined as too_large
+    checks_dir: Path | None = None  # your own quality checks (<dir>/<source>/<name>.sql); default <home>/checks
 
     @property
     def landing_dir(self) -> Path:
@@ -47,6 +50,10 @@ class Settings:
     @property
     def warehouse_dir(self) -> Path:
         return self.home / "warehouse"
+
+    @property
+    def user_checks_dir(self) -> Path:
+        return self.checks_dir or self.home / "checks"
 
     @property
     def catalog_file(self) -> Path:
@@ -73,7 +80,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     if config_file is not None or "STEDI_CONFIG" in env or path.exists():
         values.update(_read_toml(path))
 
-    for key in ("home", "engine", "target_file_size"):
+    for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
@@ -81,10 +88,24 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     if spark_master:
         values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
 
-    unknown = set(values) - {"home", "engine", "catalog", "duckdb", "spark", "target_file_size"}
+    known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
+             "max_record_bytes", "checks_dir"}
+    unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
-                          "known: home, engine, target_file_size, [catalog], [duckdb], [spark]")
+                          f"known: {', '.join(sorted(known))}")
+    try:
+        if "max_quarantine_share" in values:
+            values["max_quarantine_share"] = float(values["max_quarantine_share"])
+            if not 0 <= values["max_quarantine_share"] <= 1:
+                raise ValueError("a share between 0 and 1")
+        if "max_record_bytes" in values:
+            values["max_record_bytes"] = int(values["max_record_bytes"])
+    except ValueError as exc:
+        raise ConfigError(f"max_quarantine_share must be a number from 0 to 1 and max_record_bytes a whole "
+                          f"number of bytes ({exc})") from None
+    if values.get("checks_dir"):
+        values["checks_dir"] = Path(os.path.expanduser(str(values["checks_dir"]))).absolute()
     if "home" in values:
         values["home"] = Path(os.path.expanduser(str(values["home"]))).absolute()
     else:

@@ -7,7 +7,9 @@
     ├── CatalogError           the Iceberg catalog is unreachable or corrupt, or a table is unreadable
     ├── TableError             an unknown table, or one that has not been built yet
     ├── QueryError             SQL that fails, or that would modify data
-    └── EngineError            an engine that is not installed or fails while building a table
+    ├── EngineError            an engine that is not installed or fails while building a table
+    └── QualityError           a quality rule whose action is fail, too much quarantined, or figures
+                               that do not balance
 
 A message says what is wrong with which object and how to fix it.
 """
@@ -45,3 +47,7 @@ class QueryError(StediError):
 
 class EngineError(StediError):
     """An engine is missing or failed."""
+
+
+class QualityError(StediError):
+    """The data broke a rule that stops the run."""

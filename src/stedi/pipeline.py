@@ -1,8 +1,14 @@
-"""`stedi run`: build the tables in dependency order, each in one atomic Iceberg commit.
+"""`stedi run`: landing -> trusted -> curated, each table in one atomic Iceberg commit.
 
-A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files
-(landing tables) or the snapshots of its input tables. The fingerprint of those inputs is stored in
-the snapshot, so a rerun with no new landing data commits nothing and every table keeps its rows.
+1. Landing: each source's landed files are read and validated once (stedi.landing_reader); valid
+   records become the landing table, the rest its quarantine table. A `fail` rule or too much
+   quarantined stops the run here, before anything is committed.
+2. Derived tables: the engine runs each table's `.sql`, a table starting as soon as its inputs are built.
+3. Reconciliation: every source's records are accounted for and the figures appended to the history.
+
+A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files and
+quality checks (landing tables) or the snapshots of its input tables. That fingerprint is stored in the
+snapshot, so a rerun with no new landing data commits nothing and every table keeps its rows.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Literal
@@ -23,11 +29,16 @@ from stedi.catalog import Catalog, TableState, ensure_writable_dir
 from stedi.config import Settings
 from stedi.engines import open_engine
 from stedi.engines.base import Engine
-from stedi.errors import LandingError
+from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone
-from stedi.tables import Table, build_order
+from stedi.quality import Check, CheckResult, load_checks
+from stedi.reconcile import Figures, reconcile, record
+from stedi.tables import Table, build_order, quarantine_table
 
-FORMAT = "1"  # bump to rebuild every table after a change in how tables are written
+FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
+READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
+UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen, with counts
+WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
 Progress = Callable[[str], None]
 
 
@@ -39,6 +50,7 @@ class TableRun:
     rows_in: int
     rows_out: int
     seconds: float
+    quarantined: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,10 +59,12 @@ class RunReport:
     engine: str
     tables: list[TableRun]
     seconds: float
+    reconciliation: list[Figures] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
 
 
 def table_sql(table: Table) -> str:
-    """The transformation of `table`: its `.sql` file, shipped as package data."""
+    """The transformation of a derived table: its `.sql` file, shipped as package data."""
     return resources.files("stedi").joinpath("sql", table.zone, f"{table.name}.sql").read_text(encoding="utf-8")
 
 
@@ -65,58 +79,165 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
         raise LandingError(f"the landing zone {settings.landing_dir} is empty; land data first with "
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
+
+    landing = _Landing(settings, catalog, run_id, full_refresh, say)
+    results = landing.build([t for t in order if t.kind == "landing"], landed, number)
+    states = landing.states
+
     engine = open_engine(settings)
-    build = _Build(settings, catalog, engine, landed, run_id, full_refresh, say)
-    results: dict[str, TableRun] = {}
+    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say)
     try:
-        # Each table starts as soon as its inputs are built (with an engine that runs builds in
-        # parallel, customer_trusted overlaps the accelerometer landing read, and so on).
-        selected = {t.name for t in order}
-        waiting = list(order)
-        with ThreadPoolExecutor(max_workers=engine.parallel_builds) as pool:
+        for name, state in states.items():
+            build.register(name, state)
+        derived = [t for t in order if t.kind == "derived"]
+        results.update(build.all(derived, number))
+    finally:
+        engine.close()
+
+    figures = reconcile(settings, states, landing.read, landing.warnings)
+    if figures:
+        record(catalog, run_id, figures)
+    report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
+                       figures, landing.checks)
+    off = [f for f in figures if not f.balanced]
+    if off:
+        raise QualityError("the records do not balance: " + "; ".join(
+            f"{f.source}: read {f.read:,} != kept {f.kept:,} + filtered {f.filtered:,} + quarantined "
+            f"{f.quarantined:,} + duplicates {f.duplicates:,}" for f in off)
+            + " (the figures are in `stedi reconcile`); this is a bug in stedi: please report it")
+    return report
+
+
+class _Landing:
+    """Reads and validates the landed files of each source; commits only if every source passed."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, run_id: str, full_refresh: bool,
+                 say: Progress) -> None:
+        self.settings, self.catalog, self.run_id = settings, catalog, run_id
+        self.full_refresh, self.say = full_refresh, say
+        self.states: dict[str, TableState] = {}
+        self.read: dict[str, int] = {}
+        self.warnings: dict[str, int] = {}
+        self.checks: list[CheckResult] = []
+
+    def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
+        from stedi.landing_reader import LandingReader, SourceRead
+
+        checks = load_checks(self.settings) if tables else []
+        results: dict[str, TableRun] = {}
+        to_commit: list[tuple[Table, str, SourceRead, float]] = []
+        reader: LandingReader | None = None
+        try:
+            for table in tables:
+                assert table.source is not None
+                self.say(f"{number[table.name]} {table.name} ...")
+                t0 = time.perf_counter()
+                files = [f for f in landed if f.source == table.source]
+                if not files:
+                    self.say(f"      no landed {table.source} files: {table.name} is empty")
+                own = [c for c in checks if c.source == table.source]
+                fingerprint = _fingerprint(table, "landing_reader", [
+                    [(f.name, f.sha256) for f in files], self.settings.max_record_bytes,
+                    self.settings.max_quarantine_share, [(c.name, c.action, c.sql) for c in own]])
+                qtable = quarantine_table(table.source)
+                state, qstate = self.catalog.state(table), self.catalog.state(qtable)
+                if (not self.full_refresh and state is not None and qstate is not None
+                        and state.fingerprint == fingerprint and qstate.fingerprint == fingerprint):
+                    self._keep(table, state, qstate)
+                    results[table.name] = TableRun(table.name, table.zone, "up to date", self.read[table.source],
+                                                   state.rows, time.perf_counter() - t0, qstate.rows)
+                    self.say(f"      {table.name} up to date: {self.read[table.source]:,} rows in, "
+                             f"{state.rows:,} rows out")
+                    continue
+                reader = reader or LandingReader(self.settings, self.run_id)
+                folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
+                read = reader.read(table.source, files, f"{self.catalog.data_location(table)}/{folder}",
+                                   f"{self.catalog.data_location(qtable)}/{folder}", own)
+                to_commit.append((table, fingerprint, read, time.perf_counter() - t0))
+                self._tell(read)
+        finally:
+            if reader is not None:
+                reader.close()
+
+        # Every source passed its rules: now commit (each table atomically).
+        for table, fingerprint, read, seconds in to_commit:
+            assert table.source is not None
+            warned = sum(r.rows for r in read.checks if r.check.action == "warn")
+            props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned)}
+            t0 = time.perf_counter()
+            state = self.catalog.replace(table, read.landing_files, fingerprint, props)
+            qstate = self.catalog.replace(quarantine_table(table.source), read.quarantine_files, fingerprint)
+            self._keep(table, state, qstate)
+            self.checks.extend(read.checks)
+            results[table.name] = TableRun(table.name, table.zone, "built", read.read, read.rows,
+                                           seconds + time.perf_counter() - t0, read.quarantined)
+            self.say(f"      {table.name} built: {read.read:,} rows in, {read.rows:,} rows out, "
+                     f"{read.quarantined:,} quarantined ({seconds:.2f} s)")
+        return results
+
+    def _keep(self, table: Table, state: TableState, qstate: TableState) -> None:
+        assert table.source is not None
+        self.states[table.name] = state
+        self.states[qstate.name] = qstate
+        self.read[table.source] = int(state.summary.get(READ, state.rows + qstate.rows))
+        self.warnings[table.source] = int(state.summary.get(WARNINGS, 0))
+
+    def _tell(self, read: object) -> None:
+        from stedi.landing_reader import SourceRead
+
+        assert isinstance(read, SourceRead)
+        for result in read.checks:
+            if result.rows and result.check.action == "warn":
+                self.say(f"      warning: {result.rows:,} {read.source} records: {result.check.reason} "
+                         f"({result.check.name})")
+        if read.unknown_fields:
+            fields = ", ".join(f"{k} ({n:,})" for k, n in read.unknown_fields.items())
+            self.say(f"      note: {read.source} records carry fields outside the schema, left out of the "
+                     f"tables and kept in the landed files: {fields}")
+
+
+class _Build:
+    """Builds derived tables: skips one whose fingerprint is unchanged, else computes and commits it."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, run_id: str, full_refresh: bool,
+                 states: dict[str, TableState], say: Progress) -> None:
+        self.settings, self.catalog, self.engine = settings, catalog, engine
+        self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
+        self.states = states
+        self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
+
+    def register(self, name: str, state: TableState) -> None:
+        from stedi.tables import TABLES
+
+        self.engine.register_parquet(name, state.files, TABLES[name])
+
+    def all(self, tables: list[Table], number: dict[str, str]) -> dict[str, TableRun]:
+        """Each table starts as soon as its inputs are built (with an engine that builds in parallel,
+        step_trainer_trusted can overlap accelerometer_trusted, and so on)."""
+        results: dict[str, TableRun] = {}
+        waiting = list(tables)
+        with ThreadPoolExecutor(max_workers=self.engine.parallel_builds) as pool:
             running: dict[Future[TableRun], Table] = {}
             while waiting or running:
-                ready = [t for t in waiting if all(i in results or i not in selected for i in t.inputs)]
-                for table in ready[: engine.parallel_builds - len(running)]:
-                    say(f"[{order.index(table) + 1}/{len(order)}] {table.name} ...")
-                    running[pool.submit(build.table, table)] = table
+                ready = [t for t in waiting if all(i in self.states for i in t.inputs)]
+                for table in ready[: self.engine.parallel_builds - len(running)]:
+                    self.say(f"{number[table.name]} {table.name} ...")
+                    running[pool.submit(self.table, table)] = table
                     waiting.remove(table)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     del running[future]
                     result = future.result()  # re-raises a failed build; the pool waits for the rest
                     results[result.table] = result
-    finally:
-        engine.close()
-    return RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started)
-
-
-class _Build:
-    """Builds one table: skips it when its fingerprint is unchanged, else computes and commits it."""
-
-    def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, landed: list[LandedFile],
-                 run_id: str, full_refresh: bool, say: Progress) -> None:
-        self.settings, self.catalog, self.engine, self.landed = settings, catalog, engine, landed
-        self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
-        self.states: dict[str, TableState] = {}
-        self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
+        return results
 
     def table(self, table: Table) -> TableRun:
         t0 = time.perf_counter()
         sql = table_sql(table)
-        if table.source is not None:
-            files = [f for f in self.landed if f.source == table.source]
-            if not files:
-                self.say(f"      no landed {table.source} files: {table.name} is empty")
-            inputs: list[object] = [(f.name, f.sha256) for f in files]
-            uris = [(self.settings.landing_dir / f.source / f.name).as_uri() for f in files]
-            self.engine.register_json(f"landed_{table.source}", uris, table)
-            rows_in = None  # the records read: known once built
-        else:
-            inputs = [(name, self.states[name].snapshot_id) for name in table.inputs]
-            rows_in = sum(self.states[name].rows for name in table.inputs)
+        inputs = [(name, self.states[name].snapshot_id) for name in table.inputs]
+        rows_in = sum(self.states[name].rows for name in table.inputs)
         fingerprint = _fingerprint(table, sql, inputs)
-
         with self._commit:
             state = self.catalog.state(table)
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
@@ -126,17 +247,17 @@ class _Build:
             with self._commit:
                 state = self.catalog.replace(table, files_written, fingerprint)
             status = "built"
-        self.engine.register_parquet(table.name, state.files, table)
+        self.register(table.name, state)
         self.states[table.name] = state
         seconds = time.perf_counter() - t0
-        result = TableRun(table.name, table.zone, status, state.rows if rows_in is None else rows_in,
-                          state.rows, seconds)
-        self.say(f"      {table.name} {status}: {result.rows_in:,} rows in, {result.rows_out:,} rows out "
-                 f"({seconds:.2f} s)")
-        return result
+        self.say(f"      {table.name} {status}: {rows_in:,} rows in, {state.rows:,} rows out ({seconds:.2f} s)")
+        return TableRun(table.name, table.zone, status, rows_in, state.rows, seconds)
 
 
 def _fingerprint(table: Table, sql: str, inputs: list[object]) -> str:
     spec = {"format": FORMAT, "sql": sql, "columns": [(c.name, c.type) for c in table.columns],
             "inputs": inputs}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+__all__ = ["Check", "RunReport", "TableRun", "run"]

@@ -12,7 +12,10 @@ from typing import Literal
 
 from stedi.errors import TableError
 
-Zone = Literal["landing", "trusted", "curated"]
+Zone = Literal["landing", "trusted", "curated", "audit"]
+# How a table is made: read from landed files (landing), rejected by that read (quarantine),
+# computed by its .sql file (derived), or appended to by every run (history).
+Kind = Literal["landing", "quarantine", "derived", "history"]
 ColumnType = Literal["string", "bigint", "int", "double"]
 SOURCES: tuple[str, ...] = ("customer", "accelerometer", "step_trainer")
 
@@ -31,7 +34,9 @@ class Table:
     columns: tuple[Column, ...]
     inputs: tuple[str, ...]
     doc: str
-    source: str | None = None  # landing tables: the source whose landed files they read
+    kind: Kind = "derived"
+    source: str | None = None  # landing and quarantine tables: the source whose landed files they hold
+    keys: tuple[str, ...] = ()  # landing tables: fields every record must carry (else quarantined)
 
     @property
     def column_names(self) -> list[str]:
@@ -67,13 +72,47 @@ STEP_TRAINER_COLUMNS = _cols(
     ("distanceFromObject", "int", "distance measured by the device"),
 )
 
+QUARANTINE_COLUMNS = _cols(
+    ("file", "string", "landed file the record came from"),
+    ("position", "bigint", "line number (JSON Lines) or element number (JSON array) in the file; null when "
+                           "a quality rule quarantined the parsed row"),
+    ("reason", "string", "reason code: invalid_utf8, invalid_json, not_an_object, missing_key, wrong_type, "
+                         "out_of_range, too_large, or check:<rule name>"),
+    ("message", "string", "what is wrong, naming the field"),
+    ("raw", "string", "the record's text as landed (long records cut, with their size)"),
+    ("run_id", "string", "the run that quarantined it"),
+)
+RECONCILIATION_COLUMNS = _cols(
+    ("run_id", "string", "the run"),
+    ("run_at", "string", "when the run ended (ISO 8601, UTC)"),
+    ("source", "string", "customer, accelerometer or step_trainer"),
+    ("read", "bigint", "records read from the landed files"),
+    ("kept", "bigint", "rows in the source's trusted table"),
+    ("filtered", "bigint", "records left out by the consent and curation rules"),
+    ("quarantined", "bigint", "records in the source's quarantine table"),
+    ("duplicates", "bigint", "exact duplicates, and superseded customer versions"),
+    ("warnings", "bigint", "rows flagged by quality rules whose action is warn"),
+    ("balanced", "string", "true when read = kept + filtered + quarantined + duplicates"),
+)
+
 _ALL = (
-    Table("customer_landing", "landing", CUSTOMER_COLUMNS, (), "Customer records from the website, as landed.",
-          source="customer"),
+    Table("customer_landing", "landing", CUSTOMER_COLUMNS, (), "Valid customer records from the website, as landed.",
+          kind="landing", source="customer", keys=("email", "serialNumber", "lastUpdateDate")),
     Table("accelerometer_landing", "landing", ACCELEROMETER_COLUMNS, (),
-          "Accelerometer readings from the mobile app, as landed.", source="accelerometer"),
+          "Valid accelerometer readings from the mobile app, as landed.", kind="landing", source="accelerometer",
+          keys=("user", "timestamp")),
     Table("step_trainer_landing", "landing", STEP_TRAINER_COLUMNS, (),
-          "Step trainer readings from the devices, as landed.", source="step_trainer"),
+          "Valid step trainer readings from the devices, as landed.", kind="landing", source="step_trainer",
+          keys=("serialNumber", "sensorReadingTime")),
+    Table("customer_quarantine", "landing", QUARANTINE_COLUMNS, ("customer_landing",),
+          "Landed customer records that failed validation or a quality rule, with the reason.",
+          kind="quarantine", source="customer"),
+    Table("accelerometer_quarantine", "landing", QUARANTINE_COLUMNS, ("accelerometer_landing",),
+          "Landed accelerometer records that failed validation or a quality rule, with the reason.",
+          kind="quarantine", source="accelerometer"),
+    Table("step_trainer_quarantine", "landing", QUARANTINE_COLUMNS, ("step_trainer_landing",),
+          "Landed step trainer records that failed validation or a quality rule, with the reason.",
+          kind="quarantine", source="step_trainer"),
     Table("customer_trusted", "trusted", CUSTOMER_COLUMNS, ("customer_landing",),
           "The current record of each customer who consented to research."),
     Table("accelerometer_trusted", "trusted", ACCELEROMETER_COLUMNS, ("accelerometer_landing", "customer_trusted"),
@@ -85,6 +124,9 @@ _ALL = (
     Table("machine_learning_curated", "curated", STEP_TRAINER_COLUMNS + ACCELEROMETER_COLUMNS[2:],
           ("step_trainer_trusted", "customers_curated", "accelerometer_trusted"),
           "Each step trainer reading paired with its owner's accelerometer readings at the same time."),
+    Table("reconciliation", "audit", RECONCILIATION_COLUMNS, (),
+          "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
+          kind="history"),
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in _ALL}
@@ -99,13 +141,19 @@ def get_table(name: str) -> Table:
 
 
 def landing_table(source: str) -> Table:
-    return next(t for t in _ALL if t.source == source)
+    return next(t for t in _ALL if t.source == source and t.kind == "landing")
+
+
+def quarantine_table(source: str) -> Table:
+    return next(t for t in _ALL if t.source == source and t.kind == "quarantine")
 
 
 def build_order(selected: list[str] | None = None) -> list[Table]:
-    """Tables in dependency order: all of them, or the selected ones and everything they need."""
+    """Landing and derived tables in dependency order: all, or the selected ones and what they need.
+
+    (Quarantine tables are written with their landing table; the reconciliation by every run.)"""
     if not selected:
-        return list(_ALL)
+        return [t for t in _ALL if t.kind in ("landing", "derived")]
     needed: set[str] = set()
 
     def visit(name: str) -> None:
@@ -116,4 +164,4 @@ def build_order(selected: list[str] | None = None) -> list[Table]:
 
     for name in selected:
         visit(name)
-    return [t for t in _ALL if t.name in needed]  # _ALL is already topologically sorted
+    return [t for t in _ALL if t.name in needed and t.kind in ("landing", "derived")]  # _ALL is sorted

@@ -104,12 +104,17 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
     lake = obj.lakehouse(engine=engine, spark_master=spark_master)
     report = lake.run(select, full_refresh=full_refresh, progress=_say)
     click.echo(render(
-        ["table", "zone", "status", "rows_in", "rows_out", "seconds"],
-        [[t.table, t.zone, t.status, t.rows_in, t.rows_out, round(t.seconds, 2)] for t in report.tables], fmt))
+        ["table", "zone", "status", "rows_in", "rows_out", "quarantined", "seconds"],
+        [[t.table, t.zone, t.status, t.rows_in, t.rows_out, t.quarantined, round(t.seconds, 2)]
+         for t in report.tables], fmt))
     if fmt == "table":
         built = sum(t.status == "built" for t in report.tables)
         click.echo(f"{built} built, {len(report.tables) - built} up to date, "
                    f"{report.seconds:.2f} s on {report.engine} (run {report.run_id})")
+        if report.reconciliation:
+            click.echo("\nEvery landed record accounted for (read = kept + filtered + quarantined + duplicates):")
+            click.echo(render(RECONCILE_COLUMNS, [[getattr(f, c) for c in RECONCILE_COLUMNS]
+                                                  for f in report.reconciliation]))
 
 
 @cli.command()
@@ -128,6 +133,27 @@ def sql(obj: Context, query: str, fmt: Format, show_all: bool) -> None:
     click.echo(render(result.column_names, rows, fmt))
     if shown.num_rows < result.num_rows:
         _say(f"({shown.num_rows:,} of {result.num_rows:,} rows shown; --all or --format csv for every row)")
+
+
+RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings"]
+
+
+@cli.command()
+@format_option
+@click.option("--run", "run_id", help="A run id (default: the latest run).")
+@click.pass_obj
+def reconcile(obj: Context, fmt: Format, run_id: str | None) -> None:
+    """Show where every landed record of the latest run went, per source."""
+    figures = obj.lakehouse().reconcile(run_id)
+    if fmt == "json":  # the documented shape: exactly these keys
+        keys = ["source", "read", "kept", "filtered", "quarantined", "duplicates"]
+        click.echo(render(keys, [[f[k] for k in keys] for f in figures], fmt))
+        return
+    click.echo(render([*RECONCILE_COLUMNS, "balanced"], [[f[k] for k in [*RECONCILE_COLUMNS, "balanced"]]
+                                                         for f in figures], fmt))
+    if fmt == "table" and figures:
+        click.echo(f"\nrun {figures[0]['run_id']} at {figures[0]['run_at']}; history: "
+                   "`stedi sql \"select * from reconciliation\"`")
 
 
 @cli.command()

@@ -1,8 +1,9 @@
 """The engine interface: what the pipeline needs from a compute engine, and nothing more.
 
-An engine reads tables as Parquet files (the file list comes from the catalog's scan planning) or
-landed JSON, runs a table's `.sql`, and writes the result as Parquet files into a folder. Committing
-those files is the catalog's job, so every engine shares one commit path.
+An engine reads tables as Parquet files (the file list comes from the catalog's scan planning), runs a
+derived table's `.sql`, and writes the result as Parquet files into a folder. Committing those files is
+the catalog's job, so every engine shares one commit path. (Landed JSON is read, validated and
+quarantined once, by stedi.landing_reader, whichever engine builds the derived tables.)
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ class Engine(Protocol):
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
         """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""
-
-    def register_json(self, name: str, files: list[str], table: Table) -> None:
-        """Make `name` a relation over landed JSON `files` read with `table`'s columns and types."""
 
     def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
         """Run `sql`, cast to `table`'s schema, write Parquet into `folder` (a new, unique URI).

@@ -7,11 +7,11 @@ import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from stedi.errors import CatalogError, EngineError, LandingError, QueryError
+from stedi.errors import CatalogError, EngineError, QueryError
+from stedi.paths import local_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,10 +30,37 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def local_path(uri: str) -> str:
-    """A path DuckDB opens: `file://` URIs become plain paths; others (s3://) pass through."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else uri
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with stedi's settings: spills to <home>/.tmp, then the [duckdb] section."""
+    con = duckdb.connect(config={"preserve_insertion_order": False})
+    con.execute(f"SET temp_directory = {literal(str(settings.home / '.tmp' / 'duckdb'))}")
+    for key, value in settings.duckdb.items():
+        con.execute(f"SET {key} = {literal(str(value))}")
+    return con
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, folder: str,
+                    target_file_size: str) -> tuple[list[str], int]:
+    """Write the rows of `sql`, cast to `table`'s columns, as Parquet files into a new `folder`.
+
+    Returns the file URIs and the row count; leaves no files behind when it fails.
+    """
+    out = local_path(folder)
+    columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
+    statement = (
+        f"COPY (SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS result) TO {literal(out)} "
+        f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {literal(target_file_size)}, "
+        f"FILENAME_PATTERN 'part-{{uuid}}')"
+    )
+    if "://" not in out:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+    try:
+        row = con.execute(statement).fetchone()
+    except duckdb.Error:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    files = sorted(str(p) for p in Path(out).glob("*.parquet")) if os.path.isdir(out) else []
+    return [Path(f).as_uri() for f in files], int(row[0]) if row else 0
 
 
 class DuckDBEngine:
@@ -42,12 +69,9 @@ class DuckDBEngine:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._con = duckdb.connect(config={"preserve_insertion_order": False})
-        tmp = settings.home / ".tmp" / "duckdb"
-        self._con.execute(f"SET temp_directory = {literal(str(tmp))}")
-        for key, value in settings.duckdb.items():
-            self._con.execute(f"SET {key} = {literal(str(value))}")
+        self._con = connect(settings)
         self._folders: list[str] = []  # folders a query may read
+        self._locked = False
 
     # -- relations --------------------------------------------------------------------------------
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
@@ -63,42 +87,16 @@ class DuckDBEngine:
             raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
                                f"with `stedi run --select {name} --full-refresh`") from None
 
-    def register_json(self, name: str, files: list[str], table: Table) -> None:
-        if not files:
-            return self._register_empty(name, table)
-        spec = "{" + ", ".join(f"{literal(c.name)}: {literal(TYPES[c.type])}" for c in table.columns) + "}"
-        paths = [local_path(f) for f in files]
-        # A view, so each build reads the files once, in the statement that writes the table.
-        self._con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT * FROM read_json({_list(paths)}, "
-            f"format = 'newline_delimited', columns = {spec})"
-        )
-
     def _register_empty(self, name: str, table: Table) -> None:
         columns = ", ".join(f"CAST(NULL AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT {columns} WHERE false")
 
     # -- work -------------------------------------------------------------------------------------
     def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
-        out = local_path(folder)
-        columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
-        statement = (
-            f"COPY (SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS result) TO {literal(out)} "
-            f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {literal(self._settings.target_file_size)}, "
-            f"FILENAME_PATTERN 'part-{{uuid}}')"
-        )
-        if "://" not in out:
-            os.makedirs(os.path.dirname(out), exist_ok=True)
         try:
-            row = self._con.execute(statement).fetchone()
+            return copy_to_parquet(self._con, sql, table, folder, self._settings.target_file_size)
         except duckdb.Error as exc:
-            shutil.rmtree(out, ignore_errors=True)  # no orphan files from a failed build
-            message = _message(exc)
-            if "JSON" in message or "json" in message:
-                raise LandingError(f"cannot read the landed files of {table.name}: {message}") from None
-            raise EngineError(f"building {table.name} failed: {message}") from None
-        files = sorted(str(p) for p in Path(out).glob("*.parquet")) if os.path.isdir(out) else []
-        return [Path(f).as_uri() for f in files], int(row[0]) if row else 0
+            raise EngineError(f"building {table.name} failed: {_message(exc)}") from None
 
     def query(self, sql: str) -> pa.Table:
         try:
@@ -116,9 +114,12 @@ class DuckDBEngine:
         if kind != duckdb.StatementType.SELECT:
             raise QueryError(f"only queries are allowed: a statement of type {kind.name} would modify data "
                              "or settings; tables change only through `stedi ingest` and `stedi run`")
-        # Defence in depth: a query may read the tables' own folders and nothing else on disk.
-        self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
-        self._con.execute("SET enable_external_access = false")
+        if not self._locked:
+            # Defence in depth: queries may read the tables' own folders and nothing else on disk
+            # (so relations are registered before the first query).
+            self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
+            self._con.execute("SET enable_external_access = false")
+            self._locked = True
         try:
             return self._con.execute(sql).to_arrow_table()
         except duckdb.Error as exc:

@@ -1,8 +1,8 @@
 """The Spark engine: the same `.sql` files on Apache Spark 3.5 (the version AWS Glue 5.0 runs).
 
-The tables' SQL is written in DuckDB's dialect; sqlglot translates it to Spark SQL. Spark reads
-landed JSON with the schema of stedi.tables (never inferred) and Iceberg tables through the file list
-pyiceberg plans; it writes plain Parquet that the catalog commits, as for every engine.
+The tables' SQL is written in DuckDB's dialect; sqlglot translates it to Spark SQL. Spark reads the
+tables through the Parquet file lists pyiceberg plans (the landing tables included: landed JSON is
+validated once by stedi.landing_reader) and writes plain Parquet that the catalog commits.
 One Spark session serves a whole process (tests included): starting one costs seconds.
 """
 
@@ -23,8 +23,8 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 from pyspark.errors import PySparkException
 from py4j.protocol import Py4JError
 
-from stedi.engines.duckdb import local_path
-from stedi.errors import EngineError, LandingError
+from stedi.paths import local_path
+from stedi.errors import EngineError
 
 if TYPE_CHECKING:
     from stedi.config import Settings
@@ -137,15 +137,6 @@ class SparkEngine:
                 self._spark.createDataFrame([], schema(table))
             self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
 
-    def register_json(self, name: str, files: list[str], table: Table) -> None:
-        with _spark_errors(f"reading the landed files of {table.name}"):
-            if not files:
-                return self._view(name, self._spark.createDataFrame([], schema(table)))
-            # FAILFAST: Spark's default (PERMISSIVE) turns a malformed record into nulls, silently.
-            frame = self._spark.read.schema(schema(table)).option("mode", "FAILFAST").json(
-                [local_path(f) for f in files])
-            self._view(name, frame)
-
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
         self._views.append(name)
@@ -159,10 +150,7 @@ class SparkEngine:
             frame.write.mode("errorifexists").option("compression", "zstd").parquet(out)
         except (PySparkException, Py4JError) as exc:
             shutil.rmtree(out, ignore_errors=True)
-            message = _message(exc)
-            if "JSON" in message or "json" in message or "Malformed" in message:
-                raise LandingError(f"cannot read the landed files of {table.name}: {message}") from None
-            raise EngineError(f"building {table.name} failed on spark: {message}") from None
+            raise EngineError(f"building {table.name} failed on spark: {_message(exc)}") from None
         import pyarrow.parquet as pq
 
         files = sorted(p for p in Path(out).glob("part-*.parquet"))

@@ -1,0 +1,4 @@
+-- action: quarantine
+-- reason: a negative distanceFromObject
+select * from step_trainer
+where distanceFromObject < 0

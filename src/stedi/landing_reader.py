@@ -1,0 +1,236 @@
+"""Landed files -> the landing and quarantine tables of a source, every record accounted for.
+
+Two paths, one result:
+- fast: DuckDB reads every line of the source's files as JSON, checks each value's JSON type and range
+  against the schema in SQL (never casting "123" to 123), and extracts the typed values. Files whose
+  every record passes are done.
+- exact: a file DuckDB cannot read (malformed JSON, invalid UTF-8, a JSON array, a byte-order mark,
+  an oversized record), or with any invalid record, is parsed by stedi.records, which says what is wrong
+  with which record (reason, position, raw text) and keeps the valid ones.
+Then the source's quality checks run over the valid records (warn, quarantine or fail). Nothing is
+committed here: the pipeline commits once every source has been read without a failing rule.
+Landed JSON is read here, on DuckDB, whichever engine builds the derived tables, so both engines start
+from the same validated rows and the same quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb  # noqa: TID251 - the landing reader is DuckDB, like the embedded engine
+import pyarrow as pa
+
+from stedi.config import Settings
+from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
+from stedi.errors import LandingError, QualityError
+from stedi.landing import LandedFile
+from stedi.quality import Check, CheckResult
+from stedi.records import parse_file
+from stedi.tables import Column, Table, landing_table, quarantine_table
+
+ARROW_TYPES = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "double": pa.float64()}
+
+
+@dataclass
+class SourceRead:
+    source: str
+    read: int = 0  # records seen in the landed files
+    rows: int = 0  # valid records kept in the landing table
+    quarantined: int = 0
+    landing_files: list[str] = field(default_factory=list)
+    quarantine_files: list[str] = field(default_factory=list)
+    unknown_fields: dict[str, int] = field(default_factory=dict)
+    exact_files: list[str] = field(default_factory=list)  # files that needed the exact path
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+def _valid_type(column: Column, t: str, e: str) -> str:
+    """SQL: the JSON value `e` of JSON type `t` is of the column's type (and in range)."""
+    if column.type == "string":
+        return f"{t} = 'VARCHAR'"
+    if column.type == "bigint":
+        return f"({t} = 'BIGINT' OR ({t} = 'UBIGINT' AND try_cast({e} AS BIGINT) IS NOT NULL))"
+    if column.type == "int":
+        return f"({t} IN ('BIGINT', 'UBIGINT') AND try_cast({e} AS INTEGER) IS NOT NULL)"
+    return f"({t} IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND coalesce(isfinite(try_cast({e} AS DOUBLE)), false))"
+
+
+def _value(column: Column, t: str, e: str) -> str:
+    check = _valid_type(column, t, e)
+    value = f"{e} ->> '$'" if column.type == "string" else f"try_cast({e} AS {TYPES[column.type]})"
+    return f"CASE WHEN {check} THEN {value} END AS {quote(column.name)}"
+
+
+def fast_select(table: Table, files: list[str], max_record_bytes: int) -> str:
+    """SQL: every record of `files` with its typed values, whether it is valid, and unknown fields."""
+    paths = "[" + ", ".join(f"'$.{json.dumps(c.name)}'" for c in table.columns) + "]"
+    values, valid = [], ["_object", "len(_keys) = len(list_distinct(_keys))"]
+    for i, column in enumerate(table.columns, start=1):
+        t, e = f"_t[{i}]", f"_v[{i}]"
+        values.append(_value(column, t, e))
+        ok = _valid_type(column, t, e)
+        valid.append(ok if column.name in table.keys else f"({t} IS NULL OR {t} = 'NULL' OR {ok})")
+    names = "[" + ", ".join(literal(c.name) for c in table.columns) + "]"
+    return f"""
+        SELECT filename AS _file, {", ".join(values)},
+               coalesce({" AND ".join(valid)}, false) AS _valid,
+               list_filter(_keys, k -> NOT list_contains({names}, k)) AS _extra
+        FROM (
+            SELECT filename, _object, _keys, _v, [json_type(e) FOR e IN _v] AS _t
+            FROM (
+                SELECT filename, json_type(json) = 'OBJECT' AS _object,
+                       CASE WHEN json_type(json) = 'OBJECT' THEN json_keys(json) ELSE [] END AS _keys,
+                       json_extract(json, {paths}) AS _v
+                FROM read_json([{", ".join(literal(f) for f in files)}], format = 'newline_delimited',
+                               records = false, columns = {{'json': 'JSON'}}, filename = true,
+                               maximum_object_size = {max_record_bytes})
+            )
+        )"""
+
+
+def _needs_exact_path(path: Path) -> bool:
+    """JSON arrays and files with a byte-order mark go straight to the exact parser."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return head.startswith(b"\xef\xbb\xbf") or head.lstrip().startswith(b"[")
+
+
+class LandingReader:
+    """Reads the landed files of each source (one DuckDB connection for a run)."""
+
+    def __init__(self, settings: Settings, run_id: str) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.con = connect(settings)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
+             checks: list[Check]) -> SourceRead:
+        table = landing_table(source)
+        result = SourceRead(source)
+        scan = f"scan_{source}"
+        landing_dir = self.settings.landing_dir
+        by_path = {str(landing_dir / f.source / f.name): f for f in files}
+        exact = [p for p in by_path if _needs_exact_path(Path(p))]
+        fast = [p for p in by_path if p not in exact]
+
+        typed = ", ".join(f"{quote(c.name)} {TYPES[c.type]}" for c in table.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
+                         "_extra VARCHAR[])")
+        if fast:
+            try:
+                self.con.execute(f"INSERT INTO {scan} {fast_select(table, fast, self.settings.max_record_bytes)}")
+            except duckdb.Error:
+                # Some file is unreadable as JSON Lines: find which, one file at a time.
+                self.con.execute(f"DELETE FROM {scan}")
+                for path in fast:
+                    try:
+                        self.con.execute(f"INSERT INTO {scan} "
+                                         f"{fast_select(table, [path], self.settings.max_record_bytes)}")
+                    except duckdb.Error:
+                        exact.append(path)
+        dirty = [r[0] for r in self.con.execute(f"SELECT DISTINCT _file FROM {scan} WHERE NOT _valid").fetchall()]
+        if dirty:
+            self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
+            exact.extend(dirty)
+        [(fast_rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
+        result.read = int(fast_rows)
+
+        quarantine: list[dict[str, object]] = []
+        unknown: Counter[str] = Counter()
+        for path in sorted(exact):
+            name = f"{source}/{Path(path).name}"
+            try:
+                parsed = parse_file(path, source, max_record_bytes=self.settings.max_record_bytes)
+            except OSError as exc:
+                raise LandingError(f"cannot read the landed file {path}: {exc.strerror}") from None
+            result.read += parsed.read
+            result.exact_files.append(name)
+            unknown.update(parsed.unknown_fields)
+            quarantine.extend({"file": name, "position": r.position, "reason": r.reason, "message": r.message,
+                               "raw": r.raw, "run_id": self.run_id} for r in parsed.rejected)
+            if parsed.positions:
+                arrow = pa.table({**{c.name: pa.array(parsed.columns[c.name], ARROW_TYPES[c.type])
+                                     for c in table.columns},
+                                  "_file": pa.array([path] * len(parsed.positions), pa.string())})
+                self.con.register("_parsed", arrow)
+                columns = ", ".join(quote(c.name) for c in table.columns)
+                self.con.execute(f"INSERT INTO {scan} SELECT _file, {columns}, true, [] FROM _parsed")
+                self.con.unregister("_parsed")
+
+        for name, count in self.con.execute(
+                f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k").fetchall():
+            unknown[name] += count
+        result.unknown_fields = dict(sorted(unknown.items()))
+
+        quarantine.extend(self._run_checks(source, table, scan, checks, result))
+        result.quarantined = len(quarantine)
+        [(rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
+        result.rows = int(rows)
+        if result.read and result.quarantined / result.read > self.settings.max_quarantine_share:
+            reasons = Counter(str(q["reason"]) for q in quarantine).most_common(3)
+            raise QualityError(
+                f"{result.quarantined:,} of {result.read:,} {source} records "
+                f"({result.quarantined / result.read:.1%}) would be quarantined, more than max_quarantine_share "
+                f"= {self.settings.max_quarantine_share:.0%}; most common reasons: "
+                + ", ".join(f"{r} ({n:,})" for r, n in reasons)
+                + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
+
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        size = self.settings.target_file_size
+        result.landing_files, _ = copy_to_parquet(self.con, f"SELECT {columns} FROM {scan}", table,
+                                                  landing_folder, size)
+        qtable = quarantine_table(source)
+        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], ARROW_TYPES[c.type])
+                          for c in qtable.columns})
+        self.con.register("_quarantine", arrow)
+        result.quarantine_files, _ = copy_to_parquet(self.con, "SELECT * FROM _quarantine", qtable,
+                                                     quarantine_folder, size)
+        self.con.unregister("_quarantine")
+        self.con.execute(f"DROP TABLE {scan}")
+        return result
+
+    def _run_checks(self, source: str, table: Table, scan: str, checks: list[Check],
+                    result: SourceRead) -> list[dict[str, object]]:
+        """Evaluate the source's checks; quarantined rows leave the scan. A `fail` check raises."""
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
+                         f"FROM {scan}")
+        moved: list[dict[str, object]] = []
+        for check in sorted(checks, key=lambda c: ("fail", "quarantine", "warn").index(c.action)):
+            if check.source != source:
+                continue
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _flagged AS SELECT DISTINCT _row FROM ({check.sql}) "
+                                 "AS flagged")
+            except duckdb.Error as exc:
+                hint = (f" A check returns whole rows: `select * from {source} where ...`."
+                        if "_row" in str(exc) else "")
+                raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
+                                   f"{' '.join(str(exc).split())[:500]}.{hint}") from None
+            [(count,)] = self.con.execute("SELECT count(*) FROM _flagged").fetchall()  # type: ignore[misc]
+            result.checks.append(CheckResult(check, int(count)))
+            if not count:
+                continue
+            if check.action == "fail":
+                raise QualityError(f"check {check.name} ({check.origin}) failed on {count:,} {source} "
+                                   f"records: {check.reason}. Nothing was committed")
+            if check.action == "quarantine":
+                flagged = f"rowid IN (SELECT _row FROM _flagged)"
+                rows = self.con.execute(
+                    f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}").fetchall()
+                moved.extend({"file": f"{source}/{Path(file).name}", "position": None,
+                              "reason": f"check:{check.name}", "message": check.reason, "raw": raw,
+                              "run_id": self.run_id} for file, raw in rows)
+                self.con.execute(f"DELETE FROM {scan} WHERE {flagged}")
+        return moved
+
+
+def new_folder(location: str, run_id: str) -> str:
+    return f"{location}/{run_id}-{uuid.uuid4().hex[:6]}"
