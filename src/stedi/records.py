@@ -36,11 +36,8 @@ REASONS: Final = ("invalid_utf8", "invalid_json", "not_an_object", "missing_key"
 RAW_LIMIT: Final = 1024  # characters of a rejected record's text kept in `Rejected.raw`
 ARRAY_FILE_LIMIT: Final = 64  # an array file may be at most this many times max_record_bytes
 
-KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "customer": ("email", "serialNumber", "lastUpdateDate"),
-    "accelerometer": ("user", "timestamp"),
-    "step_trainer": ("serialNumber", "sensorReadingTime"),
-}
+# The fields every record must carry, from the one schema list.
+KEY_FIELDS: dict[str, tuple[str, ...]] = {source: landing_table(source).keys for source in SOURCES}
 
 
 @dataclass(frozen=True)
