@@ -321,3 +321,44 @@ def test_random_damage_never_crashes_and_always_balances(tmp_path_factory: pytes
     assert all(f.balanced for f in figures.values())
     non_blank = sum(1 for x in lines if x.strip())
     assert figures["accelerometer"].read == 12 + non_blank
+
+
+# -- the safety net and the command --------------------------------------------------------------------
+def test_figures_that_do_not_balance_fail_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into a table's SQL (every reading twice) is caught by the reconciliation."""
+    import stedi.pipeline
+
+    real = stedi.pipeline.table_sql
+
+    def doubled(table: Any) -> str:
+        sql = real(table)
+        return f"select * from ({sql}) union all select * from ({sql})" if table.name == "accelerometer_trusted" \
+            else sql
+
+    monkeypatch.setattr(stedi.pipeline, "table_sql", doubled)
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)
+    with pytest.raises(QualityError, match=r"do not balance: accelerometer: read 12 != kept 16 \+ filtered 3"):
+        lake.run()
+    [figures] = [r for r in lake.reconcile() if r["source"] == "accelerometer"]
+    assert figures["balanced"] == "false"
+
+
+def test_reconcile_command_prints_the_documented_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stedi.cli.main import main
+
+    home = tmp_path / "lake"
+    Lakehouse(home).ingest(EDGE)
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--home", str(home), "reconcile"])
+    assert exit_code.value.code == 1
+    assert "error: no run has been reconciled yet; run `stedi run` first" in capsys.readouterr().err
+    Lakehouse(home).run()
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--home", str(home), "reconcile", "--format", "json"])
+    assert exit_code.value.code == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert [sorted(f) for f in figures] == [sorted(["source", "read", "kept", "filtered", "quarantined",
+                                                    "duplicates"])] * 3
+    assert figures[0] == {"source": "customer", "read": 14, "kept": 7, "filtered": 2, "quarantined": 0,
+                          "duplicates": 5}
