@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stedi import Lakehouse
 
-from support import SHARED_DATA
+from support import SHARED_DATA, TEST_KEY
 
 
 # One test body, every engine: tests that take `engine` run once per engine (Spark ones marked `spark`).
@@ -22,11 +23,23 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE"):
+    for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE", "STEDI_CONSENT_POLICY",
+                 "STEDI_MAX_QUARANTINE_SHARE", "STEDI_MAX_RECORD_BYTES", "STEDI_CHECKS_DIR",
+                 "STEDI_PSEUDONYM_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", TEST_KEY)
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pseudonym_key() -> Iterator[None]:
+    """A fixed test key for the whole session (module fixtures build lakehouses too): the pseudonyms of
+    machine_learning_curated need one. Tests of a missing key unset it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEDI_PSEUDONYM_KEY", TEST_KEY)
+        yield
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from stedi.tables import TABLES, Column, get_table
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from stedi.erasure import ErasureReceipt
+
 Progress = Callable[[str], None]
 
 
@@ -57,8 +59,21 @@ class Lakehouse:
         """Copy source files or folders into the landing zone (idempotent)."""
         from stedi.catalog import ensure_writable_dir
 
+        from stedi.privacy import load_key
+        from stedi.suppression import Suppressed
+
         ensure_writable_dir(self.settings.home)
+        suppressed = Suppressed(self.settings.home, None)
+        if suppressed:  # people were erased: keep them out (their hashes are keyed)
+            suppressed.key = load_key(self.settings)
+            self.landing.suppressed = suppressed
         return self.landing.ingest(paths, source=source, progress=progress)
+
+    def erase(self, emails: Iterable[str], *, progress: Progress | None = None) -> ErasureReceipt:
+        """Erase people everywhere under the root (see stedi.erasure); a receipt without personal data."""
+        from stedi.erasure import erase
+
+        return erase(self, list(emails), progress)
 
     def landed_files(self) -> list[LandedFile]:
         return self.landing.files()

@@ -104,6 +104,10 @@ class Catalog:
             have = [(f.name, str(f.field_type)) for f in existing.schema().fields]
             want = [(f.name, str(f.field_type)) for f in iceberg_schema(table.columns).fields]
             if have == want:
+                missing = {k: v for k, v in _private_metrics(table).items() if existing.properties.get(k) != v}
+                if missing:
+                    with self._errors(f"table {table.name}"), existing.transaction() as tx:
+                        tx.set_properties(missing)
                 return existing
             # Every stedi table is rebuilt from the landing zone, so a table of an older layout is
             # dropped and created anew rather than migrated.
@@ -114,7 +118,7 @@ class Catalog:
                 (NAMESPACE, table.name), schema,
                 # engines write plain Parquet without Iceberg field ids: columns are matched by name
                 properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
-                            "stedi.zone": table.zone},
+                            "stedi.zone": table.zone, **_private_metrics(table)},
             )
 
     def state(self, table: Table) -> TableState | None:
@@ -185,6 +189,13 @@ class Catalog:
         with self._errors(f"table {table.name}"):
             self.iceberg.purge_table((NAMESPACE, table.name))
         return True
+
+
+def _private_metrics(table: Table) -> dict[str, str]:
+    """No min/max statistics for text columns: Iceberg manifests would otherwise keep (truncated) emails,
+    names and serial numbers of every file ever written, beyond the reach of erasure, since pyiceberg
+    carries manifests of deleted entries forward. Counts are enough: stedi prunes nothing by value."""
+    return {f"write.metadata.metrics.column.{c.name}": "counts" for c in table.columns if c.type == "string"}
 
 
 def require_state(catalog: Catalog, table: Table) -> TableState:

@@ -28,6 +28,7 @@ from stedi.errors import ConfigError
 
 CONFIG_FILE = "stedi.toml"
 ENGINES = ("duckdb", "spark")
+CONSENT_POLICIES = ("any", "since_consent")
 NAMESPACE = "stedi"
 
 
@@ -42,6 +43,8 @@ class Settings:
     max_quarantine_share: float = 0.05  # a run fails when more of a source's records are quarantined
     max_record_bytes: int = 1 << 20  # a longer landed record is quarantined as too_large
     checks_dir: Path | None = None  # your own quality checks (<dir>/<source>/<name>.sql); default <home>/checks
+    consent_policy: str = "any"  # any: all readings of a consenting customer; since_consent: only later ones
+    pseudonym_key_file: Path | None = None  # default ~/.config/stedi/pseudonym.key; STEDI_PSEUDONYM_KEY wins
 
     @property
     def landing_dir(self) -> Path:
@@ -80,7 +83,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     if config_file is not None or "STEDI_CONFIG" in env or path.exists():
         values.update(_read_toml(path))
 
-    for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir"):
+    for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir",
+                "consent_policy", "pseudonym_key_file"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
@@ -89,7 +93,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
 
     known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
-             "max_record_bytes", "checks_dir"}
+             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
@@ -104,8 +108,12 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     except ValueError as exc:
         raise ConfigError(f"max_quarantine_share must be a number from 0 to 1 and max_record_bytes a whole "
                           f"number of bytes ({exc})") from None
-    if values.get("checks_dir"):
-        values["checks_dir"] = Path(os.path.expanduser(str(values["checks_dir"]))).absolute()
+    for key in ("checks_dir", "pseudonym_key_file"):
+        if values.get(key):
+            values[key] = Path(os.path.expanduser(str(values[key]))).absolute()
+    if values.get("consent_policy", "any") not in CONSENT_POLICIES:
+        raise ConfigError(f"unknown consent_policy {values['consent_policy']!r}; choose one of: "
+                          f"{', '.join(CONSENT_POLICIES)}")
     if "home" in values:
         values["home"] = Path(os.path.expanduser(str(values["home"]))).absolute()
     else:

@@ -19,9 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stedi.errors import LandingError, StorageError
 from stedi.tables import SOURCES
+
+if TYPE_CHECKING:
+    from stedi.suppression import Suppressed
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
 MANIFEST = "manifest.json"
@@ -42,11 +46,13 @@ class IngestReport:
     landed: list[LandedFile] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)  # (path, why nothing was done)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is not landing data)
+    suppressed: int = 0  # records of erased people dropped on the way in
 
 
 class LandingZone:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, suppressed: Suppressed | None = None) -> None:
         self.root = root
+        self.suppressed = suppressed  # erased people, kept out at ingest
 
     def path(self, source: str, name: str) -> Path:
         return self.root / source / name
@@ -85,7 +91,7 @@ class LandingZone:
             if not folder.is_dir():
                 continue
             for entry in os.scandir(folder):
-                if not entry.is_file() or entry.name.startswith("."):
+                if not entry.is_file() or entry.name.startswith("."):  # .tmp files mid-write
                     continue
                 known = manifest.get((src, entry.name))
                 size = entry.stat().st_size
@@ -126,8 +132,20 @@ class LandingZone:
         by_hash = {(f.source, f.sha256): f for f in landed.values()}
         plan: list[LandedFile] = []
         conflicts: list[str] = []
+        content: dict[str, Path] = {}  # what to land for a file: itself, or a copy without erased people
+        incoming = self.root / ".incoming"
         for file, src in candidates:
-            digest = _sha256(file)
+            content[str(file.absolute())] = file
+            if self.suppressed:
+                incoming.mkdir(parents=True, exist_ok=True)
+                filtered = incoming / f"{src}-{len(content)}-{file.name}"
+                _kept, dropped = self.suppressed.filter_file(src, file, filtered)
+                if dropped:
+                    report.suppressed += dropped
+                    content[str(file.absolute())] = filtered
+                    if progress:
+                        progress(f"dropped {dropped:,} records of erased people from {file}")
+            digest = _sha256(content[str(file.absolute())])
             same = by_hash.get((src, digest))
             if same is not None:
                 report.unchanged.append((str(file), f"already landed as {src}/{same.name}"))
@@ -137,7 +155,8 @@ class LandingZone:
                 conflicts.append(f"{file} differs from the landed {src}/{file.name} (sha256 "
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
-            entry = LandedFile(src, file.name, file.stat().st_size, digest, _now(), str(file.absolute()))
+            size = content[str(file.absolute())].stat().st_size
+            entry = LandedFile(src, file.name, size, digest, _now(), str(file.absolute()))
             landed[(src, file.name)] = by_hash[(src, digest)] = entry
             plan.append(entry)
         if conflicts:
@@ -149,7 +168,7 @@ class LandingZone:
                 target = self.path(entry.source, entry.name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(entry.origin, tmp)
+                shutil.copyfile(content[entry.origin], tmp)
                 os.replace(tmp, target)
                 report.landed.append(entry)
                 if progress:
@@ -159,7 +178,18 @@ class LandingZone:
         finally:
             if report.landed:
                 self._write_manifest([*before, *report.landed])
+            shutil.rmtree(incoming, ignore_errors=True)
         return report
+
+    def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
+        """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
+        target = self.path(entry.source, entry.name)
+        os.replace(new_content, target)
+        updated = LandedFile(entry.source, entry.name, target.stat().st_size, _sha256(target), _now(), entry.origin)
+        manifest = self._read_manifest()
+        manifest[(entry.source, entry.name)] = updated
+        self._write_manifest(manifest.values())
+        return updated
 
 
 def source_of(file: Path) -> str | None:

@@ -33,7 +33,9 @@ from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone
 from stedi.quality import Check, CheckResult, load_checks
 from stedi.reconcile import Figures, reconcile, record
-from stedi.tables import Table, build_order, quarantine_table
+from stedi.paths import local_path
+from stedi.privacy import key_id, load_key, pii_guard, pseudonym
+from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
 READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
@@ -78,6 +80,8 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     if not landed:
         raise LandingError(f"the landing zone {settings.landing_dir} is empty; land data first with "
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
+    # The pseudonym key is checked first: a run that needs it and has none stops before any work.
+    key = load_key(settings) if any("pseudonyms" in t.uses for t in order) else None
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
 
@@ -86,8 +90,9 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     states = landing.states
 
     engine = open_engine(settings)
-    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say)
+    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key)
     try:
+        engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
         for name, state in states.items():
             build.register(name, state)
         derived = [t for t in order if t.kind == "derived"]
@@ -95,7 +100,7 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     finally:
         engine.close()
 
-    figures = reconcile(settings, states, landing.read, landing.warnings)
+    figures = reconcile(settings, states, landing.read, landing.warnings, settings.consent_policy)
     if figures:
         record(catalog, run_id, figures)
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
@@ -201,16 +206,28 @@ class _Build:
     """Builds derived tables: skips one whose fingerprint is unchanged, else computes and commits it."""
 
     def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, run_id: str, full_refresh: bool,
-                 states: dict[str, TableState], say: Progress) -> None:
+                 states: dict[str, TableState], say: Progress, key: bytes | None) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine
         self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
         self.states = states
+        self.key = key
         self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
 
     def register(self, name: str, state: TableState) -> None:
         from stedi.tables import TABLES
 
         self.engine.register_parquet(name, state.files, TABLES[name])
+
+    def _register_pseudonyms(self) -> None:
+        """email -> customer_key for the curated customers, in the engine's memory only."""
+        import pyarrow.parquet as pq
+
+        assert self.key is not None
+        emails: set[str] = set()
+        for uri in self.states["customers_curated"].files:
+            emails.update(e for e in pq.read_table(local_path(uri), columns=["email"]).column(0).to_pylist() if e)
+        self.engine.register_rows("pseudonyms", [("email", "string"), ("customer_key", "string")],
+                                  [(e, pseudonym(self.key, e)) for e in sorted(emails)])
 
     def all(self, tables: list[Table], number: dict[str, str]) -> dict[str, TableRun]:
         """Each table starts as soon as its inputs are built (with an engine that builds in parallel,
@@ -235,15 +252,24 @@ class _Build:
     def table(self, table: Table) -> TableRun:
         t0 = time.perf_counter()
         sql = table_sql(table)
-        inputs = [(name, self.states[name].snapshot_id) for name in table.inputs]
+        inputs: list[object] = [(name, self.states[name].snapshot_id) for name in table.inputs]
         rows_in = sum(self.states[name].rows for name in table.inputs)
+        if "run_settings" in table.uses:
+            inputs.append(("consent_policy", self.settings.consent_policy))
+        if "pseudonyms" in table.uses:
+            assert self.key is not None
+            inputs.append(("pseudonym_key", key_id(self.key)))
         fingerprint = _fingerprint(table, sql, inputs)
         with self._commit:
             state = self.catalog.state(table)
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
         status: Literal["built", "up to date"] = "up to date"
         if state is None or state.fingerprint != fingerprint or self.full_refresh:
+            if "pseudonyms" in table.uses:
+                self._register_pseudonyms()
             files_written, _rows = self.engine.write_parquet(sql, table, folder)
+            if table.name in RESEARCH_TABLES:
+                pii_guard(self.settings, table, files_written, self.states)  # before the commit
             with self._commit:
                 state = self.catalog.replace(table, files_written, fingerprint)
             status = "built"

@@ -42,7 +42,7 @@ class Figures:
 
 
 def reconcile(settings: object, states: dict[str, TableState], read: dict[str, int],
-              warnings: dict[str, int]) -> list[Figures]:
+              warnings: dict[str, int], consent_policy: str) -> list[Figures]:
     """The figures of every source whose tables this run has (a --select run may not have them all)."""
     from stedi.config import Settings
     from stedi.engines import open_query_engine
@@ -53,6 +53,7 @@ def reconcile(settings: object, states: dict[str, TableState], read: dict[str, i
         return []
     engine = open_query_engine(settings)
     try:
+        engine.register_rows("run_settings", [("consent_policy", "string")], [(consent_policy,)])
         for name in {n for s in sources for n in NEEDS[s]}:
             engine.register_parquet(name, states[name].files, TABLES[name])
         figures = []

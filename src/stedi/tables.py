@@ -37,6 +37,7 @@ class Table:
     kind: Kind = "derived"
     source: str | None = None  # landing and quarantine tables: the source whose landed files they hold
     keys: tuple[str, ...] = ()  # landing tables: fields every record must carry (else quarantined)
+    uses: tuple[str, ...] = ()  # relations of the run its SQL reads: run_settings, pseudonyms
 
     @property
     def column_names(self) -> list[str]:
@@ -72,6 +73,16 @@ STEP_TRAINER_COLUMNS = _cols(
     ("distanceFromObject", "int", "distance measured by the device"),
 )
 
+ML_COLUMNS = _cols(
+    ("customer_key", "string", "keyed pseudonym of the customer: HMAC-SHA256 of the normalised email"),
+    ("sensorReadingTime", "bigint", "epoch milliseconds, of both readings"),
+    ("distanceFromObject", "int", "distance measured by the step trainer"),
+    ("x", "double", "acceleration, x axis"),
+    ("y", "double", "acceleration, y axis"),
+    ("z", "double", "acceleration, z axis"),
+)
+# Tables meant for research: the PII guard checks them for any landed identifier.
+RESEARCH_TABLES = ("machine_learning_curated",)
 QUARANTINE_COLUMNS = _cols(
     ("file", "string", "landed file the record came from"),
     ("position", "bigint", "line number (JSON Lines) or element number (JSON array) in the file; null when "
@@ -116,14 +127,17 @@ _ALL = (
     Table("customer_trusted", "trusted", CUSTOMER_COLUMNS, ("customer_landing",),
           "The current record of each customer who consented to research."),
     Table("accelerometer_trusted", "trusted", ACCELEROMETER_COLUMNS, ("accelerometer_landing", "customer_trusted"),
-          "Readings of customers in customer_trusted; exact duplicates once."),
+          "Readings of customers in customer_trusted (under since_consent: from their consent on); exact "
+          "duplicates once.", uses=("run_settings",)),
     Table("customers_curated", "curated", CUSTOMER_COLUMNS, ("customer_trusted", "accelerometer_trusted"),
           "customer_trusted customers with at least one accelerometer_trusted reading."),
     Table("step_trainer_trusted", "trusted", STEP_TRAINER_COLUMNS, ("step_trainer_landing", "customers_curated"),
-          "Readings of the devices of customers_curated customers; exact duplicates once."),
-    Table("machine_learning_curated", "curated", STEP_TRAINER_COLUMNS + ACCELEROMETER_COLUMNS[2:],
+          "Readings of the devices of customers_curated customers (under since_consent: from the owner's "
+          "consent on); exact duplicates once.", uses=("run_settings",)),
+    Table("machine_learning_curated", "curated", ML_COLUMNS,
           ("step_trainer_trusted", "customers_curated", "accelerometer_trusted"),
-          "Each step trainer reading paired with its owner's accelerometer readings at the same time."),
+          "Each step trainer reading paired with its owner's accelerometer readings at the same time; "
+          "no direct identifier (the customer is a keyed pseudonym).", uses=("pseudonyms",)),
     Table("reconciliation", "audit", RECONCILIATION_COLUMNS, (),
           "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
           kind="history"),

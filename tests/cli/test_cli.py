@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from stedi import TABLES, Lakehouse
 from stedi.cli.main import cli, main
 
-from support import FIXTURES, write_jsonl
+from support import FIXTURES, key_of, rows, write_jsonl
 
 EDGE = FIXTURES / "edge"
 TABLE_NAMES = ["customer_landing", "accelerometer_landing", "step_trainer_landing", "customer_trusted",
@@ -322,7 +322,7 @@ def test_describe_lists_the_columns(built_home: Path) -> None:
 def test_describe_json(built_home: Path) -> None:
     result = invoke("--home", built_home, "describe", "machine_learning_curated", "--format", "json")
     assert [(c["column"], c["type"]) for c in json.loads(result.stdout)] == [
-        ("sensorReadingTime", "bigint"), ("serialNumber", "string"), ("distanceFromObject", "int"),
+        ("customer_key", "string"), ("sensorReadingTime", "bigint"), ("distanceFromObject", "int"),
         ("x", "double"), ("y", "double"), ("z", "double")]
 
 
@@ -420,11 +420,11 @@ def test_generate_then_ingest_and_run(tmp_path: Path, home: Path) -> None:
     report = json.loads(invoke("--home", home, "run", "--format", "json").stdout)
     rows_out = {r["table"]: r["rows_out"] for r in report}
     assert rows_out["customer_trusted"] > 0 and rows_out["machine_learning_curated"] > 0
-    foreign = invoke("--home", home, "sql", "--format", "csv", """
-        select count(*) as n from machine_learning_curated ml
-        where not exists (select 1 from customers_curated c join accelerometer_trusted a on a."user" = c.email
-                          where c.serialNumber = ml.serialNumber and a."timestamp" = ml.sensorReadingTime)""")
-    assert foreign.stdout == "n\n0\n"
+    lake = Lakehouse(home)
+    owner = {key_of(email): email for (email,) in rows(lake, "select email from customers_curated")}
+    phone = set(rows(lake, "select user, timestamp from accelerometer_trusted"))
+    ml = rows(lake, "select customer_key, sensorReadingTime from machine_learning_curated")
+    assert all((owner[k], t) in phone for k, t in ml)  # each device paired with its owner's phone only
 
 
 # -- the installed console script ------------------------------------------------------------------
@@ -441,9 +441,9 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     built = run("run")
     assert built.returncode == 0, built.stderr
     assert "8 built, 0 up to date" in built.stdout
-    queried = run("sql", "--format", "csv", "select serialNumber, x, y, z from machine_learning_curated "
+    queried = run("sql", "--format", "csv", "select distanceFromObject, x, y, z from machine_learning_curated "
                                             "where sensorReadingTime = 1655564401000 order by 1")
-    assert queried.stdout == "serialNumber,x,y,z\nSN-ALICE,1.0,0.0,0.0\nSN-BOB,0.0,1.0,0.0\n"
+    assert queried.stdout == "distanceFromObject,x,y,z\n101,1.0,0.0,0.0\n202,0.0,1.0,0.0\n"
     failed = run("describe", "nope")
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: unknown table 'nope'") and "Traceback" not in failed.stderr

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from stedi.cli.output import FORMATS, Format, render
-from stedi.config import ENGINES
+from stedi.config import CONSENT_POLICIES, ENGINES
 from stedi.errors import StediError
 from stedi.tables import SOURCES, TABLES
 
@@ -85,8 +85,9 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
         _say(f"skipped {path}: {why}")
     for path, why in report.unchanged:
         _say(f"unchanged {path}: {why}")
+    dropped = f", {report.suppressed:,} records of erased people dropped" if report.suppressed else ""
     click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
-               f"{len(report.skipped)} skipped (landing zone: {lake.settings.landing_dir})")
+               f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.settings.landing_dir})")
 
 
 @cli.command()
@@ -96,12 +97,15 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
 @click.option("--engine", type=click.Choice(ENGINES), envvar="STEDI_ENGINE",
               help="Compute engine (default from settings: duckdb).")
 @click.option("--spark-master", metavar="URL", help="Spark master for --engine spark (default local[*]).")
+@click.option("--consent-policy", type=click.Choice(CONSENT_POLICIES), envvar="STEDI_CONSENT_POLICY",
+              help="any: every reading of a consenting customer (default); since_consent: only readings "
+                   "taken from the consent date on.")
 @format_option
 @click.pass_obj
 def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str | None, spark_master: str | None,
-        fmt: Format) -> None:
+        consent_policy: str | None, fmt: Format) -> None:
     """Build the tables landing -> trusted -> curated, each in one atomic Iceberg commit."""
-    lake = obj.lakehouse(engine=engine, spark_master=spark_master)
+    lake = obj.lakehouse(engine=engine, spark_master=spark_master, consent_policy=consent_policy)
     report = lake.run(select, full_refresh=full_refresh, progress=_say)
     click.echo(render(
         ["table", "zone", "status", "rows_in", "rows_out", "quarantined", "seconds"],
@@ -177,6 +181,43 @@ def describe(obj: Context, table: str, fmt: Format) -> None:
     if fmt == "table":
         state = f"{info.rows:,} rows, snapshot {info.snapshot_id}" if info.built else "not built yet"
         click.echo(f"\n{info.name} ({info.zone}): {info.doc} [{state}]")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False), help="Key file (default: pseudonym_key_file, "
+              "else ~/.config/stedi/pseudonym.key).")
+@click.pass_obj
+def keygen(obj: Context, out: str | None) -> None:
+    """Create the secret key of the pseudonyms in machine_learning_curated (never overwrites one)."""
+    from stedi.privacy import keygen as make_key
+
+    lake = obj.lakehouse()
+    path = make_key(lake.settings, Path(out) if out else None)
+    click.echo(f"wrote a new pseudonym key to {path} (readable by you only). Keep it secret and keep a copy: "
+               "the same key gives the same customer_key values; a lost key cannot be recovered.")
+    if out:
+        click.echo(f"point stedi at it with `pseudonym_key_file = \"{path}\"` in stedi.toml")
+
+
+@cli.command()
+@click.option("--email", "emails", multiple=True, metavar="ADDRESS", help="A person to erase (repeatable).")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False),
+              help="A file with one email address per line.")
+@format_option
+@click.pass_obj
+def erase(obj: Context, emails: tuple[str, ...], file: str | None, fmt: Format) -> None:
+    """Erase people everywhere under the lakehouse root: landed files, every table, old snapshots."""
+    addresses = list(emails)
+    if file:
+        addresses += [x.strip() for x in Path(file).read_text(encoding="utf-8").splitlines() if x.strip()]
+    if not addresses:
+        raise click.UsageError("name at least one person: --email ADDRESS or --file FILE")
+    receipt = obj.lakehouse().erase(addresses, progress=_say)
+    click.echo(render(["table", "rows_removed"], sorted(receipt.rows_removed.items()), fmt))
+    if fmt == "table":
+        click.echo(f"erased {receipt.people} people: {receipt.landed_records_removed:,} landed records removed "
+                   f"from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files deleted; "
+                   f"receipt {receipt.receipt_id} in {receipt.audit_log}")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from stedi.tables import Table
+    from stedi.tables import ColumnType, Table
 
 
 class Engine(Protocol):
@@ -20,6 +20,10 @@ class Engine(Protocol):
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
         """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""
+
+    def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
+                      ) -> None:
+        """Make `name` a relation over a few rows held in memory (never written anywhere)."""
 
     def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
         """Run `sql`, cast to `table`'s schema, write Parquet into `folder` (a new, unique URI).

@@ -87,6 +87,14 @@ class DuckDBEngine:
             raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
                                f"with `stedi run --select {name} --full-refresh`") from None
 
+    def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
+                      ) -> None:
+        import pyarrow as pa
+
+        types = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "double": pa.float64()}
+        arrow = pa.table({c: pa.array([r[i] for r in rows], types[t]) for i, (c, t) in enumerate(columns)})
+        self._con.register(name, arrow)
+
     def _register_empty(self, name: str, table: Table) -> None:
         columns = ", ".join(f"CAST(NULL AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT {columns} WHERE false")

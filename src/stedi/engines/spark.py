@@ -137,6 +137,12 @@ class SparkEngine:
                 self._spark.createDataFrame([], schema(table))
             self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
 
+    def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
+                      ) -> None:
+        struct = StructType([StructField(c, SPARK_TYPES[t](), True) for c, t in columns])
+        with _spark_errors(f"registering {name}"):
+            self._view(name, self._spark.createDataFrame(rows, struct))
+
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
         self._views.append(name)

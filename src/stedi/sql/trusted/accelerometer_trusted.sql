@@ -1,4 +1,6 @@
 -- accelerometer_trusted: readings of customers in customer_trusted; exact duplicate readings once.
+-- Under the consent policy since_consent, only readings taken at or after the customer's research
+-- consent date (run_settings holds the run's policy).
 -- Duplicates are removed after the join, over the (fewer) consenting customers' readings.
 with
 
@@ -8,7 +10,7 @@ readings as (
 ),
 
 consenting as (
-    select email from customer_trusted
+    select email, shareWithResearchAsOfDate from customer_trusted
 )
 
 select distinct
@@ -19,3 +21,6 @@ select distinct
     readings.z
 from readings
 inner join consenting on readings."user" = consenting.email
+cross join run_settings
+where run_settings.consent_policy = 'any'
+   or readings."timestamp" >= consenting.shareWithResearchAsOfDate

@@ -1,5 +1,6 @@
 -- step_trainer_trusted: readings of the devices of customers_curated customers; exact duplicates once.
--- Duplicates are removed after the filter, over the (fewer) curated customers' readings.
+-- Under the consent policy since_consent, only readings taken at or after the device owner's research
+-- consent date (run_settings holds the run's policy).
 with
 
 readings as (
@@ -7,8 +8,8 @@ readings as (
     from step_trainer_landing
 ),
 
-devices as (
-    select distinct serialNumber from customers_curated
+owners as (
+    select serialNumber, shareWithResearchAsOfDate from customers_curated
 )
 
 select distinct
@@ -16,4 +17,7 @@ select distinct
     readings.serialNumber,
     readings.distanceFromObject
 from readings
-where readings.serialNumber in (select serialNumber from devices)
+inner join owners on readings.serialNumber = owners.serialNumber
+cross join run_settings
+where run_settings.consent_policy = 'any'
+   or readings.sensorReadingTime >= owners.shareWithResearchAsOfDate

@@ -1,0 +1,178 @@
+"""Table maintenance: keep only a table's current snapshot and delete every file it no longer needs.
+
+Expiring snapshots in pyiceberg only edits the metadata; the data files, manifests, manifest lists and
+older metadata JSON files those snapshots used stay on disk (apache/iceberg-python#2604). stedi's
+right-to-erasure must leave no copy of an erased person's rows anywhere under the lakehouse, so this
+module expires the old snapshots and then deletes, under the table's location, every file the
+current state does not reference.
+
+Not safe while another process writes the same table: files of an uncommitted build look
+unreferenced and would be deleted. Callers run it when no build of the table is in progress.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stedi.config import NAMESPACE
+from stedi.errors import CatalogError, StorageError
+from stedi.paths import local_path
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table as IcebergTable
+
+    from stedi.catalog import Catalog
+    from stedi.tables import Table
+
+MAIN_BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """What `expire_and_clean` removed from one table."""
+
+    table: str
+    snapshots_expired: int
+    files_deleted: int
+    bytes_deleted: int
+
+
+def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
+    """Keep only `table`'s current snapshot and delete the files under its location nothing references.
+
+    None when the table does not exist in the catalog. Deleted: data and delete files of old snapshots,
+    their manifests and manifest lists, every metadata JSON but the current one, and directories left
+    empty. Nothing outside the table's location is touched.
+    """
+    ice = catalog.load(table)
+    if ice is None:
+        return None
+    root = _table_root(ice, table)
+    _refuse_shared_location(catalog, table, root)
+    try:
+        expired = _expire_all_but_current(ice)
+        ice = catalog.load(table) or ice  # the metadata the expiry committed
+        referenced = _referenced_files(ice)
+    except CatalogError:
+        raise
+    except Exception as exc:
+        raise CatalogError(f"cannot expire the snapshots of table {table.name}: "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+    missing = sorted(p for p in referenced if _is_under(p, root) and not os.path.isfile(p))
+    if missing:
+        # A live file that is absent means a broken table or paths we misread: deleting would be a guess.
+        raise StorageError(f"table {table.name} references {len(missing)} missing file(s), e.g. "
+                           f"{missing[0]}; nothing was deleted; rebuild it with "
+                           f"`stedi run --select {table.name} --full-refresh`")
+
+    doomed = [path for path in _files_under(root) if path not in referenced]
+    latest = catalog.load(table)
+    if latest is None or latest.metadata_location != ice.metadata_location:
+        # Someone committed in between: their new files would look unreferenced.
+        raise CatalogError(f"table {table.name} changed while it was being cleaned; nothing was deleted; "
+                           "run the command again when no build is running")
+
+    deleted = size = 0
+    for path in doomed:
+        try:
+            nbytes = os.lstat(path).st_size
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path} of table {table.name} ({exc.strerror})") from None
+        deleted += 1
+        size += nbytes
+    _remove_empty_dirs(root)
+    return CleanReport(table.name, expired, deleted, size)
+
+
+def _expire_all_but_current(ice: IcebergTable) -> int:
+    """Expire every snapshot but the current one with pyiceberg's own API; how many were expired."""
+    current = ice.current_snapshot()
+    keep = {current.snapshot_id} if current is not None else set()
+    # A tag or another branch protects its snapshot from expiry (ExpireSnapshots.by_id refuses it), and
+    # would keep old rows reachable: drop those refs first. stedi itself only ever writes `main`.
+    others = {name: ref for name, ref in ice.metadata.refs.items() if name != MAIN_BRANCH}
+    if others:
+        manage = ice.manage_snapshots()
+        for name, ref in others.items():
+            manage = manage.remove_tag(name) if ref.snapshot_ref_type == "tag" else manage.remove_branch(name)
+        manage.commit()
+    doomed = [s.snapshot_id for s in ice.metadata.snapshots if s.snapshot_id not in keep]
+    if doomed:
+        # by_ids refuses protected snapshots (branch heads and tags), so the current one is never passed.
+        ice.maintenance.expire_snapshots().by_ids(doomed).commit()
+    return len(doomed)
+
+
+def _referenced_files(ice: IcebergTable) -> set[str]:
+    """Local paths of every file the table's current state needs."""
+    uris = [ice.metadata_location]
+    uris += [s.statistics_path for s in ice.metadata.statistics]
+    uris += [s.statistics_path for s in ice.metadata.partition_statistics]
+    snapshot = ice.current_snapshot()
+    if snapshot is not None:
+        uris.append(snapshot.manifest_list)
+        for manifest in snapshot.manifests(ice.io):
+            uris.append(manifest.manifest_path)
+            # data files and delete files alike; deleted entries only record what an old snapshot had
+            uris += [entry.data_file.file_path
+                     for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=True)]
+    return {_normal(uri) for uri in uris}
+
+
+def _table_root(ice: IcebergTable, table: Table) -> str:
+    location = ice.location()
+    path = local_path(location)
+    if path == location and "://" in location:
+        raise StorageError(f"table {table.name} is at {location}: only tables on the local file system "
+                           "can be cleaned")
+    root = _normal(location)
+    if root == os.path.dirname(root):  # "/" or a drive root: never walk it
+        raise StorageError(f"table {table.name} has the location {location}; refusing to clean it")
+    return root
+
+
+def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
+    """Another table's files inside this location would look unreferenced: refuse to clean then."""
+    try:
+        others = [(ident[-1], catalog.iceberg.load_table(ident).location())
+                  for ident in catalog.iceberg.list_tables(NAMESPACE) if ident[-1] != table.name]
+    except Exception as exc:
+        raise CatalogError(f"cannot list the tables of the catalog: {type(exc).__name__}: {exc}") from exc
+    for name, location in others:
+        other = _normal(location)
+        if _is_under(other, root) or _is_under(root, other):
+            raise StorageError(f"table {table.name} shares its location {root} with table {name}; "
+                               "refusing to delete files there")
+
+
+def _files_under(root: str) -> list[str]:
+    """Every file (and symlink) below `root`; symlinked directories are not followed."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        found += [os.path.join(folder, name) for name in files]
+        found += [os.path.join(folder, name) for name in dirs if os.path.islink(os.path.join(folder, name))]
+    return sorted(found)
+
+
+def _remove_empty_dirs(root: str) -> None:
+    """Remove directories below `root` emptied by the deletion (bottom-up; `root` itself stays)."""
+    for folder, _dirs, _files in os.walk(root, topdown=False):
+        if folder != root and not os.path.islink(folder):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass  # not empty
+
+
+def _normal(uri: str) -> str:
+    return os.path.normpath(os.path.abspath(local_path(uri)))
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

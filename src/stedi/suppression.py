@@ -1,0 +1,100 @@
+"""The suppression list: erased people, remembered by keyed hash only, kept out of the landing zone.
+
+`<home>/privacy/suppressed.json` holds keyed hashes (stedi.privacy.subject_hash) of each erased email
+and device serial number: no address, no serial. A landed record is suppressed when its email (customer),
+user (accelerometer) or serialNumber (any source) hashes to an entry. For a line that is not a valid
+record, every email- or serial-like string in it is tried, so an erased person does not come back
+through the quarantine's raw text either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stedi.privacy import subject_hash
+
+EMAIL_LIKE = re.compile(rb"[^\s\"',;:<>\[\]{}()\\]+@[^\s\"',;:<>\[\]{}()\\]+")
+SERIAL_LIKE = re.compile(rb"[0-9A-Za-z][0-9A-Za-z_-]{5,}")
+FIELDS = {"customer": (("email", "email"), ("serial", "serialNumber")),
+          "accelerometer": (("email", "user"),),
+          "step_trainer": (("serial", "serialNumber"),)}
+
+
+class Suppressed:
+    """The keyed hashes of erased people, and the test of a landed record against them."""
+
+    def __init__(self, home: Path, key: bytes | None) -> None:
+        self.path = home / "privacy" / "suppressed.json"
+        self.key = key
+        try:
+            self.hashes: set[str] = set(json.loads(self.path.read_text(encoding="utf-8"))["hashes"])
+        except FileNotFoundError:
+            self.hashes = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes)
+
+    def add(self, kind: str, values: Iterable[str]) -> None:
+        assert self.key is not None
+        self.hashes.update(subject_hash(self.key, kind, v) for v in values)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(".suppressed.json.tmp")
+        tmp.write_text(json.dumps({"about": "keyed hashes of erased people (stedi erase); no personal data",
+                                   "hashes": sorted(self.hashes)}, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def _hit(self, kind: str, value: Any) -> bool:
+        assert self.key is not None
+        return isinstance(value, str) and subject_hash(self.key, kind, value) in self.hashes
+
+    def record_hit(self, source: str, record: Any) -> bool:
+        if not isinstance(record, dict):
+            return False
+        return any(self._hit(kind, record.get(name)) for kind, name in FIELDS[source])
+
+    def line_hit(self, source: str, line: bytes) -> bool:
+        try:
+            return self.record_hit(source, json.loads(line))
+        except (ValueError, RecursionError):
+            pass
+        text_hits = (self._hit("email", m.decode("utf-8", "replace")) for m in EMAIL_LIKE.findall(line))
+        serial_hits = (self._hit("serial", m.decode("utf-8", "replace")) for m in SERIAL_LIKE.findall(line))
+        return any(text_hits) or any(serial_hits)
+
+    def filter_file(self, source: str, src: Path, dst: Path) -> tuple[int, int]:
+        """Copy `src` to `dst` without suppressed records; (records kept, records dropped).
+
+        JSON Lines are filtered line by line (other bytes untouched, so the same file filtered twice
+        gives the same bytes); a JSON array file is written back as an array of the kept elements.
+        """
+        kept = dropped = 0
+        head = src.open("rb").read(4096)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+            try:
+                elements = json.loads(src.read_bytes().decode("utf-8-sig"))
+                if isinstance(elements, list):
+                    keep = [e for e in elements if not self.record_hit(source, e)]
+                    dst.write_text(json.dumps(keep), encoding="utf-8")
+                    return len(keep), len(elements) - len(keep)
+            except (ValueError, RecursionError):
+                pass  # not a valid array: filter it as lines
+        with src.open("rb") as fin, dst.open("wb") as fout:
+            for line in _lines(fin):
+                if line.strip() and self.line_hit(source, line):
+                    dropped += 1
+                else:
+                    kept += bool(line.strip())
+                    fout.write(line)
+        return kept, dropped
+
+
+def _lines(fh: Any) -> Iterator[bytes]:
+    """Lines with their line ends; bounded memory for ordinary files (a huge line is read whole)."""
+    yield from fh

@@ -1,0 +1,233 @@
+"""Privacy by design: consent policy, pseudonyms, the PII guard, erasure that leaves no trace, and no
+resurrection of erased people."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from stedi import ConfigError, Lakehouse, QualityError
+from stedi.tables import TABLES
+
+from support import FIXTURES, TEST_KEY, key_of, rows, write_jsonl
+
+EDGE = FIXTURES / "edge"
+ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
+
+
+def built(home: Path) -> Lakehouse:
+    lake = Lakehouse(home)
+    lake.ingest(EDGE)
+    lake.run()
+    return lake
+
+
+def keys(lake: Lakehouse) -> set[str]:
+    return {k for (k,) in rows(lake, "select distinct customer_key from machine_learning_curated")}
+
+
+# -- pseudonyms -----------------------------------------------------------------------------------------
+def test_pseudonyms_are_stable_under_one_key_and_differ_under_another(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = built(tmp_path / "lake")
+    emails = [e for (e,) in rows(lake, "select email from customers_curated")]
+    first = keys(lake)
+    # alice, bob and erin have step trainer readings paired with their phones (see fixtures/edge)
+    assert first == {key_of(e) for e in ("alice@test.com", "bob@test.com", "erin@test.com")}
+    lake.run(full_refresh=True)
+    assert keys(lake) == first  # same key, same pseudonyms, run after run
+    other = "another-secret-key-0123456789"
+    monkeypatch.setenv("STEDI_PSEUDONYM_KEY", other)
+    report = lake.run()
+    assert {t.table: t.status for t in report.tables}["machine_learning_curated"] == "built"
+    assert {t.table: t.status for t in report.tables}["customers_curated"] == "up to date"
+    second = keys(lake)
+    assert second == {key_of(e, other) for e in emails if key_of(e) in first}
+    assert not first & second
+
+
+def test_the_ml_table_has_no_direct_identifier(tmp_path: Path) -> None:
+    lake = built(tmp_path / "lake")
+    assert lake.sql("select * from machine_learning_curated limit 0").column_names == [
+        "customer_key", "sensorReadingTime", "distanceFromObject", "x", "y", "z"]
+    identifiers = {v for row in rows(lake, "select customerName, email, phone, birthDay, serialNumber "
+                                           "from customer_landing") for v in row if v}
+    assert not keys(lake) & identifiers
+
+
+def test_without_a_key_the_run_stops_and_says_how_to_make_one(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEDI_PSEUDONYM_KEY")
+    lake = Lakehouse(tmp_path / "lake", pseudonym_key_file=tmp_path / "no-such.key")
+    lake.ingest(EDGE)
+    with pytest.raises(ConfigError, match=r"no pseudonym key.*stedi keygen.*STEDI_PSEUDONYM_KEY"):
+        lake.run()
+    assert not any(t.built for t in lake.tables())
+    lake.run(["customers_curated"])  # tables that need no key still build
+    assert lake.describe("customers_curated").built
+
+
+def test_keygen_writes_a_private_key_once_and_never_inside_the_root(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from stedi.cli.main import main
+
+    monkeypatch.delenv("STEDI_PSEUDONYM_KEY")
+    key_file = tmp_path / "keys" / "stedi.key"
+    home = tmp_path / "lake"
+    with pytest.raises(SystemExit) as code:
+        main(["--home", str(home), "keygen", "--out", str(key_file)])
+    assert code.value.code == 0
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key_file.read_text().strip()) == 64
+    with pytest.raises(SystemExit) as code:
+        main(["--home", str(home), "keygen", "--out", str(key_file)])
+    assert code.value.code == 1  # never overwrites a key
+    with pytest.raises(SystemExit) as code:
+        main(["--home", str(home), "keygen", "--out", str(home / "key")])
+    assert code.value.code == 1  # never inside the lakehouse
+    lake = Lakehouse(home, pseudonym_key_file=key_file)
+    lake.ingest(EDGE)
+    lake.run()
+    assert keys(lake) <= {key_of(e, key_file.read_text().strip()) for (e,) in
+                          rows(lake, "select email from customers_curated")}
+
+
+def test_the_pii_guard_refuses_a_research_table_holding_an_identifier(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into the ML SQL (the email as customer_key) never reaches the table."""
+    import stedi.pipeline
+
+    real = stedi.pipeline.table_sql
+
+    def leaky(table: Any) -> str:
+        sql = real(table)
+        return sql.replace("pseudonyms.customer_key", "owners.email as customer_key") \
+            if table.name == "machine_learning_curated" else sql
+
+    monkeypatch.setattr(stedi.pipeline, "table_sql", leaky)
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)
+    with pytest.raises(QualityError, match="PII guard: 6 values of machine_learning_curated equal a landed"):
+        lake.run()
+    assert not lake.describe("machine_learning_curated").built
+
+
+# -- consent policy -------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_since_consent_policy_on_the_real_data(tmp_path: Path, shared_data: Path) -> None:
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(shared_data)
+    lake.run()
+    lake = Lakehouse(tmp_path / "lake", consent_policy="since_consent")
+    report = lake.run()
+    statuses = {t.table: t.status for t in report.tables}
+    assert statuses["customer_trusted"] == "up to date" and statuses["accelerometer_trusted"] == "built"
+    counts = {t.name: t.rows for t in lake.tables()}
+    assert [counts[n] for n in ("customer_trusted", "accelerometer_trusted", "customers_curated",
+                                "step_trainer_trusted", "machine_learning_curated")] == [
+        482, 32_025, 464, 11_297, 32_025]
+    assert rows(lake, "select count(*) from accelerometer_trusted a join customer_trusted c on a.user = c.email "
+                      "where a.timestamp < c.shareWithResearchAsOfDate") == [(0,)]
+    assert all(f.balanced for f in report.reconciliation)
+    back = Lakehouse(tmp_path / "lake", consent_policy="any").run()
+    assert {t.table: t.rows_out for t in back.tables}["accelerometer_trusted"] == 40_981
+
+
+# -- erasure --------------------------------------------------------------------------------------------
+def traces(root: Path, needles: list[str]) -> list[str]:
+    """Every file under root holding a needle: Parquet read as data, everything else as bytes; Iceberg
+    manifests also through pyiceberg (they are compressed Avro), bounds included. Written here, apart
+    from stedi's own check."""
+    found = []
+    lowered = [n.lower() for n in needles]
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            text = json.dumps(pq.read_table(path).to_pylist(), default=str).lower()
+        else:
+            text = path.read_bytes().decode("latin-1").lower()
+        if any(n in text for n in lowered):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def manifest_bounds(lake: Lakehouse) -> str:
+    out = []
+    for table in TABLES.values():
+        ice = lake.catalog.load(table)
+        if ice is None or ice.current_snapshot() is None:
+            continue
+        for manifest in ice.current_snapshot().manifests(ice.io):
+            for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=False):
+                out.append(repr(entry.data_file.lower_bounds) + repr(entry.data_file.upper_bounds))
+    return "".join(out).lower()
+
+
+@pytest.mark.parametrize("email", [ALICE, CAROL])
+def test_erasure_leaves_no_trace_and_everyone_else_as_they_were(tmp_path: Path, email: str) -> None:
+    home = tmp_path / "lake"
+    lake = built(home)
+    bad = write_jsonl(tmp_path / "bad" / "accelerometer" / "accelerometer-bad.json",
+                      [{"user": email, "timestamp": "not a number"}])  # lands in the quarantine, raw text and all
+    lake = Lakehouse(home, max_quarantine_share=0.5)
+    lake.ingest(bad)
+    lake.run(full_refresh=True)
+    serial = rows(lake, f"select serialNumber from customer_landing where email = '{email}'")[0][0]
+    needles = [email, serial, key_of(email)]
+    assert traces(home, needles), "the lakehouse held the person before"
+    others = {name: Counter(r for r in rows(lake, f"select * from {name}") if not any(
+        str(n) in json.dumps(r, default=str) for n in needles)) for name in TABLES if name != "reconciliation"}
+
+    receipt = lake.erase([email.upper()])  # addresses are matched case-insensitively
+    assert receipt.people == 1 and receipt.landed_records_removed >= 2
+    assert traces(home, needles) == []
+    assert not any(n.lower() in manifest_bounds(lake) for n in needles)
+    for table in TABLES.values():
+        ice = lake.catalog.load(table)
+        assert ice is not None and len(ice.metadata.snapshots) <= 1, table.name
+    after = {name: Counter(rows(lake, f"select * from {name}")) for name in TABLES if name != "reconciliation"}
+    assert after == others
+    log = (home / "privacy" / "erasures.jsonl").read_text()
+    assert email not in log.lower() and serial not in log and receipt.receipt_id in log
+    assert json.loads(log.splitlines()[-1])["rows_removed"]["customer_landing"] == 1
+
+
+def test_erased_people_do_not_come_back(tmp_path: Path) -> None:
+    home = tmp_path / "lake"
+    lake = built(home)
+    lake.erase([ALICE])
+    again = lake.ingest(EDGE)  # the same raw files
+    assert again.landed == [] and len(again.unchanged) == 3
+    new = write_jsonl(tmp_path / "new" / "accelerometer" / "accelerometer-new.json", [
+        {"user": ALICE, "timestamp": 1655564409000, "x": 1.0, "y": 1.0, "z": 1.0},
+        {"user": "bob@test.com", "timestamp": 1655564409000, "x": 1.0, "y": 1.0, "z": 1.0}])
+    report = lake.ingest(new)
+    assert report.suppressed == 1 and len(report.landed) == 1
+    lake.run()
+    assert rows(lake, f"select count(*) from accelerometer_landing where user = '{ALICE}'") == [(0,)]
+    assert rows(lake, "select count(*) from accelerometer_landing where user = 'bob@test.com' "
+                      "and timestamp = 1655564409000") == [(1,)]
+    assert traces(home, [ALICE, "SN-ALICE", key_of(ALICE)]) == []
+    suppressed = (home / "privacy" / "suppressed.json").read_text()
+    assert ALICE not in suppressed and "SN-ALICE" not in suppressed
+
+
+def test_erase_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stedi.cli.main import main
+
+    home = tmp_path / "lake"
+    built(home)
+    people = tmp_path / "people.txt"
+    people.write_text(f"{ALICE}\n\n{CAROL}\n")
+    with pytest.raises(SystemExit) as code:
+        main(["--home", str(home), "erase", "--file", str(people), "--email", "bob@test.com"])
+    assert code.value.code == 0
+    out = capsys.readouterr().out
+    assert "erased 3 people" in out and ALICE not in out and TEST_KEY not in out
+    with pytest.raises(SystemExit) as code:
+        main(["--home", str(home), "erase"])
+    assert code.value.code == 2
