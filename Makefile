@@ -16,6 +16,7 @@ setup-dev:
 	@STEDI_EXTRAS=dev,spark scripts/setup.sh
 
 demo: setup
+	$(STEDI) keygen --if-missing
 	$(STEDI) generate --out $(DEMO_DATA) --scale $(SCALE) --seed 0
 	$(STEDI) --home $(DEMO_HOME) ingest $(DEMO_DATA)
 	$(STEDI) --home $(DEMO_HOME) run

@@ -8,6 +8,9 @@ Glue calls the script with its job parameters as `--name value` pairs. stedi rea
                            the account's Glue Data Catalog
     --stedi_select         optional: comma-separated tables to build (with what they need)
     --stedi_full_refresh   optional: true to rebuild every table
+    --stedi_consent_policy optional: any (default) or since_consent
+    --stedi_pseudonym_key  the secret key of the pseudonyms (resolve it from AWS Secrets Manager in the
+                           job's parameters; it is never logged); else STEDI_PSEUDONYM_KEY
 
 See docs/glue.md for the deployment. Locally (tests, a laptop) the same entry point runs on a local
 Spark session when awsglue is not installed:  python -m stedi.glue_job --JOB_NAME local --stedi_home ...
@@ -16,6 +19,7 @@ Spark session when awsglue is not installed:  python -m stedi.glue_job --JOB_NAM
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +28,8 @@ from typing import Any
 from stedi.errors import ConfigError, StediError
 
 OPTIONS = ("JOB_NAME", "stedi_home")
-OPTIONAL = {"stedi_catalog": '{"type": "glue"}', "stedi_select": "", "stedi_full_refresh": "false"}
+OPTIONAL = {"stedi_catalog": '{"type": "glue"}', "stedi_select": "", "stedi_full_refresh": "false",
+            "stedi_consent_policy": "any", "stedi_pseudonym_key": ""}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class JobArgs:
     catalog: dict[str, str]
     select: list[str]
     full_refresh: bool
+    consent_policy: str = "any"
+    pseudonym_key: str = ""
 
 
 def parse_args(argv: Sequence[str]) -> JobArgs:
@@ -60,6 +67,8 @@ def parse_args(argv: Sequence[str]) -> JobArgs:
         catalog={str(k): str(v) for k, v in catalog.items()},
         select=[t.strip() for t in values["stedi_select"].split(",") if t.strip()],
         full_refresh=values["stedi_full_refresh"].lower() in ("true", "1", "yes"),
+        consent_policy=values["stedi_consent_policy"],
+        pseudonym_key=values["stedi_pseudonym_key"],
     )
 
 
@@ -84,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         job = _glue_job(args.job_name, argv)  # starts Glue's Spark session, which the engine then uses
-        settings = load_settings(env={}, home=args.home, engine="spark", catalog=args.catalog)
+        if args.pseudonym_key:
+            os.environ["STEDI_PSEUDONYM_KEY"] = args.pseudonym_key  # for this process only
+        settings = load_settings(env={}, home=args.home, engine="spark", catalog=args.catalog,
+                                 consent_policy=args.consent_policy)
         report = Lakehouse(settings=settings).run(args.select, full_refresh=args.full_refresh, progress=print)
     except StediError as exc:
         print(f"error: {exc}", file=sys.stderr)

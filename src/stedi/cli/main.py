@@ -186,13 +186,19 @@ def describe(obj: Context, table: str, fmt: Format) -> None:
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False), help="Key file (default: pseudonym_key_file, "
               "else ~/.config/stedi/pseudonym.key).")
+@click.option("--if-missing", is_flag=True, help="Do nothing (exit 0) when the key file exists already.")
 @click.pass_obj
-def keygen(obj: Context, out: str | None) -> None:
+def keygen(obj: Context, out: str | None, if_missing: bool) -> None:
     """Create the secret key of the pseudonyms in machine_learning_curated (never overwrites one)."""
+    from stedi.privacy import key_file
     from stedi.privacy import keygen as make_key
 
     lake = obj.lakehouse()
-    path = make_key(lake.settings, Path(out) if out else None)
+    target = Path(out) if out else key_file(lake.settings)
+    if if_missing and target.expanduser().exists():
+        click.echo(f"a pseudonym key exists already at {target}")
+        return
+    path = make_key(lake.settings, target)
     click.echo(f"wrote a new pseudonym key to {path} (readable by you only). Keep it secret and keep a copy: "
                "the same key gives the same customer_key values; a lost key cannot be recovered.")
     if out:
