@@ -27,6 +27,7 @@ def test_landing_ddl_is_the_reference_shape() -> None:
     assert "LOCATION 's3://bucket/prefix/landing/step_trainer/'" in text
 
 
-def test_derived_tables_are_iceberg_tables() -> None:
-    text = athena_ddl(TABLES["machine_learning_curated"])
-    assert "'table_type' = 'ICEBERG'" in text and "EXTERNAL" not in text
+@pytest.mark.parametrize("name", [n for n, t in TABLES.items() if t.kind != "landing"])
+def test_every_table_but_the_landing_ones_is_an_iceberg_table(name: str) -> None:
+    text = athena_ddl(TABLES[name])
+    assert "'table_type' = 'ICEBERG'" in text and "EXTERNAL" not in text and "JsonSerDe" not in text
