@@ -24,6 +24,7 @@ demo: setup
 	$(STEDI) --home $(DEMO_HOME) sql "select count(*) as ml_rows, count(distinct serialNumber) as devices from machine_learning_curated"
 
 test: setup-dev
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

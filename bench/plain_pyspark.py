@@ -55,8 +55,9 @@ def main(landing: str, out: str, count: bool = False) -> None:
         .select("sensorReadingTime", "serialNumber", "distanceFromObject", "x", "y", "z") \
         .write.mode("overwrite").json(zone("machine_learning_curated"))
 
-    for name in () if not count else ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
-                 "machine_learning_curated"):
+    outputs = ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
+               "machine_learning_curated")
+    for name in outputs if count else ():
         print(f"{name}\t{spark.read.json(zone(name)).count()}")
     spark.stop()
 

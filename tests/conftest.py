@@ -11,7 +11,6 @@ from stedi import Lakehouse
 
 from support import SHARED_DATA, TEST_KEY
 
-
 # One test body, every engine: tests that take `engine` run once per engine (Spark ones marked `spark`).
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 

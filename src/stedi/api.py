@@ -58,7 +58,6 @@ class Lakehouse:
                progress: Progress | None = None) -> IngestReport:
         """Copy source files or folders into the landing zone (idempotent)."""
         from stedi.catalog import ensure_writable_dir
-
         from stedi.privacy import load_key
         from stedi.suppression import Suppressed
 

@@ -16,12 +16,11 @@ from the same validated rows and the same quarantine.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb  # noqa: TID251 - the landing reader is DuckDB, like the embedded engine
+import duckdb
 import pyarrow as pa
 
 from stedi.config import Settings
@@ -222,7 +221,7 @@ class LandingReader:
                 raise QualityError(f"check {check.name} ({check.origin}) failed on {count:,} {source} "
                                    f"records: {check.reason}. Nothing was committed")
             if check.action == "quarantine":
-                flagged = f"rowid IN (SELECT _row FROM _flagged)"
+                flagged = "rowid IN (SELECT _row FROM _flagged)"
                 rows = self.con.execute(
                     f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}").fetchall()
                 moved.extend({"file": f"{source}/{Path(file).name}", "position": None,
@@ -231,6 +230,3 @@ class LandingReader:
                 self.con.execute(f"DELETE FROM {scan} WHERE {flagged}")
         return moved
 
-
-def new_folder(location: str, run_id: str) -> str:
-    return f"{location}/{run_id}-{uuid.uuid4().hex[:6]}"

@@ -31,10 +31,10 @@ from stedi.engines import open_engine
 from stedi.engines.base import Engine
 from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone
-from stedi.quality import Check, CheckResult, load_checks
-from stedi.reconcile import Figures, reconcile, record
 from stedi.paths import local_path
 from stedi.privacy import key_id, load_key, pii_guard, pseudonym
+from stedi.quality import CheckResult, load_checks
+from stedi.reconcile import Figures, reconcile, record
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
@@ -286,4 +286,4 @@ def _fingerprint(table: Table, sql: str, inputs: list[object]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
-__all__ = ["Check", "RunReport", "TableRun", "run"]
+__all__ = ["RunReport", "TableRun", "run"]

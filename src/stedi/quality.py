@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 from stedi.config import Settings
@@ -50,7 +49,8 @@ def load_checks(settings: Settings) -> list[Check]:
         folder = defaults.joinpath(source)
         for item in sorted(folder.iterdir(), key=lambda i: i.name) if folder.is_dir() else []:
             if item.name.endswith(".sql"):
-                check = parse_check(item.read_text(encoding="utf-8"), item.name[:-4], source, f"stedi/checks/{source}/{item.name}")
+                check = parse_check(item.read_text(encoding="utf-8"), item.name[:-4], source,
+                                    f"stedi/checks/{source}/{item.name}")
                 found[(source, check.name)] = check
     user = settings.user_checks_dir
     if user.is_dir():

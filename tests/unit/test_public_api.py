@@ -19,6 +19,7 @@ def test_every_error_has_one_root() -> None:
 
 
 def test_importing_the_cli_does_not_import_engines_or_pyiceberg() -> None:
-    code = "import sys, stedi.cli.main; print(sorted(m for m in ('duckdb', 'pyiceberg', 'pyarrow') if m in sys.modules))"
+    code = ("import sys, stedi.cli.main; "
+            "print(sorted(m for m in ('duckdb', 'pyiceberg', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -320,7 +320,8 @@ def test_new_accelerometer_file_rebuilds_only_what_depends_on_it(home: Path, tmp
         [*MACHINE_LEARNING_CURATED, ml(T1, "SN-IVAN", 301, 0.25, 0.25, 0.25)])
 
 
-def test_new_step_trainer_file_leaves_customer_and_accelerometer_tables(home: Path, tmp_path: Path, engine: str) -> None:
+def test_new_step_trainer_file_leaves_customer_and_accelerometer_tables(home: Path, tmp_path: Path,
+                                                                        engine: str) -> None:
     lake = fresh(home, engine)
     late = write_jsonl(tmp_path / "new" / "step_trainer" / "step_trainer-late.json",
                        [{"sensorReadingTime": T5, "serialNumber": "SN-ALICE", "distanceFromObject": 106}])

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
-from pyspark.errors import PySparkException
-from py4j.protocol import Py4JError
 
-from stedi.paths import local_path
 from stedi.errors import EngineError
+from stedi.paths import local_path
 
 if TYPE_CHECKING:
     from stedi.config import Settings
