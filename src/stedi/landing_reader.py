@@ -28,7 +28,7 @@ from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
 from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile
 from stedi.quality import Check, CheckResult
-from stedi.records import parse_file
+from stedi.records import is_json_array_file, parse_file
 from stedi.tables import Column, Table, landing_table, quarantine_table
 
 ARROW_TYPES = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "double": pa.float64()}
@@ -94,8 +94,8 @@ def fast_select(table: Table, files: list[str], max_record_bytes: int) -> str:
 def _needs_exact_path(path: Path) -> bool:
     """JSON arrays and files with a byte-order mark go straight to the exact parser."""
     with open(path, "rb") as fh:
-        head = fh.read(4096)
-    return head.startswith(b"\xef\xbb\xbf") or head.lstrip().startswith(b"[")
+        bom = fh.read(3) == b"\xef\xbb\xbf"
+    return bom or is_json_array_file(path)
 
 
 class LandingReader:

@@ -12,9 +12,14 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stedi.config import Settings
 from stedi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stedi.catalog import TableState
+    from stedi.tables import Table
 
 KEY_ENV = "STEDI_PSEUDONYM_KEY"
 DEFAULT_KEY_FILE = Path("~/.config/stedi/pseudonym.key")
@@ -97,23 +102,19 @@ IDENTIFIERS_SQL = """
 """
 
 
-def pii_guard(settings: Settings, table: object, files: list[str], states: dict[str, object]) -> None:
+def pii_guard(settings: Settings, table: Table, files: list[str], states: dict[str, TableState]) -> None:
     """Refuse a research table's new files if any text value equals a landed email, phone, name or serial."""
-    from stedi.catalog import TableState
     from stedi.engines import open_query_engine
     from stedi.errors import QualityError
-    from stedi.tables import TABLES, Table
+    from stedi.tables import TABLES
 
-    assert isinstance(table, Table)
     texts = [c.name for c in table.columns if c.type == "string"]
     if not texts or not files:
         return
     engine = open_query_engine(settings)
     try:
         for name in ("customer_landing", "step_trainer_landing", "accelerometer_landing"):
-            state = states[name]
-            assert isinstance(state, TableState)
-            engine.register_parquet(name, state.files, TABLES[name])
+            engine.register_parquet(name, states[name].files, TABLES[name])
         engine.register_parquet("candidate", files, table)
         hits = " + ".join(f'(select count(*) from candidate where "{c}" in (select v from identifiers))'
                           for c in texts)

@@ -144,6 +144,12 @@ def _starts_with_bracket(f: IO[bytes], chunk_bytes: int) -> bool:
     return first == b"["
 
 
+def is_json_array_file(path: str | Path) -> bool:
+    """Whether a landed file is one JSON array (its first significant byte, after a BOM, is `[`)."""
+    with open(path, "rb") as f:
+        return _starts_with_bracket(f, 1 << 16)
+
+
 # -- JSON Lines --------------------------------------------------------------------------------------
 
 class _Oversize:

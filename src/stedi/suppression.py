@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stedi.privacy import subject_hash
+from stedi.records import is_json_array_file
 
 EMAIL_LIKE = re.compile(rb"[^\s\"',;:<>\[\]{}()\\]+@[^\s\"',;:<>\[\]{}()\\]+")
 SERIAL_LIKE = re.compile(rb"[0-9A-Za-z][0-9A-Za-z_-]{5,}")
@@ -75,8 +76,7 @@ class Suppressed:
         gives the same bytes); a JSON array file is written back as an array of the kept elements.
         """
         kept = dropped = 0
-        head = src.open("rb").read(4096)
-        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        if is_json_array_file(src):
             try:
                 elements = json.loads(src.read_bytes().decode("utf-8-sig"))
                 if isinstance(elements, list):
