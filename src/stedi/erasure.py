@@ -155,24 +155,21 @@ def _records(path: Path) -> list[dict[str, object]]:
 
 
 def find_traces(root: Path, needles: list[str]) -> list[str]:
-    """Files under `root` holding any needle: Parquet read as data (its pages are compressed), every
-    other file as bytes (case-insensitive)."""
+    """Files under `root` holding any needle, case-insensitively: Parquet read as data (its pages are
+    compressed) with vectorised string matching, every other file as bytes."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    wanted = {n.lower() for n in needles if n}
+    wanted = sorted({n.lower() for n in needles if n})
     raw = [n.encode() for n in wanted]
     hits = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
             table = pq.read_table(path)
-            for column in table.columns:
-                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                    if any(isinstance(v, str) and any(n in v.lower() for n in wanted) for v in column.to_pylist()):
-                        hits.append(str(path))
-                        break
-        else:
-            data = path.read_bytes().lower()
-            if any(n in data for n in raw):
+            columns = [c for c in table.columns if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)]
+            if any(pc.any(pc.match_substring(pc.utf8_lower(c), n)).as_py() for c in columns for n in wanted):
                 hits.append(str(path))
+        elif any(n in path.read_bytes().lower() for n in raw):
+            hits.append(str(path))
     return hits
