@@ -162,7 +162,8 @@ def main() -> None:
                 peaks.append(peak)
                 print(f"  {case} run {i + 1}/{args.runs}: {wall:.2f} s, {peak / 2**20:.0f} MiB", file=sys.stderr)
             median = statistics.median(walls)
-            results.append({"case": case, "runs": walls, "median_s": round(median, 3),
+            results.append({"case": case, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                            "runs": walls, "median_s": round(median, 3),
                             "peak_rss_mib": round(max(peaks) / 2**20, 1),
                             "records_per_s": round(records / median)})
     report = {
@@ -174,6 +175,9 @@ def main() -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"scale-{args.scale:g}.json"
+    if path.exists():  # keep the other cases' latest figures; each case says when it was measured
+        earlier = {r["case"]: r for r in json.loads(path.read_text())["results"]}
+        report["results"] = list({**earlier, **{r["case"]: r for r in results}}.values())
     path.write_text(json.dumps(report, indent=2) + "\n")
     base = {r["case"]: r["median_s"] for r in results}
     print(f"scale {args.scale:g}: {records:,} landing records; {report['machine']['cores']} cores, "
