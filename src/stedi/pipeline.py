@@ -13,6 +13,7 @@ snapshot, so a rerun with no new landing data commits nothing and every table ke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -86,10 +87,18 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
 
     landing = _Landing(settings, catalog, run_id, full_refresh, say)
-    results = landing.build([t for t in order if t.kind == "landing"], landed, number)
+    # The engine starts while the landed files are read: a Spark session takes seconds to come up.
+    with ThreadPoolExecutor(max_workers=1) as starter:
+        starting = starter.submit(open_engine, settings)
+        try:
+            results = landing.build([t for t in order if t.kind == "landing"], landed, number)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                starting.result().close()
+            raise
+        engine = starting.result()
     states = landing.states
 
-    engine = open_engine(settings)
     build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key)
     try:
         engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
