@@ -21,7 +21,7 @@ demo: setup
 	$(STEDI) --home $(DEMO_HOME) ingest $(DEMO_DATA)
 	$(STEDI) --home $(DEMO_HOME) run
 	$(STEDI) --home $(DEMO_HOME) tables
-	$(STEDI) --home $(DEMO_HOME) sql "select count(*) as ml_rows, count(distinct serialNumber) as devices from machine_learning_curated"
+	$(STEDI) --home $(DEMO_HOME) sql "select count(*) as ml_rows, count(distinct customer_key) as customers from machine_learning_curated"
 
 test: setup-dev
 	$(VENV)/bin/ruff check src tests bench
