@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from click.testing import CliRunner, Result
 from stedi import TABLES, Lakehouse
 from stedi.cli.main import cli, main
 
-from support import FIXTURES, key_of, rows, write_jsonl
+from support import FIXTURES, REPO, key_of, rows, write_jsonl
 
 EDGE = FIXTURES / "edge"
 TABLE_NAMES = ["customer_landing", "accelerometer_landing", "step_trainer_landing", "customer_trusted",
@@ -447,3 +448,11 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     failed = run("describe", "nope")
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: unknown table 'nope'") and "Traceback" not in failed.stderr
+
+
+def test_the_demo_query_of_the_makefile_runs(built_home: Path) -> None:
+    """`make demo` ends with a query; it must keep up with the tables' columns."""
+    [query] = re.findall(r'sql "([^"]+)"', (REPO / "Makefile").read_text())
+    result = invoke("--home", built_home, "sql", "--format", "csv", query)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1] == "6,3"  # ML rows and customers on the edge fixtures
