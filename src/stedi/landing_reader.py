@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from stedi.arrow_types import ARROW_TYPES
 from stedi.config import Settings
 from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
 from stedi.errors import LandingError, QualityError
@@ -30,8 +31,6 @@ from stedi.landing import LandedFile
 from stedi.quality import Check, CheckResult
 from stedi.records import is_json_array_file, parse_file
 from stedi.tables import Column, Table, landing_table, quarantine_table
-
-ARROW_TYPES = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "double": pa.float64()}
 
 
 @dataclass

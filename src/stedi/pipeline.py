@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from stedi.catalog import Catalog, TableState, ensure_writable_dir
 from stedi.config import Settings
@@ -37,6 +37,9 @@ from stedi.privacy import key_id, load_key, pii_guard, pseudonym
 from stedi.quality import CheckResult, load_checks
 from stedi.reconcile import Figures, reconcile, record
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
+
+if TYPE_CHECKING:
+    from stedi.landing_reader import SourceRead
 
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
 READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
@@ -136,7 +139,7 @@ class _Landing:
         self.checks: list[CheckResult] = []
 
     def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
-        from stedi.landing_reader import LandingReader, SourceRead
+        from stedi.landing_reader import LandingReader
 
         checks = load_checks(self.settings) if tables else []
         results: dict[str, TableRun] = {}
@@ -197,10 +200,7 @@ class _Landing:
         self.read[table.source] = int(state.summary.get(READ, state.rows + qstate.rows))
         self.warnings[table.source] = int(state.summary.get(WARNINGS, 0))
 
-    def _tell(self, read: object) -> None:
-        from stedi.landing_reader import SourceRead
-
-        assert isinstance(read, SourceRead)
+    def _tell(self, read: SourceRead) -> None:
         for result in read.checks:
             if result.rows and result.check.action == "warn":
                 self.say(f"      warning: {result.rows:,} {read.source} records: {result.check.reason} "

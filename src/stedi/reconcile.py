@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from stedi.catalog import Catalog, TableState
+from stedi.config import Settings
 from stedi.paths import local_path
 from stedi.tables import TABLES
 
@@ -41,13 +42,11 @@ class Figures:
         return self.read == self.kept + self.filtered + self.quarantined + self.duplicates
 
 
-def reconcile(settings: object, states: dict[str, TableState], read: dict[str, int],
+def reconcile(settings: Settings, states: dict[str, TableState], read: dict[str, int],
               warnings: dict[str, int], consent_policy: str) -> list[Figures]:
     """The figures of every source whose tables this run has (a --select run may not have them all)."""
-    from stedi.config import Settings
     from stedi.engines import open_query_engine
 
-    assert isinstance(settings, Settings)
     sources = [s for s, needs in NEEDS.items() if all(n in states for n in needs) and s in read]
     if not sources:
         return []
@@ -76,8 +75,9 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures]) -> None:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     rows = [{"run_id": run_id, "run_at": when, **{k: v for k, v in asdict(f).items()},
              "balanced": str(f.balanced).lower()} for f in figures]
-    types = {"string": pa.string(), "bigint": pa.int64()}
-    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], types[c.type]) for c in table.columns})
+    from stedi.arrow_types import ARROW_TYPES
+
+    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], ARROW_TYPES[c.type]) for c in table.columns})
     path = Path(local_path(f"{catalog.data_location(table)}/{run_id}.parquet"))
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(arrow, path, compression="zstd")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class Suppressed:
             except (ValueError, RecursionError):
                 pass  # not a valid array: filter it as lines
         with src.open("rb") as fin, dst.open("wb") as fout:
-            for line in _lines(fin):
+            for line in fin:
                 if line.strip() and self.line_hit(source, line):
                     dropped += 1
                 else:
@@ -94,7 +94,3 @@ class Suppressed:
                     fout.write(line)
         return kept, dropped
 
-
-def _lines(fh: Any) -> Iterator[bytes]:
-    """Lines with their line ends; bounded memory for ordinary files (a huge line is read whole)."""
-    yield from fh

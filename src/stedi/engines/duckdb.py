@@ -91,8 +91,9 @@ class DuckDBEngine:
                       ) -> None:
         import pyarrow as pa
 
-        types = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "double": pa.float64()}
-        arrow = pa.table({c: pa.array([r[i] for r in rows], types[t]) for i, (c, t) in enumerate(columns)})
+        from stedi.arrow_types import ARROW_TYPES
+
+        arrow = pa.table({c: pa.array([r[i] for r in rows], ARROW_TYPES[t]) for i, (c, t) in enumerate(columns)})
         self._con.register(name, arrow)
 
     def _register_empty(self, name: str, table: Table) -> None:
