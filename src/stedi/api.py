@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from stedi.catalog import Catalog
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, TableError
-from stedi.landing import IngestReport, LandedFile, LandingZone
+from stedi.landing import IngestReport, LandedFile, LandingZone, open_landing
 from stedi.pipeline import RunReport
+from stedi.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
 
 if TYPE_CHECKING:
@@ -45,28 +46,36 @@ class TableInfo:
 
 
 class Lakehouse:
-    """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root."""
+    """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root (a folder or s3://)."""
 
     def __init__(self, home: str | Path | None = None, *, config: str | Path | None = None,
                  settings: Settings | None = None, **overrides: Any) -> None:
         """Settings come from `settings` if given, else stedi.toml / STEDI_* / `overrides`."""
         self.settings = settings or load_settings(config, home=home, **overrides)
         self.catalog = Catalog(self.settings)
-        self.landing = LandingZone(self.settings.landing_dir)
+        self._landing: LandingZone | None = None
+
+    @property
+    def landing(self) -> LandingZone:
+        """The landing zone (its root is checked on first use: a bucket may be missing or unreachable)."""
+        if self._landing is None:
+            self._landing = open_landing(self.settings)
+        return self._landing
 
     def ingest(self, *paths: str | Path, source: str | None = None,
                progress: Progress | None = None) -> IngestReport:
         """Copy source files or folders into the landing zone (idempotent)."""
-        from stedi.catalog import ensure_writable_dir
         from stedi.privacy import load_key
         from stedi.suppression import Suppressed
 
-        ensure_writable_dir(self.settings.home)
-        suppressed = Suppressed(self.settings.home, None)
+        landing = self.landing
+        suppressed = Suppressed(landing.storage, None)
         if suppressed:  # people were erased: keep them out (their hashes are keyed)
             suppressed.key = load_key(self.settings)
-            self.landing.suppressed = suppressed
-        return self.landing.ingest(paths, source=source, progress=progress)
+            landing.suppressed = suppressed
+        needs_s3 = self.settings.remote or any(is_s3(str(p)) for p in paths)
+        return landing.ingest(paths, source=source, progress=progress,
+                              s3=self.settings.s3_connection() if needs_s3 else None)
 
     def erase(self, emails: Iterable[str], *, progress: Progress | None = None) -> ErasureReceipt:
         """Erase people everywhere under the root (see stedi.erasure); a receipt without personal data."""

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stedi.config import NAMESPACE, Settings
-from stedi.errors import CatalogError, StediError, StorageError, TableError
+from stedi.errors import CatalogError, StediError, TableError
+from stedi.s3 import S3Connection, explain
+from stedi.storage import ensure_writable_dir, local_path
 from stedi.tables import Column, Table
 
 if TYPE_CHECKING:
@@ -55,6 +58,11 @@ class Catalog:
         self._catalog: Catalog | None = None
 
     @property
+    def s3(self) -> S3Connection | None:
+        """The S3 connection of an s3:// root (for reading and writing its data files)."""
+        return self._settings.s3_connection() if self._settings.remote else None
+
+    @property
     def iceberg(self) -> Catalog:
         if self._catalog is None:
             self._catalog = self._open()
@@ -63,14 +71,18 @@ class Catalog:
     def _open(self) -> Catalog:
         from pyiceberg.catalog import load_catalog
 
-        props = self._settings.catalog_properties()
-        embedded = not self._settings.catalog
-        if embedded:
-            ensure_writable_dir(self._settings.home)
-            self._settings.warehouse_dir.mkdir(exist_ok=True)
+        settings = self._settings
+        props = settings.catalog_properties()
+        if not settings.remote:
+            ensure_writable_dir(settings.home)
+            Path(local_path(settings.warehouse_uri)).mkdir(exist_ok=True)
+        if not settings.catalog:
+            ensure_writable_dir(settings.catalog_path.parent)
         with self._errors(f"the catalog ({_describe(props)})"):
             catalog = load_catalog("stedi", **props)
             catalog.create_namespace_if_not_exists(NAMESPACE)
+        if settings.remote:
+            claim_root(settings)
         return catalog
 
     @contextmanager
@@ -81,8 +93,10 @@ class Catalog:
             raise
         except Exception as exc:
             hint = ""
+            if isinstance(exc, OSError) and self._settings.remote:
+                raise explain(exc, what, self._settings.s3_connection()) from None
             if "not a database" in str(exc) or "malformed" in str(exc):
-                hint = (f"; {self._settings.catalog_file} is not a valid SQLite catalog: restore it, or move it "
+                hint = (f"; {self._settings.catalog_path} is not a valid SQLite catalog: restore it, or move it "
                         "away and run `stedi run` to rebuild every table from the landing zone")
             raise CatalogError(f"cannot use {what}: {type(exc).__name__}: {_first_line(exc)}{hint}") from exc
 
@@ -205,18 +219,51 @@ def require_state(catalog: Catalog, table: Table) -> TableState:
     return state
 
 
-def ensure_writable_dir(path: object) -> None:
-    from pathlib import Path
+OWNER = "catalog.json"  # under an s3:// root: which catalog the lakehouse's tables are registered in
 
-    p = Path(str(path))
+
+def claim_root(settings: Settings) -> None:
+    """Refuse to open a bucket's lakehouse with a second embedded catalog.
+
+    A SQLite catalog is private to one machine. Two of them over one bucket would each believe they own
+    the same table locations and overwrite (and, on cleaning, delete) each other's files. So the root
+    records the catalog that first used it, and a different embedded catalog is refused. Shared catalogs
+    (SQL on PostgreSQL, Glue, REST) coordinate their writers and may be used from any machine.
+    """
+    import json
+    import socket
+    import uuid
+
+    storage = settings.storage()
+    kind = "embedded" if not settings.catalog else str(settings.catalog.get("type", "configured"))
+    ident: str | None = None
+    if kind == "embedded":
+        id_file = settings.catalog_path.with_suffix(".id")
+        if not id_file.exists():
+            id_file.write_text(uuid.uuid4().hex + "\n")
+        ident = id_file.read_text().strip()
     try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".stedi-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise StorageError(f"the lakehouse root {p} is not writable ({exc.strerror}); "
-                           "choose another with --home or STEDI_HOME") from None
+        owner = json.loads(storage.read_bytes(OWNER).decode("utf-8"))
+    except FileNotFoundError:
+        owner = None
+    except ValueError:
+        raise CatalogError(f"{storage.uri(OWNER)} is corrupt; it names the catalog of this lakehouse: restore "
+                           "it, or remove it if you are sure only one catalog uses this root") from None
+    mine = {"catalog": kind, "id": ident, "host": socket.gethostname(),
+            "about": "the catalog this lakehouse's tables are registered in (written by stedi)"}
+    if owner is None:
+        storage.write_bytes(OWNER, json.dumps(mine, indent=1).encode())
+        return
+    if owner.get("catalog") == "embedded" or kind == "embedded":
+        if owner.get("catalog") != kind or owner.get("id") != ident:
+            theirs = (f"an embedded SQLite catalog on host {owner.get('host')}" if owner.get("catalog") == "embedded"
+                      else f"a shared {owner.get('catalog')} catalog")
+            raise CatalogError(
+                f"the lakehouse at {settings.home} is registered in {theirs}, not in this "
+                + (f"embedded catalog ({settings.catalog_path})" if kind == "embedded" else f"{kind} catalog")
+                + ". Two catalogs over one bucket would overwrite each other's tables. Use that catalog "
+                "(catalog_file, or the same [catalog] settings), or a shared catalog for every machine "
+                "([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\")")
 
 
 def _describe(props: dict[str, str]) -> str:

@@ -3,10 +3,14 @@
 Precedence, lowest first: defaults < stedi.toml < environment < explicit arguments (CLI options).
 
     # stedi.toml (in the working directory, or named by --config / STEDI_CONFIG)
-    home = "./lakehouse"        # the lakehouse root; relative paths are relative to this file
+    home = "./lakehouse"        # the lakehouse root (or s3://bucket/prefix); relative to this file
     engine = "duckdb"
-    [catalog]                   # pyiceberg catalog properties; default: SQLite inside the root
+    catalog_file = "…/catalog.db"  # the embedded SQLite catalog; default: in the root, or for an s3://
+                                # root in the user data directory (~/.local/share/stedi/s3/<bucket>/…)
+    [catalog]                   # pyiceberg catalog properties; default: the embedded SQLite catalog
     type = "glue"
+    [s3]                        # optional; see stedi.s3 (credentials come from the AWS sources only)
+    endpoint = "http://127.0.0.1:9000"
     [duckdb]
     threads = 2
     memory_limit = "8GB"
@@ -22,9 +26,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stedi.errors import ConfigError
+from stedi.s3 import S3_KEYS, is_s3, split
+
+if TYPE_CHECKING:
+    from stedi.s3 import S3Connection
+    from stedi.storage import Storage
 
 CONFIG_FILE = "stedi.toml"
 ENGINES = ("duckdb", "spark")
@@ -34,7 +43,7 @@ NAMESPACE = "stedi"
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path = Path("lakehouse")
+    home: str = "lakehouse"  # an absolute local path, or s3://bucket/prefix
     engine: str = "duckdb"
     catalog: Mapping[str, str] = field(default_factory=dict)  # empty: the embedded SQLite catalog
     duckdb: Mapping[str, Any] = field(default_factory=dict)
@@ -45,32 +54,68 @@ class Settings:
     checks_dir: Path | None = None  # your own quality checks (<dir>/<source>/<name>.sql); default <home>/checks
     consent_policy: str = "any"  # any: all readings of a consenting customer; since_consent: only later ones
     pseudonym_key_file: Path | None = None  # default ~/.config/stedi/pseudonym.key; STEDI_PSEUDONYM_KEY wins
+    catalog_file: Path | None = None  # the embedded catalog's SQLite file; see `catalog_path`
+    s3: Mapping[str, Any] = field(default_factory=dict)  # [s3]: endpoint, region, path_style, profile
 
     @property
-    def landing_dir(self) -> Path:
-        return self.home / "landing"
+    def remote(self) -> bool:
+        """Whether the root is in an S3 bucket."""
+        return is_s3(self.home)
+
+    def location(self, *parts: str) -> str:
+        """A location under the root: a local path or an s3:// URI."""
+        return "/".join([self.home.rstrip("/"), *parts])
 
     @property
-    def warehouse_dir(self) -> Path:
-        return self.home / "warehouse"
+    def landing_location(self) -> str:
+        return self.location("landing")
 
     @property
-    def user_checks_dir(self) -> Path:
-        return self.checks_dir or self.home / "checks"
+    def warehouse_uri(self) -> str:
+        return self.location("warehouse") if self.remote else Path(self.home, "warehouse").as_uri()
 
     @property
-    def catalog_file(self) -> Path:
-        return self.home / "catalog.db"
+    def state_dir(self) -> Path:
+        """Local files of this machine: the root itself, or for an s3:// root a folder in the user data
+        directory (the embedded catalog by default, and scratch space)."""
+        if not self.remote:
+            return Path(self.home)
+        bucket, prefix = split(self.home)
+        data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        return data / "stedi" / "s3" / bucket / (prefix or "_root")
+
+    @property
+    def catalog_path(self) -> Path:
+        """The embedded SQLite catalog (used when no [catalog] section is configured)."""
+        return self.catalog_file or self.state_dir / "catalog.db"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Local scratch space: DuckDB's spill files, files on their way in or out."""
+        return self.state_dir / ".tmp"
+
+    def s3_connection(self) -> S3Connection:
+        from stedi.s3 import connection
+
+        return connection(self.s3)
+
+    def storage(self) -> Storage:
+        """The lakehouse's files: the root on the local disk or in the bucket."""
+        from stedi.storage import Storage
+
+        return Storage(self.home, self.s3_connection() if self.remote else None)
 
     def catalog_properties(self) -> dict[str, str]:
-        """pyiceberg properties of the catalog: the configured one, else SQLite inside the root."""
+        """pyiceberg properties of the catalog: the configured one, else the embedded SQLite catalog.
+        An s3:// root adds the resolved S3 file IO properties (credentials stay in memory)."""
         if self.catalog:
-            return {k: str(v) for k, v in self.catalog.items()}
-        return {
-            "type": "sql",
-            "uri": f"sqlite:///{self.catalog_file}",
-            "warehouse": self.warehouse_dir.as_uri(),
-        }
+            props = {k: str(v) for k, v in self.catalog.items()}
+        else:
+            props = {"type": "sql", "uri": f"sqlite:///{self.catalog_path}", "warehouse": self.warehouse_uri}
+        if self.remote:
+            for key, value in self.s3_connection().iceberg_properties().items():
+                props.setdefault(key, value)
+        return props
 
 
 def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None,
@@ -84,7 +129,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values.update(_read_toml(path))
 
     for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir",
-                "consent_policy", "pseudonym_key_file"):
+                "consent_policy", "pseudonym_key_file", "catalog_file"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
@@ -93,7 +138,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
 
     known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
-             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file"}
+             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file", "catalog_file", "s3"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
@@ -108,22 +153,38 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     except ValueError as exc:
         raise ConfigError(f"max_quarantine_share must be a number from 0 to 1 and max_record_bytes a whole "
                           f"number of bytes ({exc})") from None
-    for key in ("checks_dir", "pseudonym_key_file"):
+    for key in ("checks_dir", "pseudonym_key_file", "catalog_file"):
+        if values.get(key) and is_s3(str(values[key])):
+            what = ("SQLite cannot keep a catalog in a bucket: keep catalog_file on a local disk, or use a "
+                    "shared catalog ([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\")"
+                    if key == "catalog_file" else "it must be a local path")
+            raise ConfigError(f"{key} = {values[key]}: {what}")
         if values.get(key):
             values[key] = Path(os.path.expanduser(str(values[key]))).absolute()
     if values.get("consent_policy", "any") not in CONSENT_POLICIES:
         raise ConfigError(f"unknown consent_policy {values['consent_policy']!r}; choose one of: "
                           f"{', '.join(CONSENT_POLICIES)}")
-    if "home" in values:
-        values["home"] = Path(os.path.expanduser(str(values["home"]))).absolute()
+    home = str(values.get("home", "lakehouse"))
+    if home.startswith("s3a://"):
+        home = "s3://" + home[len("s3a://"):]
+    if is_s3(home):
+        split(home)  # names a bucket
+        values["home"] = home.rstrip("/")
+    elif "://" in home and not home.startswith("file://"):
+        raise ConfigError(f"home = {home}: a lakehouse root is a local folder or s3://bucket/prefix")
     else:
-        values["home"] = Path("lakehouse").absolute()
+        values["home"] = str(Path(os.path.expanduser(home.removeprefix("file://"))).absolute())
     engine = values.get("engine", "duckdb")
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    for section in ("catalog", "duckdb", "spark"):
+    for section in ("catalog", "duckdb", "spark", "s3"):
         if not isinstance(values.get(section, {}), Mapping):
             raise ConfigError(f"[{section}] in {path} must be a table of key = value settings")
+    unknown_s3 = set(values.get("s3", {})) - set(S3_KEYS)
+    if unknown_s3:
+        raise ConfigError(f"unknown [s3] setting(s) {', '.join(sorted(unknown_s3))} in {path}; known: "
+                          f"{', '.join(S3_KEYS)}. Credentials are not set here: they come from the AWS sources "
+                          "(environment, ~/.aws, instance role)")
     return Settings(**values)
 
 
@@ -134,8 +195,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found; create it or unset STEDI_CONFIG") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    if "home" in data:  # a relative home is relative to the file that names it
-        data["home"] = str((path.parent / os.path.expanduser(str(data["home"]))).absolute())
+    for key in ("home", "catalog_file"):  # a relative path is relative to the file that names it
+        if key in data and not is_s3(str(data[key])):
+            data[key] = str((path.parent / os.path.expanduser(str(data[key]))).absolute())
     return data
 
 

@@ -9,7 +9,7 @@
 4. Every older snapshot is expired and every file no table references any more is deleted (pyiceberg
    does not delete them itself); stedi's scratch space is emptied.
 5. A receipt without personal data (a keyed hash per person, rows removed per table, time) is appended
-   to <home>/privacy/erasures.jsonl, and the whole root is scanned to prove nothing is left.
+   to <root>/privacy/erasures.jsonl, and the whole root is scanned to prove nothing is left.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     from stedi.api import Lakehouse
+    from stedi.storage import Storage
+
+AUDIT_LOG = "privacy/erasures.jsonl"  # under the lakehouse root
 
 Progress = Callable[[str], None]
 
@@ -46,7 +49,7 @@ class ErasureReceipt:
     landed_records_removed: int
     files_rewritten: int
     files_deleted: int
-    audit_log: Path
+    audit_log: str  # where the receipt was appended (a path or an s3:// URI)
     subjects: list[str] = field(default_factory=list)  # keyed hashes, never addresses
 
 
@@ -58,11 +61,12 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
     before = {t.name: t.rows for t in lake.tables()}
 
     # Their devices: the serial numbers on any of their customer records (every version).
-    landed = lake.landing.files()
+    zone = lake.landing
+    landed = zone.files()
     serials: set[str] = set()
     others: set[str] = set()
     for entry in (f for f in landed if f.source == "customer"):
-        for record in _records(lake.landing.path(entry.source, entry.name)):
+        for record in _records(zone.storage.read_bytes(zone.key(entry.source, entry.name))):
             serial, email = record.get("serialNumber"), record.get("email")
             if isinstance(serial, str) and isinstance(email, str):
                 (serials if normalise_email(email) in people else others).add(serial)
@@ -71,18 +75,18 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
         say(f"note: {len(shared)} device(s) also belong to other customers: their readings are kept")
     serials -= shared
 
-    suppressed = Suppressed(settings.home, key)
+    suppressed = Suppressed(zone.storage, key)
     suppressed.add("email", people)
     suppressed.add("serial", serials)
 
     # 1. The landed files, each rewritten atomically.
-    scratch = settings.landing_dir / ".erasing"
+    scratch = settings.scratch_dir / "erasing"
     scratch.mkdir(parents=True, exist_ok=True)
     removed = rewritten = 0
     try:
         for entry in landed:
             out = scratch / f"{entry.source}-{entry.name}"
-            _kept, dropped = suppressed.filter_file(entry.source, lake.landing.path(entry.source, entry.name), out)
+            _kept, dropped = suppressed.filter_file(entry.source, zone.local_copy(entry, scratch / "in"), out)
             if dropped:
                 lake.landing.rewrite(entry, out)
                 removed += dropped
@@ -109,7 +113,7 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
     for table in TABLES.values():
         report = expire_and_clean(lake.catalog, table)
         deleted += report.files_deleted if report else 0
-    shutil.rmtree(settings.home / ".tmp", ignore_errors=True)
+    shutil.rmtree(settings.scratch_dir, ignore_errors=True)
 
     after = {t.name: t.rows for t in lake.tables()}
     rows_removed = {name: before[name] - after.get(name, 0) for name in before
@@ -117,26 +121,30 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
 
     # 5. Proof and receipt.
     needles = [*people, *serials, *(pseudonym(key, p) for p in people)]
-    left = find_traces(settings.home, needles)
+    left = find_traces(zone.storage, needles)
+    if settings.remote:  # this machine's catalog and scratch space
+        left += find_traces(settings.state_dir, needles)
     if left:
         raise ErasureError(f"traces of the people erased remain in {len(left)} files, e.g. {left[0]}; "
                            "run `stedi erase` again, and report this")
     receipt = ErasureReceipt(
         receipt_id=uuid.uuid4().hex[:12], people=len(people), rows_removed=rows_removed,
         landed_records_removed=removed, files_rewritten=rewritten, files_deleted=deleted,
-        audit_log=settings.home / "privacy" / "erasures.jsonl",
+        audit_log=zone.storage.uri(AUDIT_LOG),
         subjects=[subject_hash(key, "email", p) for p in people])
     entry = {"receipt_id": receipt.receipt_id, "at": datetime.now(UTC).isoformat(timespec="seconds"),
              **{k: v for k, v in asdict(receipt).items() if k not in ("receipt_id", "audit_log")}}
-    receipt.audit_log.parent.mkdir(parents=True, exist_ok=True)
-    with receipt.audit_log.open("a", encoding="utf-8") as log:
-        log.write(json.dumps(entry) + "\n")
+    try:
+        log = zone.storage.read_bytes(AUDIT_LOG)
+    except FileNotFoundError:
+        log = b""
+    zone.storage.write_bytes(AUDIT_LOG, log + (json.dumps(entry) + "\n").encode())  # S3 cannot append
     return receipt
 
 
-def _records(path: Path) -> list[dict[str, object]]:
+def _records(content: bytes) -> list[dict[str, object]]:
     """The records of a landed file that parse as JSON objects (JSON Lines or an array)."""
-    text = path.read_bytes().decode("utf-8", "replace").lstrip("\ufeff")
+    text = content.decode("utf-8", "replace").lstrip("\ufeff")
     if text.lstrip().startswith("["):
         try:
             values = json.loads(text)
@@ -154,22 +162,27 @@ def _records(path: Path) -> list[dict[str, object]]:
     return out
 
 
-def find_traces(root: Path, needles: list[str]) -> list[str]:
-    """Files under `root` holding any needle, case-insensitively: Parquet read as data (its pages are
-    compressed) with vectorised string matching, every other file as bytes."""
+def find_traces(root: Storage | Path, needles: list[str]) -> list[str]:
+    """Files under `root` (a folder or the lakehouse's storage) holding any needle, case-insensitively:
+    Parquet read as data (its pages are compressed) with vectorised string matching, every other file
+    as bytes."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from stedi.storage import Storage
+
+    storage = root if isinstance(root, Storage) else Storage(str(root))
     wanted = sorted({n.lower() for n in needles if n})
     raw = [n.encode() for n in wanted]
     hits = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix == ".parquet":
-            table = pq.read_table(path)
+    for entry in storage.list("", recursive=True, hidden=True):
+        if entry.name.endswith(".parquet"):
+            with storage.open(entry.key) as fh:
+                table = pq.read_table(fh)
             columns = [c for c in table.columns if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)]
             if any(pc.any(pc.match_substring(pc.utf8_lower(c), n)).as_py() for c in columns for n in wanted):
-                hits.append(str(path))
-        elif any(n in path.read_bytes().lower() for n in raw):
-            hits.append(str(path))
+                hits.append(storage.uri(entry.key))
+        elif any(n in storage.read_bytes(entry.key).lower() for n in raw):
+            hits.append(storage.uri(entry.key))
     return hits

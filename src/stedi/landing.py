@@ -1,5 +1,7 @@
 """The landing zone: raw files as delivered, one folder per source, and the manifest that lists them.
 
+The root is a local folder or an S3 prefix (stedi.storage); sources may be local files or s3:// objects.
+
     <home>/landing/customer/…json
     <home>/landing/accelerometer/…json
     <home>/landing/step_trainer/…json
@@ -18,17 +20,21 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING
 
 from stedi.errors import LandingError, StorageError
+from stedi.s3 import S3Connection, is_s3, split
 from stedi.tables import SOURCES
 
 if TYPE_CHECKING:
+    from stedi.config import Settings
+    from stedi.storage import Storage
     from stedi.suppression import Suppressed
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
 MANIFEST = "manifest.json"
+LANDING = "landing"  # the landing zone's folder under the root
 
 
 @dataclass(frozen=True)
@@ -50,33 +56,46 @@ class IngestReport:
 
 
 class LandingZone:
-    def __init__(self, root: Path, suppressed: Suppressed | None = None) -> None:
-        self.root = root
+    """The landed files under `<root>/landing/`, on the local disk or in a bucket."""
+
+    def __init__(self, storage: Storage, scratch: Path, suppressed: Suppressed | None = None) -> None:
+        self.storage = storage
+        self.scratch = scratch  # a local folder for files on their way in
+        self.root = storage.uri(LANDING)  # for messages
         self.suppressed = suppressed  # erased people, kept out at ingest
 
-    def path(self, source: str, name: str) -> Path:
-        return self.root / source / name
+    def key(self, source: str, name: str) -> str:
+        return f"{LANDING}/{source}/{name}"
+
+    def uri(self, entry: LandedFile) -> str:
+        """Where an engine reads the landed file: a local path or an s3:// URI."""
+        return self.storage.uri(self.key(entry.source, entry.name))
+
+    def local_copy(self, entry: LandedFile, folder: Path) -> Path:
+        """A local path with the file's content: the file itself, or a copy fetched from the bucket."""
+        if not self.storage.remote:
+            return Path(self.uri(entry))
+        return self.storage.download(self.key(entry.source, entry.name), folder / f"{entry.source}-{entry.name}")
 
     # -- manifest ---------------------------------------------------------------------------------
     def _read_manifest(self) -> dict[tuple[str, str], LandedFile]:
-        path = self.root / MANIFEST
+        key = f"{LANDING}/{MANIFEST}"
         try:
-            entries = json.loads(path.read_text(encoding="utf-8"))["files"]
+            entries = json.loads(self.storage.read_bytes(key).decode("utf-8"))["files"]
             files = [LandedFile(**e) for e in entries]
         except FileNotFoundError:
             return {}
-        except OSError as exc:
-            raise StorageError(f"cannot read the landing zone {self.root} ({exc.strerror}); check --home "
-                               "or STEDI_HOME") from None
+        except StorageError as exc:
+            raise StorageError(f"{exc}; check --home or STEDI_HOME") from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise LandingError(f"the landing manifest {path} is corrupt ({exc}); move it away: the next "
-                               "ingest or run rebuilds it from the landed files") from None
+            raise LandingError(f"the landing manifest {self.storage.uri(key)} is corrupt ({exc}); move it away: "
+                               "the next ingest or run rebuilds it from the landed files") from None
         return {(f.source, f.name): f for f in files}
 
     def _write_manifest(self, files: Iterable[LandedFile]) -> None:
         ordered = sorted(files, key=lambda f: (f.source, f.name))
-        _atomic_write(self.root / MANIFEST,
-                      json.dumps({"files": [asdict(f) for f in ordered]}, indent=1).encode())
+        self.storage.write_bytes(f"{LANDING}/{MANIFEST}",
+                                 json.dumps({"files": [asdict(f) for f in ordered]}, indent=1).encode())
 
     def files(self, source: str | None = None) -> list[LandedFile]:
         """Every landed file (of `source`), with the manifest brought in line with the folders.
@@ -87,16 +106,10 @@ class LandingZone:
         manifest = self._read_manifest()
         current: dict[tuple[str, str], LandedFile] = {}
         for src in SOURCES:
-            folder = self.root / src
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                if not entry.is_file() or entry.name.startswith("."):  # .tmp files mid-write
-                    continue
+            for entry in self.storage.list(f"{LANDING}/{src}"):  # hidden names (.tmp files) are skipped
                 known = manifest.get((src, entry.name))
-                size = entry.stat().st_size
-                if known is None or known.size != size:
-                    known = LandedFile(src, entry.name, size, _sha256(Path(entry.path)), _now(),
+                if known is None or known.size != entry.size:
+                    known = LandedFile(src, entry.name, entry.size, self.storage.sha256(entry.key), _now(),
                                        "found in the landing zone")
                 current[(src, entry.name)] = known
         if current != manifest:
@@ -105,94 +118,140 @@ class LandingZone:
 
     # -- ingest -----------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], source: str | None = None,
-               progress: Callable[[str], None] | None = None) -> IngestReport:
-        """Copy source files into the landing zone; see the module docstring for the rules."""
+               progress: Callable[[str], None] | None = None,
+               s3: S3Connection | None = None) -> IngestReport:
+        """Copy source files (local, or s3:// with `s3`) into the landing zone; see the module docstring."""
         if source is not None and source not in SOURCES:
             raise LandingError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
         report = IngestReport()
-        candidates: list[tuple[Path, str]] = []
+        incoming = self.scratch / f"incoming-{os.getpid()}"
+        try:
+            candidates = self._candidates(paths, source, report, incoming, s3, progress)
+            self._land(candidates, report, incoming, progress)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        return report
+
+    def _candidates(self, paths: Iterable[str | Path], source: str | None, report: IngestReport,
+                    incoming: Path, s3: S3Connection | None,
+                    progress: Callable[[str], None] | None) -> list[tuple[Path, str, str]]:
+        """(local content, source, origin) of every data file named; s3:// files are fetched first."""
+        found: list[tuple[PurePath, str, Callable[[], Path]]] = []
         for raw in paths:
+            if is_s3(str(raw)):
+                if s3 is None:
+                    raise LandingError(f"{raw} is on S3 but no S3 connection is configured")
+                found += _s3_files(str(raw), s3, incoming)
+                continue
             path = Path(raw)
             if not path.exists():
                 raise LandingError(f"{path} does not exist")
             for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-                if not file.is_file():
-                    continue
-                src = source or source_of(file)
-                if file.name.startswith(".") or file.suffix.lower() not in DATA_SUFFIXES:
-                    report.skipped.append((str(file), "not a JSON file"))
-                elif src is None:
-                    report.skipped.append((str(file), "no source folder (customer, accelerometer or "
-                                                      "step_trainer) in its path; use --source"))
-                else:
-                    candidates.append((file, src))
+                if file.is_file():
+                    found.append((file, str(file.absolute()), lambda f=file: f))  # type: ignore[misc]
+        candidates = []
+        for file, origin, fetch in found:
+            src = source or source_of(file)
+            if file.name.startswith(".") or file.suffix.lower() not in DATA_SUFFIXES:
+                report.skipped.append((origin, "not a JSON file"))
+            elif src is None:
+                report.skipped.append((origin, "no source folder (customer, accelerometer or "
+                                               "step_trainer) in its path; use --source"))
+            else:
+                if progress and is_s3(origin):
+                    progress(f"fetching {origin}")
+                candidates.append((fetch(), src, origin))
+        return candidates
 
+    def _land(self, candidates: list[tuple[Path, str, str]], report: IngestReport, incoming: Path,
+              progress: Callable[[str], None] | None) -> None:
         before = self.files()
         landed = {(f.source, f.name): f for f in before}
         by_hash = {(f.source, f.sha256): f for f in landed.values()}
-        plan: list[LandedFile] = []
+        plan: list[tuple[LandedFile, Path]] = []
         conflicts: list[str] = []
-        content: dict[str, Path] = {}  # what to land for a file: itself, or a copy without erased people
-        incoming = self.root / ".incoming"
-        for file, src in candidates:
-            content[str(file.absolute())] = file
+        for number, (file, src, origin) in enumerate(candidates):
+            content = file  # what to land: the file itself, or a copy without erased people
             if self.suppressed:
                 incoming.mkdir(parents=True, exist_ok=True)
-                filtered = incoming / f"{src}-{len(content)}-{file.name}"
+                filtered = incoming / f"filtered-{number}-{file.name}"
                 _kept, dropped = self.suppressed.filter_file(src, file, filtered)
                 if dropped:
                     report.suppressed += dropped
-                    content[str(file.absolute())] = filtered
+                    content = filtered
                     if progress:
-                        progress(f"dropped {dropped:,} records of erased people from {file}")
-            digest = _sha256(content[str(file.absolute())])
+                        progress(f"dropped {dropped:,} records of erased people from {origin}")
+            digest = _sha256(content)
             same = by_hash.get((src, digest))
             if same is not None:
-                report.unchanged.append((str(file), f"already landed as {src}/{same.name}"))
+                report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
                 continue
-            taken = landed.get((src, file.name))
+            name = file.name if not is_s3(origin) else origin.rsplit("/", 1)[-1]
+            taken = landed.get((src, name))
             if taken is not None:
-                conflicts.append(f"{file} differs from the landed {src}/{file.name} (sha256 "
+                conflicts.append(f"{origin} differs from the landed {src}/{name} (sha256 "
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
-            size = content[str(file.absolute())].stat().st_size
-            entry = LandedFile(src, file.name, size, digest, _now(), str(file.absolute()))
-            landed[(src, file.name)] = by_hash[(src, digest)] = entry
-            plan.append(entry)
+            entry = LandedFile(src, name, content.stat().st_size, digest, _now(), origin)
+            landed[(src, name)] = by_hash[(src, digest)] = entry
+            plan.append((entry, content))
         if conflicts:
             raise LandingError("nothing was ingested: landed files are never overwritten, and "
                                + "; ".join(conflicts) + ". Give the new file a new name to land it too")
-
         try:
-            for entry in plan:
-                target = self.path(entry.source, entry.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(content[entry.origin], tmp)
-                os.replace(tmp, target)
+            for entry, content in plan:
+                self.storage.upload(content, self.key(entry.source, entry.name))
                 report.landed.append(entry)
                 if progress:
                     progress(f"landed {entry.source}/{entry.name} ({entry.size:,} bytes)")
-        except OSError as exc:
-            raise StorageError(f"cannot write to the landing zone {self.root}: {exc}") from None
         finally:
             if report.landed:
                 self._write_manifest([*before, *report.landed])
-            shutil.rmtree(incoming, ignore_errors=True)
-        return report
 
     def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
-        target = self.path(entry.source, entry.name)
-        os.replace(new_content, target)
-        updated = LandedFile(entry.source, entry.name, target.stat().st_size, _sha256(target), _now(), entry.origin)
+        self.storage.upload(new_content, self.key(entry.source, entry.name))
+        updated = LandedFile(entry.source, entry.name, new_content.stat().st_size, _sha256(new_content), _now(),
+                             entry.origin)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())
         return updated
 
 
-def source_of(file: Path) -> str | None:
+def open_landing(settings: Settings, suppressed: Suppressed | None = None) -> LandingZone:
+    """The landing zone of the lakehouse, after checking that its root can be reached and written."""
+    from stedi.storage import ensure_writable_dir
+
+    storage = settings.storage()
+    if storage.remote:
+        storage.check()
+    else:
+        ensure_writable_dir(settings.home)
+    return LandingZone(storage, settings.scratch_dir, suppressed)
+
+
+def _s3_files(uri: str, s3: S3Connection, incoming: Path) -> list[tuple[PurePath, str, Callable[[], Path]]]:
+    """The files at an s3:// path (one object, or every object below a prefix), fetched on demand."""
+    from stedi.storage import Storage
+
+    bucket, prefix = split(uri)
+    store = Storage(f"s3://{bucket}", s3)
+    if prefix and store.exists(prefix):
+        entries = [prefix]
+    else:
+        entries = [e.key for e in store.list(prefix, recursive=True)]
+        if not entries:
+            raise LandingError(f"{uri} holds no files")
+    out: list[tuple[PurePath, str, Callable[[], Path]]] = []
+    for number, key in enumerate(entries):
+        target = incoming / "s3" / str(number) / key.rsplit("/", 1)[-1]
+        out.append((PurePosixPath(key), f"s3://{bucket}/{key}",
+                    lambda k=key, t=target: store.download(k, t)))  # type: ignore[misc]
+    return out
+
+
+def source_of(file: PurePath) -> str | None:
     """The source of a file from its folders (`customer/x.json`, `customer/landing/x.json`) or its
     name (`customer-1691348231425.json`)."""
     parent = file.parent
@@ -212,13 +271,6 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _now() -> str:

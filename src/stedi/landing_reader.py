@@ -16,6 +16,7 @@ from the same validated rows and the same quarantine.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ from stedi.arrow_types import ARROW_TYPES
 from stedi.config import Settings
 from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
 from stedi.errors import LandingError, QualityError
-from stedi.landing import LandedFile
+from stedi.landing import LandedFile, LandingZone
 from stedi.quality import Check, CheckResult
-from stedi.records import is_json_array_file, parse_file
+from stedi.records import parse_file, starts_with_bracket
 from stedi.tables import Column, Table, landing_table, quarantine_table
 
 
@@ -90,18 +91,20 @@ def fast_select(table: Table, files: list[str], max_record_bytes: int) -> str:
         )"""
 
 
-def _needs_exact_path(path: Path) -> bool:
+def _needs_exact_path(zone: LandingZone, entry: LandedFile) -> bool:
     """JSON arrays and files with a byte-order mark go straight to the exact parser."""
-    with open(path, "rb") as fh:
+    with zone.storage.open(zone.key(entry.source, entry.name)) as fh:
         bom = fh.read(3) == b"\xef\xbb\xbf"
-    return bom or is_json_array_file(path)
+        fh.seek(0)
+        return bom or starts_with_bracket(fh, 1 << 16)
 
 
 class LandingReader:
     """Reads the landed files of each source (one DuckDB connection for a run)."""
 
-    def __init__(self, settings: Settings, run_id: str) -> None:
+    def __init__(self, settings: Settings, zone: LandingZone, run_id: str) -> None:
         self.settings = settings
+        self.zone = zone
         self.run_id = run_id
         self.con = connect(settings)
 
@@ -113,9 +116,8 @@ class LandingReader:
         table = landing_table(source)
         result = SourceRead(source)
         scan = f"scan_{source}"
-        landing_dir = self.settings.landing_dir
-        by_path = {str(landing_dir / f.source / f.name): f for f in files}
-        exact = [p for p in by_path if _needs_exact_path(Path(p))]
+        by_path = {self.zone.uri(f): f for f in files}
+        exact = [p for p, f in by_path.items() if _needs_exact_path(self.zone, f)]
         fast = [p for p in by_path if p not in exact]
 
         typed = ", ".join(f"{quote(c.name)} {TYPES[c.type]}" for c in table.columns)
@@ -143,11 +145,15 @@ class LandingReader:
         quarantine: list[dict[str, object]] = []
         unknown: Counter[str] = Counter()
         for path in sorted(exact):
-            name = f"{source}/{Path(path).name}"
+            name = f"{source}/{by_path[path].name}"
             try:
-                parsed = parse_file(path, source, max_record_bytes=self.settings.max_record_bytes)
+                local = self.zone.local_copy(by_path[path], self.settings.scratch_dir / f"exact-{self.run_id}")
+                parsed = parse_file(local, source, max_record_bytes=self.settings.max_record_bytes)
             except OSError as exc:
                 raise LandingError(f"cannot read the landed file {path}: {exc.strerror}") from None
+            finally:
+                if self.zone.storage.remote:
+                    shutil.rmtree(self.settings.scratch_dir / f"exact-{self.run_id}", ignore_errors=True)
             result.read += parsed.read
             result.exact_files.append(name)
             unknown.update(parsed.unknown_fields)

@@ -16,9 +16,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pyarrow.fs as pafs
+
 from stedi.config import NAMESPACE
 from stedi.errors import CatalogError, StorageError
-from stedi.paths import local_path
+from stedi.s3 import is_s3
+from stedi.storage import open_uri
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
@@ -49,26 +52,27 @@ def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
     ice = catalog.load(table)
     if ice is None:
         return None
-    root = _table_root(ice, table)
+    fs, root = _table_root(catalog, ice, table)
     _refuse_shared_location(catalog, table, root)
     try:
         expired = _expire_all_but_current(ice)
         ice = catalog.load(table) or ice  # the metadata the expiry committed
-        referenced = _referenced_files(ice)
+        referenced = _referenced_files(catalog, ice)
     except CatalogError:
         raise
     except Exception as exc:
         raise CatalogError(f"cannot expire the snapshots of table {table.name}: "
                            f"{type(exc).__name__}: {exc}") from exc
 
-    missing = sorted(p for p in referenced if _is_under(p, root) and not os.path.isfile(p))
+    files = _files_under(fs, root)
+    missing = sorted(p for p in referenced if _is_under(p, root) and p not in files)
     if missing:
         # A live file that is absent means a broken table or paths we misread: deleting would be a guess.
         raise StorageError(f"table {table.name} references {len(missing)} missing file(s), e.g. "
                            f"{missing[0]}; nothing was deleted; rebuild it with "
                            f"`stedi run --select {table.name} --full-refresh`")
 
-    doomed = [path for path in _files_under(root) if path not in referenced]
+    doomed = [path for path in sorted(files) if path not in referenced]
     latest = catalog.load(table)
     if latest is None or latest.metadata_location != ice.metadata_location:
         # Someone committed in between: their new files would look unreferenced.
@@ -78,15 +82,15 @@ def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
     deleted = size = 0
     for path in doomed:
         try:
-            nbytes = os.lstat(path).st_size
-            os.unlink(path)
+            fs.delete_file(path)
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise StorageError(f"cannot delete {path} of table {table.name} ({exc.strerror})") from None
+            raise StorageError(f"cannot delete {path} of table {table.name} ({exc})") from None
         deleted += 1
-        size += nbytes
-    _remove_empty_dirs(root)
+        size += files[path]
+    if isinstance(fs, pafs.LocalFileSystem):
+        _remove_empty_dirs(root)
     return CleanReport(table.name, expired, deleted, size)
 
 
@@ -109,8 +113,8 @@ def _expire_all_but_current(ice: IcebergTable) -> int:
     return len(doomed)
 
 
-def _referenced_files(ice: IcebergTable) -> set[str]:
-    """Local paths of every file the table's current state needs."""
+def _referenced_files(catalog: Catalog, ice: IcebergTable) -> set[str]:
+    """Paths (local, or bucket/key) of every file the table's current state needs."""
     uris = [ice.metadata_location]
     uris += [s.statistics_path for s in ice.metadata.statistics]
     uris += [s.statistics_path for s in ice.metadata.partition_statistics]
@@ -122,19 +126,19 @@ def _referenced_files(ice: IcebergTable) -> set[str]:
             # data files and delete files alike; deleted entries only record what an old snapshot had
             uris += [entry.data_file.file_path
                      for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=True)]
-    return {_normal(uri) for uri in uris}
+    return {_normal(catalog, uri) for uri in uris}
 
 
-def _table_root(ice: IcebergTable, table: Table) -> str:
+def _table_root(catalog: Catalog, ice: IcebergTable, table: Table) -> tuple[pafs.FileSystem, str]:
     location = ice.location()
-    path = local_path(location)
-    if path == location and "://" in location:
-        raise StorageError(f"table {table.name} is at {location}: only tables on the local file system "
+    if "://" in location and not location.startswith(("file://", "s3://", "s3a://")):
+        raise StorageError(f"table {table.name} is at {location}: only tables on a local disk or on S3 "
                            "can be cleaned")
-    root = _normal(location)
-    if root == os.path.dirname(root):  # "/" or a drive root: never walk it
+    fs, _ = open_uri(location, catalog.s3)
+    root = _normal(catalog, location)
+    if root == os.path.dirname(root) or "/" not in root.strip("/"):  # "/", a drive or a bucket: never walk it
         raise StorageError(f"table {table.name} has the location {location}; refusing to clean it")
-    return root
+    return fs, root
 
 
 def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
@@ -145,19 +149,23 @@ def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
     except Exception as exc:
         raise CatalogError(f"cannot list the tables of the catalog: {type(exc).__name__}: {exc}") from exc
     for name, location in others:
-        other = _normal(location)
+        other = _normal(catalog, location)
         if _is_under(other, root) or _is_under(root, other):
             raise StorageError(f"table {table.name} shares its location {root} with table {name}; "
                                "refusing to delete files there")
 
 
-def _files_under(root: str) -> list[str]:
-    """Every file (and symlink) below `root`; symlinked directories are not followed."""
-    found = []
+def _files_under(fs: pafs.FileSystem, root: str) -> dict[str, int]:
+    """Every file below `root` with its size. Locally, symlinks count as files and are not followed."""
+    if not isinstance(fs, pafs.LocalFileSystem):
+        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        return {i.path: int(i.size or 0) for i in infos if i.type == pafs.FileType.File}
+    found = {}
     for folder, dirs, files in os.walk(root):
-        found += [os.path.join(folder, name) for name in files]
-        found += [os.path.join(folder, name) for name in dirs if os.path.islink(os.path.join(folder, name))]
-    return sorted(found)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            path = os.path.join(folder, name)
+            found[path] = os.lstat(path).st_size
+    return found
 
 
 def _remove_empty_dirs(root: str) -> None:
@@ -170,9 +178,11 @@ def _remove_empty_dirs(root: str) -> None:
                 pass  # not empty
 
 
-def _normal(uri: str) -> str:
-    return os.path.normpath(os.path.abspath(local_path(uri)))
+def _normal(catalog: Catalog, uri: str) -> str:
+    """A location as its file system names it: a normalised local path, or bucket/key on S3."""
+    _fs, path = open_uri(uri, catalog.s3)
+    return path.rstrip("/") if is_s3(uri) else os.path.normpath(os.path.abspath(path))
 
 
 def _is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -26,16 +26,16 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
-from stedi.catalog import Catalog, TableState, ensure_writable_dir
+from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
 from stedi.engines import open_engine
 from stedi.engines.base import Engine
 from stedi.errors import LandingError, QualityError
-from stedi.landing import LandedFile, LandingZone
-from stedi.paths import local_path
+from stedi.landing import LandedFile, LandingZone, open_landing
 from stedi.privacy import key_id, load_key, pii_guard, pseudonym
 from stedi.quality import CheckResult, load_checks
 from stedi.reconcile import Figures, reconcile, record
+from stedi.storage import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
 if TYPE_CHECKING:
@@ -79,17 +79,19 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
-    ensure_writable_dir(settings.home)
-    landed = LandingZone(settings.landing_dir).files()
+    if settings.engine == "spark" and settings.remote:
+        _check_spark_s3(settings)  # before any work: the session would fail only after the landing read
+    zone = open_landing(settings)
+    landed = zone.files()
     if not landed:
-        raise LandingError(f"the landing zone {settings.landing_dir} is empty; land data first with "
+        raise LandingError(f"the landing zone {zone.root} is empty; land data first with "
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
     # The pseudonym key is checked first: a run that needs it and has none stops before any work.
     key = load_key(settings) if any("pseudonyms" in t.uses for t in order) else None
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
 
-    landing = _Landing(settings, catalog, run_id, full_refresh, say)
+    landing = _Landing(settings, catalog, zone, run_id, full_refresh, say)
     # The engine starts while the landed files are read: a Spark session takes seconds to come up.
     with ThreadPoolExecutor(max_workers=1) as starter:
         starting = starter.submit(open_engine, settings)
@@ -126,12 +128,20 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
     return report
 
 
+def _check_spark_s3(settings: Settings) -> None:
+    try:
+        from stedi.engines.spark import SparkSession, check_s3
+    except ImportError:
+        return  # open_engine reports the missing extra
+    check_s3(settings, SparkSession.getActiveSession())
+
+
 class _Landing:
     """Reads and validates the landed files of each source; commits only if every source passed."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, run_id: str, full_refresh: bool,
+    def __init__(self, settings: Settings, catalog: Catalog, zone: LandingZone, run_id: str, full_refresh: bool,
                  say: Progress) -> None:
-        self.settings, self.catalog, self.run_id = settings, catalog, run_id
+        self.settings, self.catalog, self.zone, self.run_id = settings, catalog, zone, run_id
         self.full_refresh, self.say = full_refresh, say
         self.states: dict[str, TableState] = {}
         self.read: dict[str, int] = {}
@@ -167,7 +177,7 @@ class _Landing:
                     self.say(f"      {table.name} up to date: {self.read[table.source]:,} rows in, "
                              f"{state.rows:,} rows out")
                     continue
-                reader = reader or LandingReader(self.settings, self.run_id)
+                reader = reader or LandingReader(self.settings, self.zone, self.run_id)
                 folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
                 read = reader.read(table.source, files, f"{self.catalog.data_location(table)}/{folder}",
                                    f"{self.catalog.data_location(qtable)}/{folder}", own)
@@ -233,8 +243,11 @@ class _Build:
 
         assert self.key is not None
         emails: set[str] = set()
+        s3 = self.settings.s3_connection() if self.settings.remote else None
         for uri in self.states["customers_curated"].files:
-            emails.update(e for e in pq.read_table(local_path(uri), columns=["email"]).column(0).to_pylist() if e)
+            fs, path = open_uri(uri, s3)
+            emails.update(e for e in pq.read_table(path, columns=["email"], filesystem=fs).column(0).to_pylist()
+                          if e)
         self.engine.register_rows("pseudonyms", [("email", "string"), ("customer_key", "string")],
                                   [(e, pseudonym(self.key, e)) for e in sorted(emails)])
 

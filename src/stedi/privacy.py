@@ -88,7 +88,9 @@ def subject_hash(key: bytes, kind: str, value: str) -> str:
 
 
 def _refuse_inside_root(path: Path, settings: Settings) -> None:
-    resolved, home = path.expanduser().absolute(), settings.home.absolute()
+    if settings.remote:
+        return  # a local key file is never inside a bucket
+    resolved, home = path.expanduser().absolute(), Path(settings.home)
     if resolved == home or home in resolved.parents:
         raise ConfigError(f"the pseudonym key file {path} is inside the lakehouse root {home}; keep the key "
                           "outside it (anyone who can read the lakehouse must not be able to undo the pseudonyms)")

@@ -19,6 +19,7 @@ from typing import Literal
 
 from stedi.config import Settings
 from stedi.errors import ConfigError
+from stedi.storage import Storage
 from stedi.tables import SOURCES
 
 Action = Literal["warn", "quarantine", "fail"]
@@ -52,14 +53,21 @@ def load_checks(settings: Settings) -> list[Check]:
                 check = parse_check(item.read_text(encoding="utf-8"), item.name[:-4], source,
                                     f"stedi/checks/{source}/{item.name}")
                 found[(source, check.name)] = check
-    user = settings.user_checks_dir
-    if user.is_dir():
-        for path in sorted(user.glob("*/*.sql")):
-            if path.parent.name not in SOURCES:
-                raise ConfigError(f"check {path} is in a folder that is not a source; put it in "
-                                  f"{user}/<{'|'.join(SOURCES)}>/")
-            check = parse_check(path.read_text(encoding="utf-8"), path.stem, path.parent.name, str(path))
-            found[(check.source, check.name)] = check
+    # Your own checks: <root>/checks (in the bucket too, for an s3:// root) or checks_dir.
+    if settings.checks_dir is not None:
+        storage, folder = Storage(str(settings.checks_dir)), ""
+    else:
+        storage, folder = settings.storage(), "checks"
+    for entry in storage.list(folder, recursive=True):
+        parts = entry.key[len(folder):].strip("/").split("/")
+        if not entry.name.endswith(".sql"):
+            continue
+        origin = storage.uri(entry.key)
+        if len(parts) != 2 or parts[0] not in SOURCES:
+            raise ConfigError(f"check {origin} is in a folder that is not a source; put it in "
+                              f"{storage.uri(folder)}/<{'|'.join(SOURCES)}>/")
+        check = parse_check(storage.read_bytes(entry.key).decode("utf-8"), entry.name[:-4], parts[0], origin)
+        found[(check.source, check.name)] = check
     return list(found.values())
 
 

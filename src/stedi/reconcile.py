@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 
 from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
-from stedi.paths import local_path
+from stedi.storage import open_uri
 from stedi.tables import TABLES
 
 # The tables each source's figures are counted in.
@@ -78,7 +77,8 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures]) -> None:
     from stedi.arrow_types import ARROW_TYPES
 
     arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], ARROW_TYPES[c.type]) for c in table.columns})
-    path = Path(local_path(f"{catalog.data_location(table)}/{run_id}.parquet"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(arrow, path, compression="zstd")
-    catalog.append(table, [path.as_uri()])
+    uri = f"{catalog.data_location(table)}/{run_id}.parquet"
+    fs, path = open_uri(uri, catalog.s3)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(arrow, path, compression="zstd", filesystem=fs)
+    catalog.append(table, [uri])

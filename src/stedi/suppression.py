@@ -1,6 +1,6 @@
 """The suppression list: erased people, remembered by keyed hash only, kept out of the landing zone.
 
-`<home>/privacy/suppressed.json` holds keyed hashes (stedi.privacy.subject_hash) of each erased email
+`<root>/privacy/suppressed.json` holds keyed hashes (stedi.privacy.subject_hash) of each erased email
 and device serial number: no address, no serial. A landed record is suppressed when its email (customer),
 user (accelerometer) or serialNumber (any source) hashes to an entry. For a line that is not a valid
 record, every email- or serial-like string in it is tried, so an erased person does not come back
@@ -10,15 +10,18 @@ through the quarantine's raw text either.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stedi.privacy import subject_hash
 from stedi.records import is_json_array_file
 
+if TYPE_CHECKING:
+    from stedi.storage import Storage
+
+LIST = "privacy/suppressed.json"  # under the lakehouse root
 EMAIL_LIKE = re.compile(rb"[^\s\"',;:<>\[\]{}()\\]+@[^\s\"',;:<>\[\]{}()\\]+")
 SERIAL_LIKE = re.compile(rb"[0-9A-Za-z][0-9A-Za-z_-]{5,}")
 FIELDS = {"customer": (("email", "email"), ("serial", "serialNumber")),
@@ -29,11 +32,11 @@ FIELDS = {"customer": (("email", "email"), ("serial", "serialNumber")),
 class Suppressed:
     """The keyed hashes of erased people, and the test of a landed record against them."""
 
-    def __init__(self, home: Path, key: bytes | None) -> None:
-        self.path = home / "privacy" / "suppressed.json"
+    def __init__(self, storage: Storage, key: bytes | None) -> None:
+        self.storage = storage
         self.key = key
         try:
-            self.hashes: set[str] = set(json.loads(self.path.read_text(encoding="utf-8"))["hashes"])
+            self.hashes: set[str] = set(json.loads(storage.read_bytes(LIST).decode("utf-8"))["hashes"])
         except FileNotFoundError:
             self.hashes = set()
 
@@ -45,11 +48,9 @@ class Suppressed:
         self.hashes.update(subject_hash(self.key, kind, v) for v in values)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(".suppressed.json.tmp")
-        tmp.write_text(json.dumps({"about": "keyed hashes of erased people (stedi erase); no personal data",
-                                   "hashes": sorted(self.hashes)}, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        self.storage.write_bytes(LIST, json.dumps({
+            "about": "keyed hashes of erased people (stedi erase); no personal data",
+            "hashes": sorted(self.hashes)}, indent=1).encode("utf-8"))
 
     def _hit(self, kind: str, value: Any) -> bool:
         assert self.key is not None

@@ -9,7 +9,7 @@ from stedi import ConfigError, load_settings
 
 def test_defaults_put_everything_under_lakehouse_in_the_working_directory() -> None:
     settings = load_settings(env={})
-    assert settings.home == Path.cwd() / "lakehouse"
+    assert settings.home == str(Path.cwd() / "lakehouse")
     assert settings.engine == "duckdb"
     props = settings.catalog_properties()
     assert props["type"] == "sql"
@@ -19,17 +19,17 @@ def test_defaults_put_everything_under_lakehouse_in_the_working_directory() -> N
 
 def test_precedence_is_toml_then_environment_then_arguments(tmp_path: Path) -> None:
     (Path.cwd() / "stedi.toml").write_text('home = "from-toml"\n[duckdb]\nthreads = 1\n')
-    assert load_settings(env={}).home == Path.cwd() / "from-toml"
+    assert load_settings(env={}).home == str(Path.cwd() / "from-toml")
     assert load_settings(env={}).duckdb == {"threads": 1}
-    assert load_settings(env={"STEDI_HOME": str(tmp_path / "env")}).home == tmp_path / "env"
-    assert load_settings(env={"STEDI_HOME": "x"}, home=tmp_path / "arg").home == tmp_path / "arg"
+    assert load_settings(env={"STEDI_HOME": str(tmp_path / "env")}).home == str(tmp_path / "env")
+    assert load_settings(env={"STEDI_HOME": "x"}, home=tmp_path / "arg").home == str(tmp_path / "arg")
 
 
 def test_relative_home_in_a_config_file_is_relative_to_that_file(tmp_path: Path) -> None:
     config = tmp_path / "conf" / "stedi.toml"
     config.parent.mkdir()
     config.write_text('home = "lake"\n')
-    assert load_settings(config, env={}).home == tmp_path / "conf" / "lake"
+    assert load_settings(config, env={}).home == str(tmp_path / "conf" / "lake")
 
 
 def test_another_catalog_is_chosen_by_configuration_alone() -> None:

@@ -35,7 +35,7 @@ def test_ingest_lands_files_by_source_and_skips_other_files(lake: Lakehouse, tmp
     assert sorted((f.source, f.name) for f in report.landed) == [("accelerometer", "a.json"),
                                                                ("customer", "customer-1.json")]
     assert sorted(Path(p).name for p, _ in report.skipped) == ["README.md", "other.json"]
-    landed = lake.settings.landing_dir
+    landed = Path(lake.settings.home, "landing")
     assert (landed / "customer" / "customer-1.json").read_bytes() == \
         (src / "customer" / "landing" / "customer-1.json").read_bytes()
     manifest = json.loads((landed / "manifest.json").read_text())["files"]
@@ -66,7 +66,7 @@ def test_a_different_file_under_a_landed_name_is_refused_and_nothing_lands(lake:
     with pytest.raises(LandingError, match=r"never overwritten.*c\.json differs from the landed customer/c\.json"):
         lake.ingest(new_ok, changed)
     assert [f.name for f in lake.landed_files()] == ["c.json"]
-    assert json.loads((lake.settings.landing_dir / "customer" / "c.json").read_text())["phone"] == "1"
+    assert json.loads((Path(lake.settings.home, "landing") / "customer" / "c.json").read_text())["phone"] == "1"
 
 
 def test_source_option_overrides_folder_names(lake: Lakehouse, tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_missing_path_is_an_error(lake: Lakehouse, tmp_path: Path) -> None:
 
 
 def test_files_dropped_into_the_landing_zone_by_hand_are_adopted(lake: Lakehouse) -> None:
-    write_jsonl(lake.settings.landing_dir / "customer" / "manual.json", [CUSTOMER])
+    write_jsonl(Path(lake.settings.home, "landing") / "customer" / "manual.json", [CUSTOMER])
     [entry] = lake.landed_files()
     assert (entry.source, entry.name, entry.origin) == ("customer", "manual.json", "found in the landing zone")
     lake.run(["customer_trusted"])

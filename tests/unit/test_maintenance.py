@@ -15,7 +15,7 @@ import pytest
 
 from stedi import TABLES, Lakehouse, StorageError
 from stedi.maintenance import CleanReport, expire_and_clean
-from stedi.paths import local_path
+from stedi.storage import local_path
 
 from support import rows, write_jsonl
 
@@ -196,7 +196,7 @@ def test_a_later_run_commits_on_top(built: Lakehouse, src: Path) -> None:
 
 
 def test_touches_nothing_outside_the_table(built: Lakehouse) -> None:
-    home = built.settings.home
+    home = Path(built.settings.home)
     outside = {str(p): p.read_bytes() for p in home.rglob("*")
                if p.is_file() and "accelerometer_trusted" not in p.parts and p.name != "catalog.db"}
     stray = home / "warehouse" / "stedi" / "stray.txt"

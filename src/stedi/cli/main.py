@@ -87,7 +87,7 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
         _say(f"unchanged {path}: {why}")
     dropped = f", {report.suppressed:,} records of erased people dropped" if report.suppressed else ""
     click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
-               f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.settings.landing_dir})")
+               f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.landing.root})")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from stedi.errors import CatalogError, EngineError, QueryError
-from stedi.paths import local_path
+from stedi.storage import local_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,12 +31,32 @@ def literal(text: str) -> str:
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with stedi's settings: spills to <home>/.tmp, then the [duckdb] section."""
-    con = duckdb.connect(config={"preserve_insertion_order": False})
-    con.execute(f"SET temp_directory = {literal(str(settings.home / '.tmp' / 'duckdb'))}")
+    """A DuckDB connection with stedi's settings: spills to the local scratch folder, reaches an s3://
+    root through httpfs, then applies the [duckdb] section."""
+    con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
+    con.execute(f"SET temp_directory = {literal(str(settings.scratch_dir / 'duckdb'))}")
+    if settings.remote:
+        load_httpfs(con)
+        con.execute(settings.s3_connection().duckdb_secret())
     for key, value in settings.duckdb.items():
         con.execute(f"SET {key} = {literal(str(value))}")
     return con
+
+
+def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's S3 support, from the `duckdb-extension-httpfs` package (DuckDB would otherwise download
+    it at run time, which fails offline and is a supply-chain step nobody reviewed)."""
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise EngineError("reading s3:// with DuckDB needs the httpfs extension: pip install "
+                          f"duckdb-extension-httpfs=={duckdb.__version__}") from None
+    folder = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    extension = folder / "httpfs.duckdb_extension"
+    if not extension.is_file():
+        raise EngineError(f"the installed duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}; "
+                          f"pip install duckdb-extension-httpfs=={duckdb.__version__}")
+    con.execute(f"LOAD {literal(str(extension))}")
 
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, folder: str,
@@ -52,13 +72,19 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, fold
         f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {literal(target_file_size)}, "
         f"FILENAME_PATTERN 'part-{{uuid}}')"
     )
-    if "://" not in out:
+    remote = "://" in out
+    if not remote:
         os.makedirs(os.path.dirname(out), exist_ok=True)
     try:
         row = con.execute(statement).fetchone()
     except duckdb.Error:
-        shutil.rmtree(out, ignore_errors=True)
+        if not remote:
+            shutil.rmtree(out, ignore_errors=True)  # on S3, table maintenance removes unreferenced files
         raise
+    if remote:
+        files = sorted(str(f) for (f,) in con.execute(f"SELECT file FROM glob({literal(out + '/*.parquet')})")
+                       .fetchall())
+        return files, int(row[0]) if row else 0
     files = sorted(str(p) for p in Path(out).glob("*.parquet")) if os.path.isdir(out) else []
     return [Path(f).as_uri() for f in files], int(row[0]) if row else 0
 
@@ -76,7 +102,7 @@ class DuckDBEngine:
     # -- relations --------------------------------------------------------------------------------
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
         paths = [local_path(f) for f in files]
-        self._folders.extend({str(Path(p).parent) + "/" for p in paths})
+        self._folders.extend({p.rsplit("/", 1)[0] + "/" for p in paths})
         if not paths:
             return self._register_empty(name, table)
         columns = ", ".join(quote(c) for c in table.column_names)

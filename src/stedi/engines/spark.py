@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
 from stedi.errors import EngineError
-from stedi.paths import local_path
+from stedi.storage import local_path, open_uri
 
 if TYPE_CHECKING:
     from stedi.config import Settings
@@ -65,6 +65,18 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     # ParallelGC: throughput over pause times, measured faster for these batch jobs than the default G1.
     java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()} -XX:+UseParallelGC"
     conf["spark.driver.extraJavaOptions"] = f"{java_options} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
+    if settings.remote:
+        # s3:// through the S3A connector (when one is on the classpath), with the resolved connection.
+        s3 = settings.s3_connection()
+        conf.setdefault("spark.hadoop.fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem")
+        if s3.endpoint:
+            conf.setdefault("spark.hadoop.fs.s3a.endpoint", s3.endpoint)
+            conf.setdefault("spark.hadoop.fs.s3a.path.style.access", str(s3.path_style).lower())
+        if s3.access_key:
+            conf.setdefault("spark.hadoop.fs.s3a.access.key", s3.access_key)
+            conf.setdefault("spark.hadoop.fs.s3a.secret.key", s3.secret_key or "")
+            if s3.session_token:
+                conf.setdefault("spark.hadoop.fs.s3a.session.token", s3.session_token)
     return conf
 
 
@@ -90,6 +102,41 @@ def session(settings: Settings) -> SparkSession:
         raise EngineError(f"cannot start Spark (master {conf['spark.master']}): {_message(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+S3_HELP = ("pyspark ships no hadoop-aws, the connector Spark reads s3:// with. Run the spark engine where S3 is "
+           "built in (AWS Glue: stedi.glue_job, see docs/glue.md; EMR), or give Spark the connector: [spark] "
+           "\"jars.packages\" = \"org.apache.hadoop:hadoop-aws:3.3.4\" on a machine that can fetch it. Or "
+           "build with the embedded engine (--engine duckdb), which reads S3 itself")
+
+
+def s3_configured(settings: Settings) -> bool:
+    """Whether a new Spark session would have an S3 file system: hadoop-aws among its jars."""
+    conf = spark_conf(settings)
+    wanted = " ".join(conf.get(k, "") for k in ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath"))
+    if "hadoop-aws" in wanted:
+        return True
+    import pyspark
+
+    folders = [Path(pyspark.__file__).parent / "jars"]
+    if os.environ.get("SPARK_HOME"):
+        folders.append(Path(os.environ["SPARK_HOME"]) / "jars")
+    return any(any(folder.glob("hadoop-aws-*.jar")) for folder in folders if folder.is_dir())
+
+
+def check_s3(settings: Settings, spark: SparkSession | None = None) -> None:
+    """Refuse an s3:// root early and clearly when Spark cannot reach S3."""
+    if spark is not None:
+        try:  # the running JVM knows best (Glue and EMR register their own S3 file systems)
+            jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+            conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass("s3", conf)
+            return
+        except Exception:
+            pass
+    elif s3_configured(settings):
+        return
+    raise EngineError(f"the spark engine cannot reach the lakehouse at {settings.home}: {S3_HELP}")
 
 
 def _check_master(master: str) -> None:
@@ -128,6 +175,8 @@ class SparkEngine:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._spark = session(settings)
+        if settings.remote:
+            check_s3(settings, self._spark)
         self._views: list[str] = []
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
@@ -155,16 +204,24 @@ class SparkEngine:
             frame = self._spark.sql(statement)
             frame.write.mode("errorifexists").option("compression", "zstd").parquet(out)
         except (PySparkException, Py4JError) as exc:
-            shutil.rmtree(out, ignore_errors=True)
+            if "://" not in out:
+                shutil.rmtree(out, ignore_errors=True)
             raise EngineError(f"building {table.name} failed on spark: {_message(exc)}") from None
+        import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
-        files = sorted(p for p in Path(out).glob("part-*.parquet"))
-        for junk in Path(out).glob("*.crc"):
-            junk.unlink()
-        (Path(out) / "_SUCCESS").unlink(missing_ok=True)
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        return [f.as_uri() for f in files], rows
+        s3 = self._settings.s3_connection() if self._settings.remote else None
+        fs, path = open_uri(folder, s3)
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        files, rows = [], 0
+        for info in sorted(infos, key=lambda i: i.path):
+            if info.base_name.startswith("part-") and info.base_name.endswith(".parquet"):
+                with fs.open_input_file(info.path) as fh:
+                    rows += pq.ParquetFile(fh).metadata.num_rows
+                files.append(f"{folder.rstrip('/')}/{info.base_name}" if s3 else Path(info.path).as_uri())
+            elif info.base_name.endswith(".crc") or info.base_name == "_SUCCESS":
+                fs.delete_file(info.path)
+        return files, rows
 
     def close(self) -> None:
         try:
