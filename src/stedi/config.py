@@ -55,6 +55,7 @@ class Settings:
     consent_policy: str = "any"  # any: all readings of a consenting customer; since_consent: only later ones
     pseudonym_key_file: Path | None = None  # default ~/.config/stedi/pseudonym.key; STEDI_PSEUDONYM_KEY wins
     catalog_file: Path | None = None  # the embedded catalog's SQLite file; see `catalog_path`
+    data_dir: Path | None = None  # this machine's folder for an s3:// root; see `state_dir`
     s3: Mapping[str, Any] = field(default_factory=dict)  # [s3]: endpoint, region, path_style, profile
 
     @property
@@ -80,9 +81,7 @@ class Settings:
         directory (the embedded catalog by default, and scratch space)."""
         if not self.remote:
             return Path(self.home)
-        bucket, prefix = split(self.home)
-        data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-        return data / "stedi" / "s3" / bucket / (prefix or "_root")
+        return self.data_dir or default_data_dir(self.home, os.environ)
 
     @property
     def catalog_path(self) -> Path:
@@ -168,8 +167,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     if home.startswith("s3a://"):
         home = "s3://" + home[len("s3a://"):]
     if is_s3(home):
-        split(home)  # names a bucket
         values["home"] = home.rstrip("/")
+        values["data_dir"] = default_data_dir(values["home"], env)  # fixed now, not when first used
     elif "://" in home and not home.startswith("file://"):
         raise ConfigError(f"home = {home}: a lakehouse root is a local folder or s3://bucket/prefix")
     else:
@@ -186,6 +185,13 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
                           f"{', '.join(S3_KEYS)}. Credentials are not set here: they come from the AWS sources "
                           "(environment, ~/.aws, instance role)")
     return Settings(**values)
+
+
+def default_data_dir(home: str, env: Mapping[str, str]) -> Path:
+    """The user data directory's folder for an s3:// root (XDG_DATA_HOME, else ~/.local/share)."""
+    bucket, prefix = split(home)
+    data = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data / "stedi" / "s3" / bucket / (prefix or "_root")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -1,0 +1,258 @@
+"""The whole lakehouse on S3, against a real S3-protocol server (moto) on 127.0.0.1 with authentication on."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from stedi import CatalogError, ConfigError, EngineError, Lakehouse, QueryError, StorageError
+from stedi.cli.main import cli, main
+
+import s3server
+from support import SHARED_DATA, rows
+
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
+
+EXPECTED = {
+    "customer_landing": 956, "accelerometer_landing": 81_273, "step_trainer_landing": 28_680,
+    "customer_trusted": 482, "accelerometer_trusted": 40_981, "customers_curated": 482,
+    "step_trainer_trusted": 14_460, "machine_learning_curated": 40_981,
+    "customer_quarantine": 0, "accelerometer_quarantine": 0, "step_trainer_quarantine": 0, "reconciliation": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[s3server.S3Server]:
+    srv = s3server.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The standard AWS variables point at the local server; this machine's data dir is the test's own."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def _bucket(server: s3server.S3Server, name: str) -> str:
+    server.create_bucket(name)
+    return name
+
+
+def _keys(server: s3server.S3Server, bucket: str) -> list[str]:
+    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+@pytest.fixture(scope="module")
+def s3_lake(server: s3server.S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lakehouse]:
+    """The real data ingested and built with the root in a bucket (module scope: built once)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in server.env().items():
+            patch.setenv(name, value)
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+        server.create_bucket("lake")
+        lake = Lakehouse("s3://lake/stedi")
+        lake.ingest(SHARED_DATA)
+        lake.run()
+        yield lake
+
+
+def test_ingest_run_and_sql_on_s3_give_the_reference_counts(s3_lake: Lakehouse, server: s3server.S3Server) -> None:
+    assert {t.name: t.rows for t in s3_lake.tables()} == EXPECTED
+    assert rows(s3_lake, "select count(*), count(distinct customer_key) from machine_learning_curated") == [
+        (40_981, 482)]
+    keys = _keys(server, "lake")
+    assert "stedi/landing/manifest.json" in keys and "stedi/catalog.json" in keys
+    assert sum(k.startswith("stedi/landing/accelerometer/") for k in keys) == 9
+    assert any(k.startswith("stedi/warehouse/stedi/machine_learning_curated/metadata/") for k in keys)
+    assert any(k.startswith("stedi/warehouse/stedi/machine_learning_curated/data/") and k.endswith(".parquet")
+               for k in keys)
+
+
+def test_s3_tables_equal_a_local_build_row_for_row(s3_lake: Lakehouse, tmp_path: Path) -> None:
+    local = Lakehouse(tmp_path / "local")
+    local.ingest(SHARED_DATA)
+    local.run()
+    for table in ("customer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+        query = f"select * from {table} order by all"
+        assert rows(s3_lake, query) == rows(local, query), table
+
+
+def test_a_second_run_on_s3_commits_nothing(s3_lake: Lakehouse) -> None:
+    report = s3_lake.run()
+    assert {t.status for t in report.tables} == {"up to date"}
+
+
+def test_reconcile_on_s3(s3_lake: Lakehouse) -> None:
+    figures = {f["source"]: (f["read"], f["kept"], f["balanced"]) for f in s3_lake.reconcile()}
+    assert figures == {"customer": (956, 482, "true"), "accelerometer": (81_273, 40_981, "true"),
+                       "step_trainer": (28_680, 14_460, "true")}
+
+
+def test_sql_on_s3_still_reads_only_the_tables(s3_lake: Lakehouse) -> None:
+    with pytest.raises(QueryError):
+        s3_lake.sql("select count(*) from read_json('s3://lake/stedi/landing/customer/*.json')")
+
+
+def test_no_credential_is_written_to_the_bucket_or_the_local_catalog(
+        s3_lake: Lakehouse, server: s3server.S3Server, tmp_path: Path) -> None:
+    secret, key_id = server.secret_key.encode(), server.access_key.encode()
+    client = server.client()
+    for key in _keys(server, "lake"):
+        body = client.get_object(Bucket="lake", Key=key)["Body"].read()
+        assert secret not in body and key_id not in body, key
+    local = [p for p in s3_lake.settings.state_dir.rglob("*") if p.is_file()]
+    assert s3_lake.settings.catalog_path in local
+    for path in local:
+        assert secret not in path.read_bytes() and key_id not in path.read_bytes(), path
+    assert server.secret_key not in repr(s3_lake.settings.s3_connection())
+
+
+def test_cli_on_an_s3_home(server: s3server.S3Server, tmp_path: Path) -> None:
+    _bucket(server, "cli")
+    runner = CliRunner()
+    home = ["--home", "s3://cli/lake"]
+    ingest = runner.invoke(cli, [*home, "ingest", str(SHARED_DATA / "customer")])
+    assert ingest.exit_code == 0, ingest.output
+    assert "landing zone: s3://cli/lake/landing" in ingest.output
+    run = runner.invoke(cli, [*home, "run", "--select", "customer_trusted"])
+    assert run.exit_code == 0, run.output
+    out = runner.invoke(cli, [*home, "sql", "select count(*) as n from customer_trusted", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == [{"n": 482}]
+    assert server.secret_key not in ingest.output + run.output + out.output
+
+
+def test_ingest_from_s3_paths_into_a_local_and_an_s3_root(server: s3server.S3Server, tmp_path: Path) -> None:
+    raw = _bucket(server, "raw")
+    client = server.client()
+    for file in sorted((SHARED_DATA / "step_trainer" / "landing").glob("*.json")):
+        client.upload_file(str(file), raw, f"drop/step_trainer/{file.name}")
+    client.put_object(Bucket=raw, Key="drop/notes.txt", Body=b"not data")
+
+    local = Lakehouse(tmp_path / "local")
+    report = local.ingest("s3://raw/drop/")
+    assert len(report.landed) == 3 and [Path(p).name for p, _ in report.skipped] == ["notes.txt"]
+    assert all(f.origin.startswith("s3://raw/drop/step_trainer/") for f in report.landed)
+    local.run(select=["step_trainer_landing"])
+    assert local.describe("step_trainer_landing").rows == 28_680
+    assert local.ingest("s3://raw/drop/").landed == []  # idempotent
+
+    _bucket(server, "both")
+    remote = Lakehouse("s3://both/lake")
+    one = "s3://raw/drop/step_trainer/" + sorted(p.name for p in
+                                                 (SHARED_DATA / "step_trainer" / "landing").glob("*.json"))[0]
+    assert [f.name for f in remote.ingest(one).landed] == [one.rsplit("/", 1)[-1]]
+
+
+def test_a_missing_bucket_is_a_clear_error(server: s3server.S3Server, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(StorageError, match="bucket does not exist"):
+        Lakehouse("s3://no-such-bucket/lake").ingest(SHARED_DATA / "customer")
+    with pytest.raises(SystemExit) as exited:
+        main(["--home", "s3://no-such-bucket/lake", "run"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert err.startswith("error: ") and "bucket does not exist" in err and len(err.splitlines()) == 1
+
+
+def test_wrong_credentials_are_a_clear_error(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    _bucket(server, "guarded")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    with pytest.raises(StorageError, match="access denied") as info:
+        Lakehouse("s3://guarded/lake").run()
+    assert "wrong-secret" not in str(info.value)
+
+
+def test_an_unreachable_endpoint_is_a_clear_error_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s3server.free_port()}")
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="cannot be reached"):
+        Lakehouse("s3://lake/stedi").tables()
+    assert time.monotonic() - started < 30
+
+
+def test_s3_settings_from_stedi_toml(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    _bucket(server, "configured")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    Path("stedi.toml").write_text(f'home = "s3://configured/lake"\n[s3]\nendpoint = "{server.endpoint}"\n'
+                                  'region = "us-east-1"\npath_style = true\n')
+    lake = Lakehouse()
+    assert [f.name for f in lake.ingest(SHARED_DATA / "customer").landed] == ["customer-1691348231425.json"]
+    assert "configured/lake/landing/manifest.json"[len("configured/"):] in _keys(server, "configured")
+
+
+def test_credentials_in_stedi_toml_are_refused() -> None:
+    Path("stedi.toml").write_text('[s3]\naccess_key_id = "AKIA..."\n')
+    with pytest.raises(ConfigError, match="Credentials are not set here"):
+        Lakehouse()
+
+
+def test_a_sqlite_catalog_cannot_live_in_a_bucket() -> None:
+    with pytest.raises(ConfigError, match="SQLite cannot keep a catalog in a bucket"):
+        Lakehouse("s3://lake/x", catalog_file="s3://lake/x/catalog.db")
+
+
+def test_a_second_embedded_catalog_over_one_bucket_is_refused(server: s3server.S3Server, tmp_path: Path) -> None:
+    _bucket(server, "shared")
+    first = Lakehouse("s3://shared/lake")
+    first.ingest(SHARED_DATA / "customer")
+    first.run(select=["customer_landing"])
+    other = Lakehouse("s3://shared/lake", catalog_file=tmp_path / "elsewhere" / "catalog.db")
+    with pytest.raises(CatalogError, match="registered in an embedded SQLite catalog on host .*shared catalog"):
+        other.run(select=["customer_landing"])
+    # the owning catalog, named explicitly, is fine
+    same = Lakehouse("s3://shared/lake", catalog_file=first.settings.catalog_path)
+    assert same.describe("customer_landing").rows == 956
+
+
+@pytest.mark.spark
+def test_spark_on_an_s3_home_fails_clearly_without_hadoop_aws(server: s3server.S3Server) -> None:
+    _bucket(server, "sparky")
+    lake = Lakehouse("s3://sparky/lake", engine="spark")
+    lake.ingest(SHARED_DATA / "customer")
+    started = time.monotonic()
+    with pytest.raises(EngineError, match="pyspark ships no hadoop-aws") as info:
+        lake.run()
+    assert "--engine duckdb" in str(info.value)
+    assert time.monotonic() - started < 20
+    assert lake.describe("customer_landing").built is False  # nothing was committed
+
+
+def test_erasure_on_s3_leaves_no_trace(server: s3server.S3Server) -> None:
+    _bucket(server, "erase")
+    lake = Lakehouse("s3://erase/lake")
+    lake.ingest(SHARED_DATA)
+    lake.run()
+    [(email,)] = rows(lake, "select email from customers_curated order by email limit 1")
+    before = lake.describe("customers_curated").rows
+    receipt = lake.erase([email])
+    assert receipt.people == 1 and receipt.audit_log == "s3://erase/lake/privacy/erasures.jsonl"
+    assert lake.describe("customers_curated").rows == before - 1
+    client = server.client()
+    for key in _keys(server, "erase"):
+        body: Any = client.get_object(Bucket="erase", Key=key)["Body"].read()
+        if key.endswith(".parquet"):
+            import io
+
+            import pyarrow.parquet as pq
+
+            text = str(pq.read_table(io.BytesIO(body)).to_pylist()).lower()
+        else:
+            text = body.decode("utf-8", "replace").lower()
+        assert email.lower() not in text, key
+    # and a re-ingest does not bring them back
+    assert lake.ingest(SHARED_DATA).suppressed > 0
