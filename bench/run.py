@@ -8,6 +8,8 @@ Cases (each a fresh process, timed from start to exit):
   run-spark      stedi run --engine spark on a freshly ingested lakehouse
   plain-pyspark  bench/plain_pyspark.py: the five jobs as Glue Studio users write them
   floor          DuckDB reading all landing JSON once and nothing else
+  ingest-s3      stedi ingest into a lakehouse whose root is in a bucket on a local S3 server (moto)
+  run-duckdb-s3  stedi run (embedded engine) with the root in that bucket
 
 Reports wall seconds (median of --runs), peak resident memory of the process tree (JVM included),
 and rows per second, as a table on stdout and as JSON in bench/results/.
@@ -35,7 +37,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
 STEDI = [str(BIN / "stedi")]
-CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor")
+CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor", "ingest-s3", "run-duckdb-s3")
+DEFAULT_CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor")
 # Benchmarks build machine_learning_curated, whose pseudonyms need a key: a throwaway one, unless set.
 BENCH_ENV = {"STEDI_PSEUDONYM_KEY": "bench-key-not-a-secret-0123456789"}
 
@@ -115,8 +118,26 @@ def landing_data(scale: float) -> tuple[Path, int]:
     return out, int(stamp.read_text())
 
 
-def case_commands(case: str, data: Path, work: Path) -> tuple[Callable[[], None], list[str]]:
-    """What to prepare (untimed) and the command to time, for one run of a case."""
+_s3: list[object] = []  # the local S3 server, started on first use
+
+
+def s3_env(work: Path, run: int) -> dict[str, str]:
+    """Variables for a run with its root in a new bucket on the local S3 server (moto, as in the tests)."""
+    if not _s3:
+        sys.path.insert(0, str(REPO / "tests"))
+        import s3server
+
+        _s3.append(s3server.start())
+    server = _s3[0]
+    bucket = f"bench-{os.getpid()}-{run}-{time.monotonic_ns()}"
+    server.create_bucket(bucket)  # type: ignore[attr-defined]
+    return {**server.env(), "XDG_DATA_HOME": str(work / "data"),  # type: ignore[attr-defined]
+            "STEDI_HOME": f"s3://{bucket}/lake"}
+
+
+def case_commands(case: str, data: Path, work: Path, run: int = 0
+                  ) -> tuple[Callable[[], None], list[str], dict[str, str]]:
+    """What to prepare (untimed), the command to time and its environment, for one run of a case."""
     home = work / "lake"
 
     def fresh() -> None:
@@ -128,6 +149,24 @@ def case_commands(case: str, data: Path, work: Path) -> tuple[Callable[[], None]
         subprocess.run([*STEDI, "--home", str(home), "ingest", str(data)], check=True, capture_output=True,
                        env={**BENCH_ENV, **os.environ})
 
+    if case.endswith("-s3"):
+        env = s3_env(work, run)
+
+        def ingested_s3() -> None:
+            fresh()
+            subprocess.run([*STEDI, "ingest", str(data)], check=True, capture_output=True,
+                           env={**BENCH_ENV, **os.environ, **env})
+
+        if case == "ingest-s3":
+            return fresh, [*STEDI, "ingest", str(data)], env
+        if case == "run-duckdb-s3":
+            return ingested_s3, [*STEDI, "run"], env
+    prepare, cmd = _local_case(case, data, work, home, fresh, ingested)
+    return prepare, cmd, {}
+
+
+def _local_case(case: str, data: Path, work: Path, home: Path, fresh: Callable[[], None],
+                ingested: Callable[[], None]) -> tuple[Callable[[], None], list[str]]:
     if case == "ingest":
         return fresh, [*STEDI, "--home", str(home), "ingest", str(data)]
     if case == "run-duckdb":
@@ -145,7 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"any of {', '.join(CASES)}")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
 
@@ -155,9 +194,9 @@ def main() -> None:
         for case in args.cases.split(","):
             walls, peaks = [], []
             for i in range(args.runs):
-                prepare, cmd = case_commands(case, data, Path(tmp) / case)
+                prepare, cmd, env = case_commands(case, data, Path(tmp) / case, i)
                 prepare()
-                wall, peak = measure(cmd)
+                wall, peak = measure(cmd, env)
                 walls.append(wall)
                 peaks.append(peak)
                 print(f"  {case} run {i + 1}/{args.runs}: {wall:.2f} s, {peak / 2**20:.0f} MiB", file=sys.stderr)
@@ -179,6 +218,8 @@ def main() -> None:
         earlier = {r["case"]: r for r in json.loads(path.read_text())["results"]}
         report["results"] = list({**earlier, **{r["case"]: r for r in results}}.values())
     path.write_text(json.dumps(report, indent=2) + "\n")
+    for server in _s3:
+        server.stop()  # type: ignore[attr-defined]
     base = {r["case"]: r["median_s"] for r in results}
     print(f"scale {args.scale:g}: {records:,} landing records; {report['machine']['cores']} cores, "
           f"{report['machine']['memory_gib']} GiB")
