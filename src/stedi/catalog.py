@@ -182,15 +182,20 @@ class Catalog:
         return TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
                           datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
 
-    def append(self, table: Table, files: list[str]) -> None:
-        """Add `files` to the table in one APPEND snapshot (history tables)."""
+    def append(self, table: Table, files: list[str], fingerprint: str | None = None,
+               properties: dict[str, str] | None = None) -> TableState:
+        """Add `files` to the table in one APPEND snapshot (history tables, new landed files); the new state."""
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
+        props = {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"), ice.transaction() as tx:
-            with tx.update_snapshot().fast_append() as append:
+            with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
                 for data_file in parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)):
                     append.append_data_file(data_file)
+        state = self.state(table)
+        assert state is not None
+        return state
 
     def data_location(self, table: Table) -> str:
         """Where the engine writes the table's new Parquet files (a URI)."""

@@ -112,7 +112,9 @@ class LandingReader:
         self.con.close()
 
     def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
-             checks: list[Check]) -> SourceRead:
+             checks: list[Check], already: tuple[int, int] = (0, 0)) -> SourceRead:
+        """Read `files`; `already` is (read, quarantined) of files read before (an incremental run), so the
+        quarantine limit applies to the whole source, as in a full rebuild."""
         table = landing_table(source)
         result = SourceRead(source)
         scan = f"scan_{source}"
@@ -177,12 +179,12 @@ class LandingReader:
         result.quarantined = len(quarantine)
         [(rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
         result.rows = int(rows)
-        if result.read and result.quarantined / result.read > self.settings.max_quarantine_share:
+        total, bad = result.read + already[0], result.quarantined + already[1]
+        if total and bad / total > self.settings.max_quarantine_share:
             reasons = Counter(str(q["reason"]) for q in quarantine).most_common(3)
             raise QualityError(
-                f"{result.quarantined:,} of {result.read:,} {source} records "
-                f"({result.quarantined / result.read:.1%}) would be quarantined, more than max_quarantine_share "
-                f"= {self.settings.max_quarantine_share:.0%}; most common reasons: "
+                f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
+                f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
                 + ", ".join(f"{r} ({n:,})" for r, n in reasons)
                 + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
 

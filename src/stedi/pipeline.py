@@ -19,6 +19,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ FORMAT = "2"  # bump to rebuild every table after a change in how tables are wri
 READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
 UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen, with counts
 WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
+LOADED = "stedi.loaded-files"  # landing snapshot property: the landed files in the table, "name sha256" lines
+RULES = "stedi.rules"  # landing snapshot property: fingerprint of how files are read (limits, checks)
 Progress = Callable[[str], None]
 
 
@@ -52,7 +55,7 @@ Progress = Callable[[str], None]
 class TableRun:
     table: str
     zone: str
-    status: Literal["built", "up to date"]
+    status: Literal["built", "appended", "up to date"]
     rows_in: int
     rows_out: int
     seconds: float
@@ -164,9 +167,10 @@ class _Landing:
                 if not files:
                     self.say(f"      no landed {table.source} files: {table.name} is empty")
                 own = [c for c in checks if c.source == table.source]
-                fingerprint = _fingerprint(table, "landing_reader", [
-                    [(f.name, f.sha256) for f in files], self.settings.max_record_bytes,
-                    self.settings.max_quarantine_share, [(c.name, c.action, c.sql) for c in own]])
+                rules = _fingerprint(table, "landing_reader", [
+                    self.settings.max_record_bytes, self.settings.max_quarantine_share,
+                    [(c.name, c.action, c.sql) for c in own]])
+                fingerprint = _fingerprint(table, rules, [[(f.name, f.sha256) for f in files]])
                 qtable = quarantine_table(table.source)
                 state, qstate = self.catalog.state(table), self.catalog.state(qtable)
                 if (not self.full_refresh and state is not None and qstate is not None
@@ -177,29 +181,49 @@ class _Landing:
                     self.say(f"      {table.name} up to date: {self.read[table.source]:,} rows in, "
                              f"{state.rows:,} rows out")
                     continue
+                new = None if self.full_refresh else _new_files(state, qstate, rules, files)
                 reader = reader or LandingReader(self.settings, self.zone, self.run_id)
                 folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
-                read = reader.read(table.source, files, f"{self.catalog.data_location(table)}/{folder}",
-                                   f"{self.catalog.data_location(qtable)}/{folder}", own)
-                to_commit.append((table, fingerprint, read, time.perf_counter() - t0))
+                if new:
+                    self.say(f"      {len(new):,} new landed files of {len(files):,}: reading only those")
+                already = (int(state.summary.get(READ, 0)), qstate.rows) if new and state and qstate else (0, 0)
+                read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
+                                   f"{self.catalog.data_location(qtable)}/{folder}", own, already)
+                base = (state, qstate) if new else None
+                to_commit.append((table, fingerprint, rules, files, read, base, time.perf_counter() - t0))
                 self._tell(read)
         finally:
             if reader is not None:
                 reader.close()
 
         # Every source passed its rules: now commit (each table atomically).
-        for table, fingerprint, read, seconds in to_commit:
+        for table, fingerprint, rules, files, read, base, seconds in to_commit:
             assert table.source is not None
             warned = sum(r.rows for r in read.checks if r.check.action == "warn")
-            props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned)}
+            loaded = "\n".join(f"{f.name} {f.sha256}" for f in files)
+            props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
+                     RULES: rules, LOADED: loaded}
             t0 = time.perf_counter()
-            state = self.catalog.replace(table, read.landing_files, fingerprint, props)
-            qstate = self.catalog.replace(quarantine_table(table.source), read.quarantine_files, fingerprint)
+            qtable = quarantine_table(table.source)
+            if base is None:
+                state = self.catalog.replace(table, read.landing_files, fingerprint, props)
+                qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint)
+                status: Literal["built", "appended"] = "built"
+            else:
+                # New files only: the tables grow by an APPEND snapshot; the figures add up.
+                old = base[0].summary
+                unknown = Counter(json.loads(old.get(UNKNOWN, "{}"))) + Counter(read.unknown_fields)
+                props.update({READ: str(int(old.get(READ, 0)) + read.read),
+                              WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
+                              UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
+                state = self.catalog.append(table, read.landing_files, fingerprint, props)
+                qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint)
+                status = "appended"
             self._keep(table, state, qstate)
             self.checks.extend(read.checks)
-            results[table.name] = TableRun(table.name, table.zone, "built", read.read, read.rows,
+            results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
                                            seconds + time.perf_counter() - t0, read.quarantined)
-            self.say(f"      {table.name} built: {read.read:,} rows in, {read.rows:,} rows out, "
+            self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
                      f"{read.quarantined:,} quarantined ({seconds:.2f} s)")
         return results
 
@@ -219,6 +243,21 @@ class _Landing:
             fields = ", ".join(f"{k} ({n:,})" for k, n in read.unknown_fields.items())
             self.say(f"      note: {read.source} records carry fields outside the schema, left out of the "
                      f"tables and kept in the landed files: {fields}")
+
+
+def _new_files(state: TableState | None, qstate: TableState | None, rules: str,
+               files: list[LandedFile]) -> list[LandedFile] | None:
+    """The landed files not yet in the landing table, when it can simply grow by them: same rules, and
+    every file it holds still landed unchanged. None when the table must be rebuilt from every file
+    (first build, changed rules, a file rewritten by an erasure or removed)."""
+    if state is None or qstate is None or state.summary.get(RULES) != rules or LOADED not in state.summary:
+        return None
+    loaded = dict(line.split(" ", 1) for line in state.summary[LOADED].splitlines() if line)
+    current = {f.name: f.sha256 for f in files}
+    if any(current.get(name) != sha for name, sha in loaded.items()):
+        return None
+    new = [f for f in files if f.name not in loaded]
+    return new or None
 
 
 class _Build:
@@ -285,7 +324,7 @@ class _Build:
         with self._commit:
             state = self.catalog.state(table)
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
-        status: Literal["built", "up to date"] = "up to date"
+        status: Literal["built", "appended", "up to date"] = "up to date"
         if state is None or state.fingerprint != fingerprint or self.full_refresh:
             if "pseudonyms" in table.uses:
                 self._register_pseudonyms()
