@@ -24,7 +24,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE", "STEDI_CONSENT_POLICY",
                  "STEDI_MAX_QUARANTINE_SHARE", "STEDI_MAX_RECORD_BYTES", "STEDI_CHECKS_DIR",
-                 "STEDI_PSEUDONYM_KEY_FILE", "STEDI_CATALOG_FILE"):
+                 "STEDI_PSEUDONYM_KEY_FILE", "STEDI_CATALOG_FILE", "STEDI_SNAPSHOT_RETENTION_DAYS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STEDI_PSEUDONYM_KEY", TEST_KEY)
     work = tmp_path / "cwd"

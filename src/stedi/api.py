@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from stedi.erasure import ErasureReceipt
+    from stedi.optimize import OptimizeReport
 
 Progress = Callable[[str], None]
 
@@ -131,6 +132,13 @@ class Lakehouse:
         result = self.sql(f"select * from reconciliation where {where} order by "
                           "list_position(['customer', 'accelerometer', 'step_trainer'], source)")
         return result.to_pylist()
+
+    def optimize(self, *, retention_days: float | None = None,
+                 progress: Progress | None = None) -> list[OptimizeReport]:
+        """Compact small table files and expire snapshots older than the retention (see stedi.optimize)."""
+        from stedi.optimize import optimize
+
+        return optimize(self.settings, self.catalog, retention_days, progress)
 
     def tables(self) -> list[TableInfo]:
         """Every table with its zone, row count, last update and snapshot."""

@@ -160,10 +160,10 @@ class Catalog:
             summary=dict(summary),
         )
 
-    def replace(self, table: Table, files: list[str], fingerprint: str,
+    def replace(self, table: Table, files: list[str], fingerprint: str | None,
                 properties: dict[str, str] | None = None) -> TableState:
         """Make `files` the table's whole content in one OVERWRITE snapshot; the new state."""
-        props = {**(properties or {}), FINGERPRINT: fingerprint}
+        props = {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
         ice = self.ensure(table)

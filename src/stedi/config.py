@@ -49,6 +49,7 @@ class Settings:
     duckdb: Mapping[str, Any] = field(default_factory=dict)
     spark: Mapping[str, Any] = field(default_factory=dict)  # Spark configuration, e.g. master
     target_file_size: str = "256MB"
+    snapshot_retention_days: float = 7.0  # `stedi optimize` expires older snapshots (the current one stays)
     max_quarantine_share: float = 0.05  # a run fails when more of a source's records are quarantined
     max_record_bytes: int = 1 << 20  # a longer landed record is quarantined as too_large
     checks_dir: Path | None = None  # your own quality checks (<dir>/<source>/<name>.sql); default <home>/checks
@@ -128,7 +129,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values.update(_read_toml(path))
 
     for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir",
-                "consent_policy", "pseudonym_key_file", "catalog_file"):
+                "consent_policy", "pseudonym_key_file", "catalog_file", "snapshot_retention_days"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
@@ -137,7 +138,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
 
     known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
-             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file", "catalog_file", "s3"}
+             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file", "catalog_file", "s3",
+             "snapshot_retention_days"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
@@ -149,9 +151,13 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
                 raise ValueError("a share between 0 and 1")
         if "max_record_bytes" in values:
             values["max_record_bytes"] = int(values["max_record_bytes"])
+        if "snapshot_retention_days" in values:
+            values["snapshot_retention_days"] = float(values["snapshot_retention_days"])
+            if values["snapshot_retention_days"] < 0:
+                raise ValueError("snapshot_retention_days cannot be negative")
     except ValueError as exc:
-        raise ConfigError(f"max_quarantine_share must be a number from 0 to 1 and max_record_bytes a whole "
-                          f"number of bytes ({exc})") from None
+        raise ConfigError(f"max_quarantine_share must be a number from 0 to 1, max_record_bytes a whole "
+                          f"number of bytes and snapshot_retention_days a number of days ({exc})") from None
     for key in ("checks_dir", "pseudonym_key_file", "catalog_file"):
         if values.get(key) and is_s3(str(values[key])):
             what = ("SQLite cannot keep a catalog in a bucket: keep catalog_file on a local disk, or use a "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
@@ -42,12 +43,13 @@ class CleanReport:
     bytes_deleted: int
 
 
-def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
-    """Keep only `table`'s current snapshot and delete the files under its location nothing references.
+def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None = None) -> CleanReport | None:
+    """Expire `table`'s snapshots (all but the current one; with `keep_since`, only those older than it)
+    and delete the files under its location that no remaining snapshot references.
 
-    None when the table does not exist in the catalog. Deleted: data and delete files of old snapshots,
-    their manifests and manifest lists, every metadata JSON but the current one, and directories left
-    empty. Nothing outside the table's location is touched.
+    None when the table does not exist in the catalog. Deleted: data and delete files of expired
+    snapshots, their manifests and manifest lists, every metadata JSON but the current one, and
+    directories left empty. Nothing outside the table's location is touched.
     """
     ice = catalog.load(table)
     if ice is None:
@@ -55,7 +57,7 @@ def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
     fs, root = _table_root(catalog, ice, table)
     _refuse_shared_location(catalog, table, root)
     try:
-        expired = _expire_all_but_current(ice)
+        expired = _expire(ice, keep_since)
         ice = catalog.load(table) or ice  # the metadata the expiry committed
         referenced = _referenced_files(catalog, ice)
     except CatalogError:
@@ -94,10 +96,14 @@ def expire_and_clean(catalog: Catalog, table: Table) -> CleanReport | None:
     return CleanReport(table.name, expired, deleted, size)
 
 
-def _expire_all_but_current(ice: IcebergTable) -> int:
-    """Expire every snapshot but the current one with pyiceberg's own API; how many were expired."""
+def _expire(ice: IcebergTable, keep_since: datetime | None) -> int:
+    """Expire every snapshot but the current one (and those since `keep_since`) with pyiceberg's own API;
+    how many were expired."""
     current = ice.current_snapshot()
     keep = {current.snapshot_id} if current is not None else set()
+    if keep_since is not None:
+        cutoff = keep_since.timestamp() * 1000
+        keep |= {s.snapshot_id for s in ice.metadata.snapshots if s.timestamp_ms >= cutoff}
     # A tag or another branch protects its snapshot from expiry (ExpireSnapshots.by_id refuses it), and
     # would keep old rows reachable: drop those refs first. stedi itself only ever writes `main`.
     others = {name: ref for name, ref in ice.metadata.refs.items() if name != MAIN_BRANCH}
@@ -114,12 +120,11 @@ def _expire_all_but_current(ice: IcebergTable) -> int:
 
 
 def _referenced_files(catalog: Catalog, ice: IcebergTable) -> set[str]:
-    """Paths (local, or bucket/key) of every file the table's current state needs."""
+    """Paths (local, or bucket/key) of every file the table's remaining snapshots need."""
     uris = [ice.metadata_location]
     uris += [s.statistics_path for s in ice.metadata.statistics]
     uris += [s.statistics_path for s in ice.metadata.partition_statistics]
-    snapshot = ice.current_snapshot()
-    if snapshot is not None:
+    for snapshot in ice.metadata.snapshots:
         uris.append(snapshot.manifest_list)
         for manifest in snapshot.manifests(ice.io):
             uris.append(manifest.manifest_path)

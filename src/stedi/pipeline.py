@@ -313,7 +313,10 @@ class _Build:
     def table(self, table: Table) -> TableRun:
         t0 = time.perf_counter()
         sql = table_sql(table)
-        inputs: list[object] = [(name, self.states[name].snapshot_id) for name in table.inputs]
+        # An input is named by its fingerprint, which fixes its content (so compacting it rebuilds nothing);
+        # by its snapshot when another writer left none.
+        inputs: list[object] = [(name, self.states[name].fingerprint or self.states[name].snapshot_id)
+                                for name in table.inputs]
         rows_in = sum(self.states[name].rows for name in table.inputs)
         if "run_settings" in table.uses:
             inputs.append(("consent_policy", self.settings.consent_policy))

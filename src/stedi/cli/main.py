@@ -227,6 +227,19 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, fmt: Format) 
 
 
 @cli.command()
+@click.option("--retention-days", type=float, default=None,
+              help="Expire snapshots older than this (default: snapshot_retention_days, 7).")
+@format_option
+@click.pass_obj
+def optimize(obj: Context, retention_days: float | None, fmt: Format) -> None:
+    """Compact small table files and expire old snapshots (and the files only they used)."""
+    reports = obj.lakehouse().optimize(retention_days=retention_days, progress=_say)
+    click.echo(render(["table", "files_before", "files_after", "snapshots_expired", "files_deleted", "mb_freed"],
+                      [(r.table, r.files_before, r.files_after, r.snapshots_expired, r.files_deleted,
+                        round(r.bytes_deleted / 1e6, 2)) for r in reports], fmt))
+
+
+@cli.command()
 @click.option("--out", default="ddl/athena", show_default=True, type=click.Path(file_okay=False))
 @click.option("--location", default="s3://stedi-lakehouse", show_default=True,
               help="Bucket (and prefix) the tables live under.")

@@ -1,0 +1,90 @@
+"""`stedi optimize`: compact each table's small files and expire snapshots past the retention.
+
+A run writes each table as files of about `target_file_size`, but appends (new landed files, the
+reconciliation history) add a few small files each time. Compaction rewrites a table whose files are
+many and small into as few files of the target size as its rows need, as one OVERWRITE snapshot that
+keeps the snapshot's properties (the fingerprint, the landing figures): the content is unchanged, so no
+table that reads it is rebuilt. Then snapshots older than `snapshot_retention_days` are expired (the
+current one always stays) and files no remaining snapshot references are deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from stedi.catalog import FINGERPRINT
+from stedi.maintenance import expire_and_clean
+from stedi.tables import TABLES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stedi.catalog import Catalog
+    from stedi.config import Settings
+    from stedi.tables import Table
+
+SMALL = 0.5  # a file under half the target size counts as small
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    table: str
+    files_before: int
+    files_after: int
+    snapshots_expired: int
+    files_deleted: int
+    bytes_deleted: int
+
+
+def parse_size(text: str) -> int:
+    """`256MB`, `1GiB`, `500kb`, `1048576` -> bytes."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    raw = text.strip().upper().replace(" ", "")
+    number = raw.rstrip("KMGIB")
+    return int(float(number) * units[raw[len(number):]])
+
+
+def optimize(settings: Settings, catalog: Catalog, retention_days: float | None = None,
+             progress: Callable[[str], None] | None = None) -> list[OptimizeReport]:
+    say = progress or (lambda _m: None)
+    days = settings.snapshot_retention_days if retention_days is None else retention_days
+    keep_since = datetime.now(UTC) - timedelta(days=days)
+    target = parse_size(settings.target_file_size)
+    reports = []
+    for table in TABLES.values():
+        ice = catalog.load(table)
+        if ice is None or ice.current_snapshot() is None:
+            continue
+        sizes = [task.file.file_size_in_bytes for task in ice.scan().plan_files()]
+        before = len(sizes)
+        if sum(1 for s in sizes if s < target * SMALL) > 1:
+            say(f"compacting {table.name}: {before} files ...")
+            after = _compact(settings, catalog, table, target)
+        else:
+            after = before
+        cleaned = expire_and_clean(catalog, table, keep_since)
+        assert cleaned is not None
+        reports.append(OptimizeReport(table.name, before, after, cleaned.snapshots_expired, cleaned.files_deleted,
+                                      cleaned.bytes_deleted))
+    return reports
+
+
+def _compact(settings: Settings, catalog: Catalog, table: Table, target: int) -> int:
+    from stedi.engines.duckdb import DuckDBEngine
+
+    state = catalog.state(table)
+    assert state is not None
+    engine = DuckDBEngine(settings)
+    try:
+        engine.register_parquet(table.name, state.files, table)
+        folder = f"{catalog.data_location(table)}/optimize-{uuid.uuid4().hex[:12]}"
+        files, rows = engine.write_parquet(f"SELECT * FROM {table.name}", table, folder)
+    finally:
+        engine.close()
+    assert rows == state.rows, f"compaction of {table.name} wrote {rows} rows, not {state.rows}"
+    properties = {k: v for k, v in state.summary.items() if k.startswith("stedi.") and k != FINGERPRINT}
+    catalog.replace(table, files, state.fingerprint, properties)
+    return len(files)
