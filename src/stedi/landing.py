@@ -18,10 +18,10 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from stedi.errors import LandingError, StorageError
 from stedi.s3 import S3Connection, is_s3, split
@@ -45,6 +45,28 @@ class LandedFile:
     sha256: str
     landed_at: str  # ISO 8601, UTC
     origin: str  # where it was ingested from
+    # Byte counts taken while hashing, for the landing reader's quick path (None in older manifests):
+    lines: int | None = None  # lines, blank ones included
+    colons: int | None = None  # ':' bytes: at least one per JSON object member
+
+
+@dataclass(frozen=True)
+class Digest:
+    sha256: str
+    lines: int
+    colons: int
+
+    @classmethod
+    def of(cls, stream: BinaryIO) -> Digest:
+        digest = hashlib.sha256()
+        lines = colons = 0
+        last = b"\n"
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            lines += chunk.count(b"\n")
+            colons += chunk.count(b":")
+            last = chunk[-1:]
+        return cls(digest.hexdigest(), lines + (last != b"\n"), colons)
 
 
 @dataclass
@@ -108,9 +130,14 @@ class LandingZone:
         for src in SOURCES:
             for entry in self.storage.list(f"{LANDING}/{src}"):  # hidden names (.tmp files) are skipped
                 known = manifest.get((src, entry.name))
-                if known is None or known.size != entry.size:
-                    known = LandedFile(src, entry.name, entry.size, self.storage.sha256(entry.key), _now(),
-                                       "found in the landing zone")
+                if known is None or known.size != entry.size or known.lines is None:
+                    with self.storage.open(self.key(src, entry.name)) as fh:
+                        digest = Digest.of(fh)
+                    if known is not None and known.size == entry.size and known.sha256 == digest.sha256:
+                        known = replace(known, lines=digest.lines, colons=digest.colons)  # an older manifest
+                    else:
+                        known = LandedFile(src, entry.name, entry.size, digest.sha256, _now(),
+                                           "found in the landing zone", digest.lines, digest.colons)
                 current[(src, entry.name)] = known
         if current != manifest:
             self._write_manifest(current.values())
@@ -181,7 +208,9 @@ class LandingZone:
                     content = filtered
                     if progress:
                         progress(f"dropped {dropped:,} records of erased people from {origin}")
-            digest = _sha256(content)
+            with open(content, "rb") as fh:
+                counted = Digest.of(fh)
+            digest = counted.sha256
             same = by_hash.get((src, digest))
             if same is not None:
                 report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
@@ -192,7 +221,8 @@ class LandingZone:
                 conflicts.append(f"{origin} differs from the landed {src}/{name} (sha256 "
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
-            entry = LandedFile(src, name, content.stat().st_size, digest, _now(), origin)
+            entry = LandedFile(src, name, content.stat().st_size, digest, _now(), origin, counted.lines,
+                               counted.colons)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
         if conflicts:
@@ -211,8 +241,10 @@ class LandingZone:
     def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
         self.storage.upload(new_content, self.key(entry.source, entry.name))
-        updated = LandedFile(entry.source, entry.name, new_content.stat().st_size, _sha256(new_content), _now(),
-                             entry.origin)
+        with open(new_content, "rb") as fh:
+            digest = Digest.of(fh)
+        updated = LandedFile(entry.source, entry.name, new_content.stat().st_size, digest.sha256, _now(),
+                             entry.origin, digest.lines, digest.colons)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())
@@ -263,14 +295,6 @@ def source_of(file: PurePath) -> str | None:
         if file.name.startswith((f"{src}-", f"{src}_", f"{src}.")):
             return src
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _now() -> str:

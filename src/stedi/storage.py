@@ -7,7 +7,6 @@ no temporary object; on a local disk a write goes to a temporary file that is re
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,13 +121,6 @@ class Storage:
     def open(self, key: str) -> BinaryIO:
         with self.errors(self.uri(key)):
             return self.fs.open_input_file(self._path(key))  # type: ignore[return-value]
-
-    def sha256(self, key: str) -> str:
-        digest = hashlib.sha256()
-        with self.errors(self.uri(key)), self.fs.open_input_stream(self._path(key)) as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
 
     def download(self, key: str, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
