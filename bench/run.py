@@ -8,6 +8,7 @@ Cases (each a fresh process, timed from start to exit):
   run-spark      stedi run --engine spark on a freshly ingested lakehouse
   plain-pyspark  bench/plain_pyspark.py: the five jobs as Glue Studio users write them
   floor          DuckDB reading all landing JSON once and nothing else
+  run-incremental  stedi run after 1% more landed files arrive (the rest landed and built before)
   ingest-s3      stedi ingest into a lakehouse whose root is in a bucket on a local S3 server (moto)
   run-duckdb-s3  stedi run (embedded engine) with the root in that bucket
 
@@ -37,8 +38,9 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
 STEDI = [str(BIN / "stedi")]
-CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor", "ingest-s3", "run-duckdb-s3")
-DEFAULT_CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor")
+CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor", "run-incremental", "ingest-s3",
+         "run-duckdb-s3")
+DEFAULT_CASES = ("ingest", "run-duckdb", "run-incremental", "run-spark", "plain-pyspark", "floor")
 # Benchmarks build machine_learning_curated, whose pseudonyms need a key: a throwaway one, unless set.
 BENCH_ENV = {"STEDI_PSEUDONYM_KEY": "bench-key-not-a-secret-0123456789"}
 
@@ -161,8 +163,31 @@ def case_commands(case: str, data: Path, work: Path, run: int = 0
             return fresh, [*STEDI, "ingest", str(data)], env
         if case == "run-duckdb-s3":
             return ingested_s3, [*STEDI, "run"], env
+    if case == "run-incremental":
+        def built_then_more() -> None:
+            fresh()
+            first, later = split_files(data, work)
+            env = {**BENCH_ENV, **os.environ}
+            for step in (["ingest", str(first)], ["run"], ["ingest", *map(str, later)]):
+                subprocess.run([*STEDI, "--home", str(home), *step], check=True, capture_output=True, env=env)
+
+        return built_then_more, [*STEDI, "--home", str(home), "run"], {}
     prepare, cmd = _local_case(case, data, work, home, fresh, ingested)
     return prepare, cmd, {}
+
+
+def split_files(data: Path, work: Path, share: float = 0.01) -> tuple[Path, list[Path]]:
+    """The landing files as a folder of the first 99% (symlinks) and the last 1% of reading files."""
+    files = sorted(p for p in data.rglob("*.json"))
+    readings = [p for p in files if "customer" not in p.parts]
+    later = readings[-max(1, round(share * len(files))):]
+    first = work / "first"
+    for f in files:
+        if f not in later:
+            link = first / f.relative_to(data)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f)
+    return first, later
 
 
 def _local_case(case: str, data: Path, work: Path, home: Path, fresh: Callable[[], None],
@@ -217,17 +242,36 @@ def main() -> None:
     if path.exists():  # keep the other cases' latest figures; each case says when it was measured
         earlier = {r["case"]: r for r in json.loads(path.read_text())["results"]}
         report["results"] = list({**earlier, **{r["case"]: r for r in results}}.values())
+    base = {r["case"]: r["median_s"] for r in report["results"]}
+    for r in report["results"]:
+        if "plain-pyspark" in base:
+            r["x_faster_than_plain_pyspark"] = round(base["plain-pyspark"] / r["median_s"], 2)
+        if "floor" in base:
+            r["x_floor"] = round(r["median_s"] / base["floor"], 2)
+        if "run-duckdb" in base and r["case"] == "run-incremental":
+            r["share_of_full_run"] = round(r["median_s"] / base["run-duckdb"], 3)
     path.write_text(json.dumps(report, indent=2) + "\n")
     for server in _s3:
         server.stop()  # type: ignore[attr-defined]
-    base = {r["case"]: r["median_s"] for r in results}
-    print(f"scale {args.scale:g}: {records:,} landing records; {report['machine']['cores']} cores, "
-          f"{report['machine']['memory_gib']} GiB")
-    print(f"{'case':<15}{'median s':>10}{'peak MiB':>10}{'records/s':>12}{'vs plain':>10}")
-    for r in results:
-        ratio = f"{base['plain-pyspark'] / r['median_s']:.1f}x" if "plain-pyspark" in base else ""
-        print(f"{r['case']:<15}{r['median_s']:>10.2f}{r['peak_rss_mib']:>10.0f}{r['records_per_s']:>12,}{ratio:>10}")
+    table = markdown(report)
+    path.with_suffix(".md").write_text(table)
+    print(table)
     print(f"written to {path}")
+
+
+def markdown(report: dict) -> str:  # type: ignore[type-arg]
+    """The results as a Markdown table, for docs/benchmarks.md."""
+    m = report["machine"]
+    lines = [f"Scale {report['scale']:g}: {report['records']:,} landing records; {m['cores']} cores, "
+             f"{m['memory_gib']} GiB, Python {m['python']}.", "",
+             "| case | median s | runs | peak MiB | records/s | vs plain PySpark | x floor |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in report["results"]:
+        plain = f"{r['x_faster_than_plain_pyspark']:.1f}x faster" if "x_faster_than_plain_pyspark" in r else ""
+        floor = f"{r['x_floor']:.1f}x" if "x_floor" in r else ""
+        lines.append(f"| `{r['case']}` | {r['median_s']:.2f} | {len(r['runs'])} | {r['peak_rss_mib']:,.0f} | "
+                     f"{r['records_per_s']:,} | {plain} | {floor} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -16,12 +16,15 @@ from support import REPO
 @pytest.mark.slow
 def test_bench_runs_and_writes_its_results(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--scale", "0.05", "--runs", "1",
-         "--cases", "ingest,run-duckdb,floor", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+        [sys.executable, str(REPO / "bench" / "run.py"), "--scale", "1", "--runs", "1",
+         "--cases", "ingest,run-duckdb,run-incremental,floor,ingest-s3,run-duckdb-s3", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "scale-0.05.json").read_text())
-    assert [r["case"] for r in report["results"]] == ["ingest", "run-duckdb", "floor"]
-    assert report["records"] > 4000 and report["machine"]["cores"] >= 1
-    assert all(r["median_s"] > 0 and r["peak_rss_mib"] > 0 for r in report["results"])
-    assert "run-duckdb" in result.stdout
+    report = json.loads((tmp_path / "scale-1.json").read_text())
+    cases = ["ingest", "run-duckdb", "run-incremental", "floor", "ingest-s3", "run-duckdb-s3"]
+    assert [r["case"] for r in report["results"]] == cases
+    assert report["records"] > 100_000 and report["machine"]["cores"] >= 1
+    assert all(r["median_s"] > 0 and r["peak_rss_mib"] > 0 and r["x_floor"] > 0 for r in report["results"])
+    assert 0 < report["results"][2]["share_of_full_run"]
+    table = (tmp_path / "scale-1.md").read_text()
+    assert all(f"| `{case}` |" in table for case in cases) and table in result.stdout
