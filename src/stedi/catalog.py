@@ -56,6 +56,19 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._catalog: Catalog | None = None
+        # Within `cached()` (a run): loaded tables and planned states, so a build does not read the same
+        # metadata three times (on S3 each read is a request). Our commits update the cached objects.
+        self._tables: dict[str, IcebergTable | None] | None = None
+        self._states: dict[tuple[str, str], TableState] = {}
+
+    @contextmanager
+    def cached(self) -> Iterator[None]:
+        """Reuse loaded tables until the block ends (one process's run: its own commits keep them current)."""
+        self._tables, self._states = {}, {}
+        try:
+            yield
+        finally:
+            self._tables, self._states = None, {}
 
     @property
     def s3(self) -> S3Connection | None:
@@ -100,14 +113,20 @@ class Catalog:
                         "away and run `stedi run` to rebuild every table from the landing zone")
             raise CatalogError(f"cannot use {what}: {type(exc).__name__}: {_first_line(exc)}{hint}") from exc
 
-    def load(self, table: Table) -> IcebergTable | None:
+    def load(self, table: Table, fresh: bool = False) -> IcebergTable | None:
+        """The Iceberg table (None if it does not exist); `fresh` reads the catalog even within `cached()`."""
         from pyiceberg.exceptions import NoSuchTableError
 
+        if self._tables is not None and not fresh and table.name in self._tables:
+            return self._tables[table.name]
         with self._errors(f"table {table.name}"):
             try:
-                return self.iceberg.load_table((NAMESPACE, table.name))
+                loaded = self.iceberg.load_table((NAMESPACE, table.name))
             except NoSuchTableError:
-                return None
+                loaded = None
+        if self._tables is not None:
+            self._tables[table.name] = loaded
+        return loaded
 
     def ensure(self, table: Table) -> IcebergTable:
         """The Iceberg table for `table`, created on first use; refuses one whose columns differ."""
@@ -128,18 +147,24 @@ class Catalog:
             self.drop(table)
         schema = iceberg_schema(table.columns)
         with self._errors(f"table {table.name}"):
-            return self.iceberg.create_table(
+            created = self.iceberg.create_table(
                 (NAMESPACE, table.name), schema,
                 # engines write plain Parquet without Iceberg field ids: columns are matched by name
                 properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
                             "stedi.zone": table.zone, **_private_metrics(table)},
             )
+        if self._tables is not None:
+            self._tables[table.name] = created
+        return created
 
     def state(self, table: Table) -> TableState | None:
         """The current snapshot of `table`, or None if it was never built."""
         ice = self.load(table)
         if ice is None:
             return None
+        known = self._states.get((table.name, ice.metadata_location))
+        if known is not None:
+            return known
         snapshot = ice.current_snapshot()
         if snapshot is None:
             return TableState(table.name, [], 0, None, None, None)
@@ -150,7 +175,7 @@ class Catalog:
             raise CatalogError(f"table {table.name} has row-level delete files written by another engine; "
                                f"rebuild it with `stedi run --select {table.name} --full-refresh`")
         summary = snapshot.summary.additional_properties if snapshot.summary else {}
-        return TableState(
+        state = TableState(
             name=table.name,
             files=[task.file.file_path for task in tasks],
             rows=sum(task.file.record_count for task in tasks),
@@ -159,6 +184,9 @@ class Catalog:
             fingerprint=summary.get(FINGERPRINT),
             summary=dict(summary),
         )
+        if self._tables is not None:
+            self._states[(table.name, ice.metadata_location)] = state
+        return state
 
     def replace(self, table: Table, files: list[str], fingerprint: str | None,
                 properties: dict[str, str] | None = None) -> TableState:
@@ -168,7 +196,7 @@ class Catalog:
 
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"):
-            old = [task.file for task in ice.scan().plan_files()]
+            old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
             with ice.transaction() as tx:
                 update = tx.update_snapshot(snapshot_properties=props)
                 with update.overwrite() as overwrite:
@@ -179,8 +207,11 @@ class Catalog:
                         overwrite.append_data_file(data_file)
             snapshot = ice.current_snapshot()
         assert snapshot is not None
-        return TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
-                          datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
+        state = TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
+                           datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
+        if self._tables is not None:
+            self._states[(table.name, ice.metadata_location)] = state
+        return state
 
     def append(self, table: Table, files: list[str], fingerprint: str | None = None,
                properties: dict[str, str] | None = None) -> TableState:
@@ -203,6 +234,8 @@ class Catalog:
 
     def drop(self, table: Table) -> bool:
         ice = self.load(table)
+        if self._tables is not None:
+            self._tables.pop(table.name, None)
         if ice is None:
             return False
         with self._errors(f"table {table.name}"):

@@ -48,6 +48,7 @@ class LandedFile:
     # Byte counts taken while hashing, for the landing reader's quick path (None in older manifests):
     lines: int | None = None  # lines, blank ones included
     colons: int | None = None  # ':' bytes: at least one per JSON object member
+    plain: bool | None = None  # no byte-order mark and not a JSON array: a JSON Lines candidate
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,22 @@ class Digest:
     sha256: str
     lines: int
     colons: int
+    plain: bool
 
     @classmethod
     def of(cls, stream: BinaryIO) -> Digest:
         digest = hashlib.sha256()
         lines = colons = 0
-        last = b"\n"
+        last, head, first = b"\n", b"", b""
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
             lines += chunk.count(b"\n")
             colons += chunk.count(b":")
             last = chunk[-1:]
-        return cls(digest.hexdigest(), lines + (last != b"\n"), colons)
+            head = head or chunk[:3]
+            first = first or chunk.lstrip(b" \t\r\n")[:1]
+        plain = head != b"\xef\xbb\xbf" and first != b"["
+        return cls(digest.hexdigest(), lines + (last != b"\n"), colons, plain)
 
 
 @dataclass
@@ -130,14 +135,15 @@ class LandingZone:
         for src in SOURCES:
             for entry in self.storage.list(f"{LANDING}/{src}"):  # hidden names (.tmp files) are skipped
                 known = manifest.get((src, entry.name))
-                if known is None or known.size != entry.size or known.lines is None:
+                if known is None or known.size != entry.size or known.lines is None or known.plain is None:
                     with self.storage.open(self.key(src, entry.name)) as fh:
                         digest = Digest.of(fh)
                     if known is not None and known.size == entry.size and known.sha256 == digest.sha256:
-                        known = replace(known, lines=digest.lines, colons=digest.colons)  # an older manifest
+                        known = replace(known, lines=digest.lines, colons=digest.colons,  # an older manifest
+                                        plain=digest.plain)
                     else:
                         known = LandedFile(src, entry.name, entry.size, digest.sha256, _now(),
-                                           "found in the landing zone", digest.lines, digest.colons)
+                                           "found in the landing zone", digest.lines, digest.colons, digest.plain)
                 current[(src, entry.name)] = known
         if current != manifest:
             self._write_manifest(current.values())
@@ -222,7 +228,7 @@ class LandingZone:
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
             entry = LandedFile(src, name, content.stat().st_size, digest, _now(), origin, counted.lines,
-                               counted.colons)
+                               counted.colons, counted.plain)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
         if conflicts:
@@ -244,7 +250,7 @@ class LandingZone:
         with open(new_content, "rb") as fh:
             digest = Digest.of(fh)
         updated = LandedFile(entry.source, entry.name, new_content.stat().st_size, digest.sha256, _now(),
-                             entry.origin, digest.lines, digest.colons)
+                             entry.origin, digest.lines, digest.colons, digest.plain)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())

@@ -133,6 +133,8 @@ def _quick_value(column: Column, v: str) -> tuple[str, str]:
 
 def _needs_exact_path(zone: LandingZone, entry: LandedFile) -> bool:
     """JSON arrays and files with a byte-order mark go straight to the exact parser."""
+    if entry.plain is not None:  # seen at ingest
+        return not entry.plain
     with zone.storage.open(zone.key(entry.source, entry.name)) as fh:
         bom = fh.read(3) == b"\xef\xbb\xbf"
         fh.seek(0)

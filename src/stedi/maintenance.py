@@ -51,14 +51,14 @@ def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None
     snapshots, their manifests and manifest lists, every metadata JSON but the current one, and
     directories left empty. Nothing outside the table's location is touched.
     """
-    ice = catalog.load(table)
+    ice = catalog.load(table, fresh=True)
     if ice is None:
         return None
     fs, root = _table_root(catalog, ice, table)
     _refuse_shared_location(catalog, table, root)
     try:
         expired = _expire(ice, keep_since)
-        ice = catalog.load(table) or ice  # the metadata the expiry committed
+        ice = catalog.load(table, fresh=True) or ice  # the metadata the expiry committed
         referenced = _referenced_files(catalog, ice)
     except CatalogError:
         raise
@@ -75,7 +75,7 @@ def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None
                            f"`stedi run --select {table.name} --full-refresh`")
 
     doomed = [path for path in sorted(files) if path not in referenced]
-    latest = catalog.load(table)
+    latest = catalog.load(table, fresh=True)
     if latest is None or latest.metadata_location != ice.metadata_location:
         # Someone committed in between: their new files would look unreferenced.
         raise CatalogError(f"table {table.name} changed while it was being cleaned; nothing was deleted; "

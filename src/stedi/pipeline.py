@@ -79,6 +79,12 @@ def table_sql(table: Table) -> str:
 
 def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, full_refresh: bool = False,
         progress: Progress | None = None) -> RunReport:
+    with catalog.cached():
+        return _run(settings, catalog, select, full_refresh, progress)
+
+
+def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_refresh: bool,
+         progress: Progress | None) -> RunReport:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
