@@ -15,6 +15,7 @@ from the same validated rows and the same quarantine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections import Counter
@@ -31,6 +32,7 @@ from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone
 from stedi.quality import Check, CheckResult
 from stedi.records import parse_file, starts_with_bracket
+from stedi.storage import open_uri
 from stedi.tables import Column, Table, landing_table, quarantine_table
 
 
@@ -141,6 +143,22 @@ def _needs_exact_path(zone: LandingZone, entry: LandedFile) -> bool:
         return bom or starts_with_bracket(fh, 1 << 16)
 
 
+BATCH_BYTES = 256 << 20  # JSON read per batch: bounds memory (the batch's rows are held by DuckDB)
+
+
+def _batches(files: list[LandedFile], limit: int) -> list[list[LandedFile]]:
+    """`files` in name order, grouped into batches of about `limit` bytes (at least one file each)."""
+    batches: list[list[LandedFile]] = [[]]
+    size = 0
+    for entry in sorted(files, key=lambda f: f.name):
+        if batches[-1] and size + entry.size > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += entry.size
+    return batches
+
+
 class LandingReader:
     """Reads the landed files of each source (one DuckDB connection for a run)."""
 
@@ -156,9 +174,57 @@ class LandingReader:
     def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
              checks: list[Check], already: tuple[int, int] = (0, 0)) -> SourceRead:
         """Read `files`; `already` is (read, quarantined) of files read before (an incremental run), so the
-        quarantine limit applies to the whole source, as in a full rebuild."""
+        quarantine limit applies to the whole source, as in a full rebuild.
+
+        Files are read in batches of about BATCH_BYTES of JSON, each written out before the next is read,
+        so memory stays flat however much has landed (quality checks see one batch at a time)."""
         table = landing_table(source)
         result = SourceRead(source)
+        quarantine: list[dict[str, object]] = []
+        unknown: Counter[str] = Counter()
+        counts: Counter[str] = Counter()
+        try:
+            for number, batch in enumerate(_batches(files, BATCH_BYTES)):
+                self._read_batch(table, batch, f"{landing_folder}/{number:04d}", checks, result, quarantine,
+                                 unknown, counts)
+            result.unknown_fields = dict(sorted(unknown.items()))
+            own = sorted((c for c in checks if c.source == source),
+                         key=lambda c: ("fail", "quarantine", "warn").index(c.action))
+            result.checks = [CheckResult(c, counts[c.name]) for c in own]
+            result.quarantined = len(quarantine)
+            total, bad = result.read + already[0], result.quarantined + already[1]
+            if total and bad / total > self.settings.max_quarantine_share:
+                reasons = Counter(str(q["reason"]) for q in quarantine).most_common(3)
+                raise QualityError(
+                    f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
+                    f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
+                    + ", ".join(f"{r} ({n:,})" for r, n in reasons)
+                    + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
+        except BaseException:
+            self._discard(result.landing_files)
+            raise
+        qtable = quarantine_table(source)
+        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], ARROW_TYPES[c.type])
+                          for c in qtable.columns})
+        self.con.register("_quarantine", arrow)
+        result.quarantine_files, _ = copy_to_parquet(self.con, "SELECT * FROM _quarantine", qtable,
+                                                     quarantine_folder, self.settings.target_file_size)
+        self.con.unregister("_quarantine")
+        return result
+
+    def _discard(self, uris: list[str]) -> None:
+        """Delete files written for a read that failed (they were never committed)."""
+        s3 = self.settings.s3_connection() if self.settings.remote else None
+        for uri in uris:
+            fs, path = open_uri(uri, s3)
+            with contextlib.suppress(OSError):
+                fs.delete_file(path)
+
+    def _read_batch(self, table: Table, files: list[LandedFile], landing_folder: str, checks: list[Check],
+                    result: SourceRead, quarantine: list[dict[str, object]], unknown: Counter[str],
+                    counts: Counter[str]) -> None:
+        source = table.source
+        assert source is not None
         scan = f"scan_{source}"
         by_path = {self.zone.uri(f): f for f in files}
         exact = [p for p, f in by_path.items() if _needs_exact_path(self.zone, f)]
@@ -168,7 +234,7 @@ class LandingReader:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
                          "_extra VARCHAR[], _present INTEGER)")
         fast = self._quick(table, scan, fast, by_path)
-        result.quick_files = sorted(f"{source}/{by_path[p].name}" for p in by_path if p not in fast and p not in exact)
+        result.quick_files += sorted(f"{source}/{by_path[p].name}" for p in by_path if p not in fast and p not in exact)
         if fast:
             try:
                 self.con.execute(f"INSERT INTO {scan} BY NAME "
@@ -187,10 +253,8 @@ class LandingReader:
             self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
             exact.extend(dirty)
         [(fast_rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
-        result.read = int(fast_rows)
+        result.read += int(fast_rows)
 
-        quarantine: list[dict[str, object]] = []
-        unknown: Counter[str] = Counter()
         for path in sorted(exact):
             name = f"{source}/{by_path[path].name}"
             try:
@@ -218,34 +282,17 @@ class LandingReader:
         for name, count in self.con.execute(
                 f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k").fetchall():
             unknown[name] += count
-        result.unknown_fields = dict(sorted(unknown.items()))
 
-        quarantine.extend(self._run_checks(source, table, scan, checks, result))
-        result.quarantined = len(quarantine)
+        batch = SourceRead(source)
+        quarantine.extend(self._run_checks(source, table, scan, checks, batch))
+        counts.update({r.check.name: r.rows for r in batch.checks})
         [(rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
-        result.rows = int(rows)
-        total, bad = result.read + already[0], result.quarantined + already[1]
-        if total and bad / total > self.settings.max_quarantine_share:
-            reasons = Counter(str(q["reason"]) for q in quarantine).most_common(3)
-            raise QualityError(
-                f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
-                f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
-                + ", ".join(f"{r} ({n:,})" for r, n in reasons)
-                + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
-
+        result.rows += int(rows)
         columns = ", ".join(quote(c.name) for c in table.columns)
-        size = self.settings.target_file_size
-        result.landing_files, _ = copy_to_parquet(self.con, f"SELECT {columns} FROM {scan}", table,
-                                                  landing_folder, size)
-        qtable = quarantine_table(source)
-        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], ARROW_TYPES[c.type])
-                          for c in qtable.columns})
-        self.con.register("_quarantine", arrow)
-        result.quarantine_files, _ = copy_to_parquet(self.con, "SELECT * FROM _quarantine", qtable,
-                                                     quarantine_folder, size)
-        self.con.unregister("_quarantine")
+        written, _ = copy_to_parquet(self.con, f"SELECT {columns} FROM {scan}", table, landing_folder,
+                                     self.settings.target_file_size)
+        result.landing_files += written
         self.con.execute(f"DROP TABLE {scan}")
-        return result
 
     def _quick(self, table: Table, scan: str, paths: list[str], by_path: dict[str, LandedFile]) -> list[str]:
         """Read the files that can be proven clean in one parse per record (quick_select); the others
