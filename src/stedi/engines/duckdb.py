@@ -34,7 +34,9 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with stedi's settings: spills to the local scratch folder, reaches an s3://
     root through httpfs, then applies the [duckdb] section."""
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
-    con.execute(f"SET temp_directory = {literal(str(settings.scratch_dir / 'duckdb'))}")
+    spill = settings.scratch_dir / "duckdb"
+    spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, when it first spills
+    con.execute(f"SET temp_directory = {literal(str(spill))}")
     if "memory_limit" not in settings.duckdb:
         # DuckDB would take 80% of RAM before spilling; a fixed ceiling keeps memory flat at any scale
         # (the joins spill to the scratch folder beyond it). [duckdb] memory_limit overrides it.
