@@ -40,6 +40,10 @@ def test_settings_and_options_pass_spark_configuration_through(tmp_path: Path) -
     assert (conf["spark.master"], conf["spark.executor.memory"], conf["spark.sql.shuffle.partitions"]) == (
         "local[1]", "2g", "5")
     assert load_settings(env={}).engine == "spark"
+    # a driver heap big enough for scale 100 by default (Spark's own 1g fails to broadcast there), settable
+    assert 1024 <= int(conf["spark.driver.memory"].rstrip("m")) <= 4096
+    (Path.cwd() / "stedi.toml").write_text('[spark]\n"driver.memory" = "6g"\n')
+    assert spark_conf(load_settings(env={}))["spark.driver.memory"] == "6g"
     assert spark_conf(load_settings(env={}, spark_master="spark://h:7077"))["spark.master"] == "spark://h:7077"
     assert load_settings(env={"STEDI_ENGINE": "spark"}).engine == "spark"
 
