@@ -34,7 +34,10 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with stedi's settings: spills to the local scratch folder, reaches an s3://
     root through httpfs, then applies the [duckdb] section."""
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
+    from stedi.storage import ensure_writable_dir
+
     spill = settings.scratch_dir / "duckdb"
+    ensure_writable_dir(settings.state_dir)  # a clear error for an unusable root, before DuckDB's own
     spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, when it first spills
     con.execute(f"SET temp_directory = {literal(str(spill))}")
     if "memory_limit" not in settings.duckdb:
