@@ -69,10 +69,6 @@ class Settings:
         return "/".join([self.home.rstrip("/"), *parts])
 
     @property
-    def landing_location(self) -> str:
-        return self.location("landing")
-
-    @property
     def warehouse_uri(self) -> str:
         return self.location("warehouse") if self.remote else Path(self.home, "warehouse").as_uri()
 

@@ -31,7 +31,7 @@ from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
 from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone
 from stedi.quality import Check, CheckResult
-from stedi.records import parse_file, starts_with_bracket
+from stedi.records import parse_file
 from stedi.storage import open_uri
 from stedi.tables import Column, Table, landing_table, quarantine_table
 
@@ -133,14 +133,6 @@ def _quick_value(column: Column, v: str) -> tuple[str, str]:
     return (f"({number} AND coalesce(isfinite(TRY_CAST({text} AS DOUBLE)), false))", f"TRY_CAST({text} AS DOUBLE)")
 
 
-def _needs_exact_path(zone: LandingZone, entry: LandedFile) -> bool:
-    """JSON arrays and files with a byte-order mark go straight to the exact parser."""
-    if entry.plain is not None:  # seen at ingest
-        return not entry.plain
-    with zone.storage.open(zone.key(entry.source, entry.name)) as fh:
-        bom = fh.read(3) == b"\xef\xbb\xbf"
-        fh.seek(0)
-        return bom or starts_with_bracket(fh, 1 << 16)
 
 
 BATCH_BYTES = 256 << 20  # JSON read per batch: bounds memory (the batch's rows are held by DuckDB)
@@ -227,7 +219,8 @@ class LandingReader:
         assert source is not None
         scan = f"scan_{source}"
         by_path = {self.zone.uri(f): f for f in files}
-        exact = [p for p, f in by_path.items() if _needs_exact_path(self.zone, f)]
+        # JSON arrays and files with a byte-order mark (seen when they were hashed) go to the exact parser
+        exact = [p for p, f in by_path.items() if not f.plain]
         fast = [p for p in by_path if p not in exact]
 
         typed = ", ".join(f"{quote(c.name)} {TYPES[c.type]}" for c in table.columns)

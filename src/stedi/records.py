@@ -126,14 +126,14 @@ def parse_file(path: str | Path, source: str, *, max_record_bytes: int = 1 << 20
     chunk_bytes = max(1, chunk_bytes)
     out = _Builder(source, max_record_bytes)
     with open(path, "rb") as f:
-        if starts_with_bracket(f, chunk_bytes):
+        if _starts_with_bracket(f, chunk_bytes):
             _parse_array(f, out, max_record_bytes)
         else:
             _parse_lines(f, out, max_record_bytes, chunk_bytes)
     return out.result()
 
 
-def starts_with_bracket(f: IO[bytes], chunk_bytes: int) -> bool:
+def _starts_with_bracket(f: IO[bytes], chunk_bytes: int) -> bool:
     """Whether the first significant byte is `[`; leaves `f` just after the BOM (if any)."""
     start = 3 if f.read(3) == _BOM else 0
     f.seek(start)
@@ -147,7 +147,7 @@ def starts_with_bracket(f: IO[bytes], chunk_bytes: int) -> bool:
 def is_json_array_file(path: str | Path) -> bool:
     """Whether a landed file is one JSON array (its first significant byte, after a BOM, is `[`)."""
     with open(path, "rb") as f:
-        return starts_with_bracket(f, 1 << 16)
+        return _starts_with_bracket(f, 1 << 16)
 
 
 # -- JSON Lines --------------------------------------------------------------------------------------

@@ -112,11 +112,14 @@ class Storage:
             return bool(self.fs.get_file_info(self._path(key)).type == pafs.FileType.File)
 
     def read_bytes(self, key: str) -> bytes:
-        """The content of `key`; FileNotFoundError when there is none."""
-        if not self.exists(key):
-            raise FileNotFoundError(self.uri(key))
-        with self.errors(self.uri(key)), self.fs.open_input_stream(self._path(key)) as stream:
-            return bytes(stream.read())
+        """The content of `key`; FileNotFoundError when there is none (one request, no existence check)."""
+        with self.errors(self.uri(key)):
+            try:
+                with self.fs.open_input_stream(self._path(key)) as stream:
+                    return bytes(stream.read())
+            except FileNotFoundError:
+                pass
+        raise FileNotFoundError(self.uri(key))
 
     def open(self, key: str) -> BinaryIO:
         with self.errors(self.uri(key)):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from stedi import load_settings
-from stedi.engines.duckdb import connect, default_memory_limit
+from stedi.engines import memory_budget
+from stedi.engines.duckdb import connect
 
 
 def test_a_connection_can_spill_into_a_fresh_root(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_memory_limit_defaults_to_a_ceiling_and_can_be_set(tmp_path: Path) -> No
     con = connect(load_settings(env={}, home=tmp_path / "lake"))
     [(default,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     con.close()
-    assert default_memory_limit() <= 4 << 30
+    assert memory_budget() <= 4 << 30
     assert default.endswith(("MiB", "GiB", "MB", "GB"))
     (tmp_path / "stedi.toml").write_text('[duckdb]\nmemory_limit = "1GB"\n')
     con = connect(load_settings(tmp_path / "stedi.toml", env={}, home=tmp_path / "lake"))

@@ -32,6 +32,17 @@ ENGINES: dict[str, tuple[Callable[[Settings], Engine], str]] = {
 }
 
 
+def memory_budget() -> int:
+    """Bytes an engine may hold before it spills: 40% of the machine's memory, at most 4 GiB."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return min(4 << 30, int(total * 0.4))
+
+
 def open_engine(settings: Settings) -> Engine:
     """The engine that builds tables, as configured."""
     try:

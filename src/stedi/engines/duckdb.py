@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from stedi.engines import memory_budget
 from stedi.errors import CatalogError, EngineError, QueryError
 from stedi.storage import local_path
 
@@ -43,22 +44,13 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     if "memory_limit" not in settings.duckdb:
         # DuckDB would take 80% of RAM before spilling; a fixed ceiling keeps memory flat at any scale
         # (the joins spill to the scratch folder beyond it). [duckdb] memory_limit overrides it.
-        con.execute(f"SET memory_limit = '{default_memory_limit() >> 20}MB'")
+        con.execute(f"SET memory_limit = '{memory_budget() >> 20}MB'")
     if settings.remote:
         load_httpfs(con)
         con.execute(settings.s3_connection().duckdb_secret())
     for key, value in settings.duckdb.items():
         con.execute(f"SET {key} = {literal(str(value))}")
     return con
-
-
-def default_memory_limit() -> int:
-    """Bytes DuckDB may hold before it spills: 40% of the machine's memory, at most 4 GiB."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return min(4 << 30, int(total * 0.4))
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,6 +23,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
+from stedi.engines import memory_budget
 from stedi.errors import EngineError
 from stedi.storage import local_path, open_uri
 
@@ -60,7 +61,8 @@ def schema(table: Table) -> StructType:
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark configuration: stedi's defaults, then the [spark] settings (the `spark.` prefix optional)."""
-    conf = {**DEFAULT_CONF, "spark.driver.memory": f"{_driver_memory() >> 20}m",
+    # The local driver heap: Spark's 1 GiB default fails to broadcast at scale 100.
+    conf = {**DEFAULT_CONF, "spark.driver.memory": f"{max(1 << 30, memory_budget()) >> 20}m",
             **{k if k.startswith("spark.") else f"spark.{k}": str(v) for k, v in settings.spark.items()}}
     # ParallelGC: throughput over pause times, measured faster for these batch jobs than the default G1.
     java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()} -XX:+UseParallelGC"
@@ -78,16 +80,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             if s3.session_token:
                 conf.setdefault("spark.hadoop.fs.s3a.session.token", s3.session_token)
     return conf
-
-
-def _driver_memory() -> int:
-    """Spark's local driver heap: 40% of the machine's memory, at most 4 GiB (Spark's 1 GiB default fails
-    to broadcast at scale 100)."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return max(1 << 30, min(4 << 30, int(total * 0.4)))
 
 
 def session(settings: Settings) -> SparkSession:
