@@ -8,6 +8,7 @@ no temporary object; on a local disk a write goes to a temporary file that is re
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,7 +171,8 @@ def ensure_writable_dir(path: str | os.PathLike[str]) -> None:
     p = Path(path)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".stedi-write-test"
+        # one probe per caller: the engine starts in a thread while the landing zone is checked
+        probe = p / f".stedi-write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
