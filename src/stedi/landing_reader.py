@@ -95,44 +95,43 @@ def fast_select(table: Table, files: list[str], max_record_bytes: int) -> str:
 
 
 def quick_select(table: Table, files: list[str], max_record_bytes: int) -> str:
-    """SQL: the records of `files` read with one parse each, every field as JSON text, with typed values,
-    whether each is valid, and how many schema fields it carries (for the per-file proof in `read`).
+    """SQL: the records of `files` read with one parse each, every field as JSON text, with typed values
+    (NULL where a value is not of its column's type) and how many schema fields each record carries.
 
-    It cannot see fields outside the schema or duplicated keys; `read` proves per file that there are
-    none by counting: a file is accepted from here only if its ':' bytes (counted at ingest, at least one
-    per object member) equal the schema fields its records carry, and its lines equal its records."""
-    values, valid, present = [], [], []
+    It cannot see fields outside the schema or duplicated keys, and it does not flag invalid values row
+    by row (that costs as much as the parse): `_quick` proves per file, by counting, that there are none
+    and accepts only such files. Every present value is valid when the typed values number as many as
+    the fields present; there is no extra or duplicated key when the ':' bytes (counted at ingest, at
+    least one per object member) equal the fields present; one record a line when lines equal records."""
+    inner, outer, present = [], [], []
     for column in table.columns:
         v = quote(column.name)
-        ok, value = _quick_value(column, v)
-        values.append(f"CASE WHEN {ok} THEN {value} END AS {v}")
-        valid.append(ok if column.name in table.keys else f"({v} IS NULL OR {ok})")
+        inner.append(f"{_quick_value(column, v)} AS {v}")
+        # a double is cast once here and checked for finiteness outside, where it is a plain column
+        outer.append(f"CASE WHEN isfinite({v}) THEN {v} END AS {v}" if column.type == "double" else v)
         present.append(f"({v} IS NOT NULL)::INTEGER")
     columns = "{" + ", ".join(f"{literal(c.name)}: 'JSON'" for c in table.columns) + "}"
     return f"""
-        SELECT filename AS _file, {", ".join(values)}, coalesce({" AND ".join(valid)}, false) AS _valid,
-               NULL::VARCHAR[] AS _extra, {" + ".join(present)} AS _present
-        FROM read_json([{", ".join(literal(f) for f in files)}], format = 'newline_delimited', columns = {columns},
-                       filename = true, maximum_object_size = {max_record_bytes})"""
+        SELECT _file, {", ".join(outer)}, true AS _valid, NULL::VARCHAR[] AS _extra, _present
+        FROM (
+            SELECT filename AS _file, {", ".join(inner)}, {" + ".join(present)} AS _present
+            FROM read_json([{", ".join(literal(f) for f in files)}], format = 'newline_delimited',
+                           columns = {columns}, filename = true, maximum_object_size = {max_record_bytes})
+        )"""
 
 
-def _quick_value(column: Column, v: str) -> tuple[str, str]:
-    """SQL for one field read as JSON text (as DuckDB re-serialises it: strings quoted, escapes kept,
-    numbers plain, reals with a '.' or an exponent): whether it is of the column's type, and its value.
-    String tests on the text instead of a JSON parse per value: the same verdicts as `_valid_type`."""
+def _quick_value(column: Column, v: str) -> str:
+    """SQL: one field read as JSON text (as DuckDB re-serialises it: strings quoted, numbers plain, reals
+    with a '.' or an exponent) as the column's type, or NULL if it is not of that type. String tests on
+    the text instead of a JSON parse per value: the same verdicts as `_valid_type`."""
     text = f"({v}::VARCHAR)"
-    number = f"(ascii({text}) BETWEEN 45 AND 57)"  # '-' or a digit ('.' and '/' cannot start JSON text)
     if column.type == "string":
-        return (f"(ascii({text}) = 34)",
-                f"(CASE WHEN contains({text}, '\\') THEN {v} ->> '$' ELSE {text}[2:-2] END)")
+        return f"CASE WHEN ascii({text}) = 34 THEN {v} ->> '$' END"  # '"': a JSON string
     if column.type in ("bigint", "int"):
-        sql_type = TYPES[column.type]
-        whole = f"NOT contains({text}, '.') AND NOT contains(lower({text}), 'e')"
-        return (f"({number} AND {whole} AND TRY_CAST({text} AS {sql_type}) IS NOT NULL)",
-                f"TRY_CAST({text} AS {sql_type})")
-    return (f"({number} AND coalesce(isfinite(TRY_CAST({text} AS DOUBLE)), false))", f"TRY_CAST({text} AS DOUBLE)")
-
-
+        # a quoted number, true or a real fails the cast or the tests (TRY_CAST would round 1.5 to 2)
+        return (f"CASE WHEN NOT contains({text}, '.') AND NOT contains({text}, 'e') AND NOT contains({text}, 'E') "
+                f"THEN TRY_CAST({text} AS {TYPES[column.type]}) END")
+    return f"TRY_CAST({text} AS DOUBLE)"  # a quoted number, true, null: NULL; infinities are refused outside
 
 
 BATCH_BYTES = 256 << 20  # JSON read per batch: bounds memory (the batch's rows are held by DuckDB)
@@ -298,10 +297,13 @@ class LandingReader:
         except duckdb.Error:
             self.con.execute(f"DELETE FROM {scan}")
             return paths  # some file is not plain JSON Lines: the thorough path finds which
-        figures = self.con.execute(f"SELECT _file, count(*), sum(_present), bool_and(_valid) FROM {scan} "
+        typed = " + ".join(f"count({quote(c.name)})" for c in table.columns)
+        keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
+        figures = self.con.execute(f"SELECT _file, count(*), sum(_present), {typed}, {keys} FROM {scan} "
                                    "GROUP BY _file").fetchall()
-        seen = {file: (int(records), int(fields or 0), bool(ok)) for file, records, fields, ok in figures}
-        clean = {p for p in counted if p in seen and seen[p][2]
+        seen = {file: (int(records), int(fields or 0), int(valid), bool(ok))
+                for file, records, fields, valid, ok in figures}
+        clean = {p for p in counted if p in seen and seen[p][3] and seen[p][2] == seen[p][1]
                  and seen[p][0] == by_path[p].lines and seen[p][1] == by_path[p].colons}
         clean |= {p for p in counted if p not in seen and by_path[p].lines == 0}  # empty files
         unclean = [p for p in counted if p not in clean]

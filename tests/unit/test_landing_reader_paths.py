@@ -72,6 +72,11 @@ def _paths(lake: Lakehouse) -> tuple[list[str], list[str]]:
     ('{"user": "a@test.com", "timestamp": 1655564401000, "x": 1e999, "y": 1, "z": 1}', False, {}),
     ('{"user": "a@test.com", "timestamp": 9223372036854775808, "x": 1, "y": 1, "z": 1}', False, {}),
     ('{"user": "a@test.com", "timestamp": 1655564401000, "x": 1, "y": 1, "z": 1} {"user": "b@test.com"}', False, {}),
+    ('{"timestamp": 1655564401000, "x": 1, "y": 1, "z": 1}', False, {}),  # a key field missing
+    ('{"user": "a@test.com", "timestamp": 1.655564401e12, "x": 1, "y": 1, "z": 1}', False, {}),
+    ('{"user": "a@test.com", "timestamp": 1655564401000, "x": "1.5", "y": 1, "z": 1}', False, {}),
+    ('{"user": ["a@test.com"], "timestamp": 1655564401000, "x": 1, "y": 1, "z": 1}', False, {}),
+    ('{"user": "a@test.com", "timestamp": 1655564401000, "x": 1, "y": false, "z": 1}', False, {}),
 ])
 def test_a_file_the_quick_path_cannot_prove_clean_is_read_exactly(tmp_path: Path, line: str, valid: bool,
                                                                     unknown: dict[str, int]) -> None:
