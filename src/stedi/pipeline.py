@@ -35,7 +35,7 @@ from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone, open_landing
 from stedi.privacy import key_id, load_key, pii_guard, pseudonym
 from stedi.quality import CheckResult, load_checks
-from stedi.reconcile import Figures, reconcile, record
+from stedi.reconcile import Figures, counted_from, last_counts, reconcile, record
 from stedi.storage import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
@@ -123,9 +123,12 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
     finally:
         engine.close()
 
-    figures = reconcile(settings, states, landing.read, landing.warnings, settings.consent_policy)
+    # --full-refresh trusts nothing kept from earlier runs, the last counts included
+    figures = reconcile(settings, states, landing.read, landing.warnings, settings.consent_policy,
+                        None if full_refresh else last_counts(catalog))
     if figures:
-        record(catalog, run_id, figures)
+        record(catalog, run_id, figures,
+               {f.source: counted_from(f.source, states, settings.consent_policy) for f in figures})
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
                        figures, landing.checks)
     off = [f for f in figures if not f.balanced]

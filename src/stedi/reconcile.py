@@ -3,18 +3,29 @@
 `read` is what the landing reader counted in the landed files; the other figures are counted in the
 tables by `sql/reconcile/<source>.sql`. A run whose figures do not balance fails, after its figures are
 appended to the `reconciliation` table (the history).
+
+Counting re-derives the distinct readings and the consent join (seconds at scale), so a source's counts
+are kept in the history's snapshot with what they were counted from (the SQL, the consent policy and the
+content fingerprints of the tables read), and reused while all of that is unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
 from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
+from stedi.engines import open_query_engine
 from stedi.storage import open_uri
 from stedi.tables import TABLES
+
+RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, counts...}}
+COUNTS = ("kept", "filtered", "quarantined", "duplicates")
 
 # The tables each source's figures are counted in.
 NEEDS = {
@@ -41,32 +52,56 @@ class Figures:
         return self.read == self.kept + self.filtered + self.quarantined + self.duplicates
 
 
+def counted_from(source: str, states: Mapping[str, TableState], consent_policy: str) -> str:
+    """What a source's counts depend on: its SQL, the consent policy and the content of the tables read
+    (a table's fingerprint; its snapshot when another writer left none)."""
+    spec = [_sql(source), consent_policy, [(n, states[n].fingerprint or states[n].snapshot_id) for n in NEEDS[source]]]
+    return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()
+
+
 def reconcile(settings: Settings, states: dict[str, TableState], read: dict[str, int],
-              warnings: dict[str, int], consent_policy: str) -> list[Figures]:
-    """The figures of every source whose tables this run has (a --select run may not have them all)."""
-    from stedi.engines import open_query_engine
-
+              warnings: dict[str, int], consent_policy: str,
+              known: Mapping[str, Mapping[str, object]] | None = None) -> list[Figures]:
+    """The figures of every source whose tables this run has (a --select run may not have them all).
+    `known` is the last recorded counts (RECONCILED), reused for a source whose inputs are unchanged."""
     sources = [s for s, needs in NEEDS.items() if all(n in states for n in needs) and s in read]
-    if not sources:
-        return []
-    engine = open_query_engine(settings)
+    counts: dict[str, Mapping[str, object]] = {}
+    for source in sources:
+        last = (known or {}).get(source)
+        if last and last.get("from") == counted_from(source, states, consent_policy):
+            counts[source] = last
+    missing = [s for s in sources if s not in counts]
+    if missing:
+        engine = open_query_engine(settings)
+        try:
+            engine.register_rows("run_settings", [("consent_policy", "string")], [(consent_policy,)])
+            for name in {n for s in missing for n in NEEDS[s]}:
+                engine.register_parquet(name, states[name].files, TABLES[name])
+            for source in missing:
+                [counts[source]] = engine.query(_sql(source)).to_pylist()
+        finally:
+            engine.close()
+    return [Figures(source, read[source], *(int(counts[source][k]) for k in COUNTS),  # type: ignore[call-overload]
+                    warnings.get(source, 0)) for source in sources]
+
+
+def _sql(source: str) -> str:
+    return resources.files("stedi").joinpath("sql", "reconcile", f"{source}.sql").read_text("utf-8")
+
+
+def last_counts(catalog: Catalog) -> dict[str, dict[str, object]]:
+    """The counts the last run recorded, with what they were counted from (empty if none)."""
+    state = catalog.state(TABLES["reconciliation"])
     try:
-        engine.register_rows("run_settings", [("consent_policy", "string")], [(consent_policy,)])
-        for name in {n for s in sources for n in NEEDS[s]}:
-            engine.register_parquet(name, states[name].files, TABLES[name])
-        figures = []
-        for source in sources:
-            sql = resources.files("stedi").joinpath("sql", "reconcile", f"{source}.sql").read_text("utf-8")
-            [row] = engine.query(sql).to_pylist()
-            figures.append(Figures(source, read[source], int(row["kept"]), int(row["filtered"]),
-                                   int(row["quarantined"]), int(row["duplicates"]), warnings.get(source, 0)))
-        return figures
-    finally:
-        engine.close()
+        known = json.loads(state.summary.get(RECONCILED, "{}")) if state else {}
+    except ValueError:
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
-def record(catalog: Catalog, run_id: str, figures: list[Figures]) -> None:
-    """Append a run's figures to the `reconciliation` table."""
+def record(catalog: Catalog, run_id: str, figures: list[Figures], sources: Mapping[str, str]) -> None:
+    """Append a run's figures to the `reconciliation` table; `sources` maps each source to what its counts
+    were counted from (kept in the snapshot for the next run, with the counts of sources not in this run)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -81,4 +116,7 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures]) -> None:
     fs, path = open_uri(uri, catalog.s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    catalog.append(table, [uri])
+    known = last_counts(catalog)
+    known.update({f.source: {"from": sources[f.source], **{k: getattr(f, k) for k in COUNTS}}
+                  for f in figures if f.balanced})
+    catalog.append(table, [uri], properties={RECONCILED: json.dumps(known, sort_keys=True)})

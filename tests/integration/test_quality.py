@@ -183,6 +183,41 @@ def test_reconcile_lists_the_latest_run(tmp_path: Path) -> None:
     assert lake.describe("reconciliation").rows == 6
 
 
+
+def test_a_rerun_with_nothing_new_reuses_the_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The counts re-derive the distinct readings (seconds at scale): a run whose tables are all unchanged
+    reuses the last counts; a change in what they are counted from, or --full-refresh, counts again."""
+    import stedi.reconcile
+
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)
+    first = lake.run()
+    real = stedi.reconcile.open_query_engine
+    opened: list[str] = []
+
+    def counting(settings: Any) -> Any:
+        opened.append("engine")
+        return real(settings)
+
+    monkeypatch.setattr(stedi.reconcile, "open_query_engine", counting)
+    second = lake.run()
+    assert opened == [] and second.reconciliation == first.reconciliation
+    assert {r["run_id"] for r in lake.reconcile()} == {second.run_id}  # still recorded, run by run
+
+    new = tmp_path / "new" / "accelerometer" / "late.json"
+    new.parent.mkdir(parents=True)
+    new.write_bytes(line({**GOOD_READING, "timestamp": 1655564409001}))
+    lake.ingest(new)
+    third = {f.source: f for f in lake.run().reconciliation}
+    assert opened == ["engine"]
+    before = {f.source: f for f in first.reconciliation}
+    assert third["accelerometer"].read == before["accelerometer"].read + 1
+    assert third["accelerometer"].kept == before["accelerometer"].kept + 1 and third["accelerometer"].balanced
+    assert third["customer"] == before["customer"]
+
+    lake.run(full_refresh=True)
+    assert opened == ["engine", "engine"]
+
 # -- quality rules ------------------------------------------------------------------------------------
 def test_a_quarantine_rule_moves_rows_and_leaves_the_rest(tmp_path: Path,
                                                           baseline: dict[str, Counter[tuple[Any, ...]]]) -> None:
