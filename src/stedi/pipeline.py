@@ -48,6 +48,8 @@ UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen
 WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
 LOADED = "stedi.loaded-files"  # landing snapshot property: the landed files in the table, "name sha256" lines
 RULES = "stedi.rules"  # landing snapshot property: fingerprint of how files are read (limits, checks)
+INPUTS = "stedi.inputs"  # derived snapshot property: {input: content id of its files} the table was built from
+DEFINITION = "stedi.definition"  # derived snapshot property: fingerprint of its SQL, columns and settings
 Progress = Callable[[str], None]
 
 
@@ -113,7 +115,7 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
         engine = starting.result()
     states = landing.states
 
-    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key)
+    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
     try:
         engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
         for name, state in states.items():
@@ -159,6 +161,7 @@ class _Landing:
         self.read: dict[str, int] = {}
         self.warnings: dict[str, int] = {}
         self.checks: list[CheckResult] = []
+        self.added: dict[str, list[str]] = {}  # landing tables appended this run: their new data files
 
     def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
         from stedi.landing_reader import LandingReader
@@ -227,6 +230,7 @@ class _Landing:
                               UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
                 state = self.catalog.append(table, read.landing_files, fingerprint, props)
                 qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint)
+                self.added[table.name] = read.landing_files
                 status = "appended"
             self._keep(table, state, qstate)
             self.checks.extend(read.checks)
@@ -273,11 +277,16 @@ class _Build:
     """Builds derived tables: skips one whose fingerprint is unchanged, else computes and commits it."""
 
     def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, run_id: str, full_refresh: bool,
-                 states: dict[str, TableState], say: Progress, key: bytes | None) -> None:
+                 states: dict[str, TableState], say: Progress, key: bytes | None,
+                 added: dict[str, list[str]]) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine
         self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
         self.states = states
         self.key = key
+        self.added = dict(added)  # tables appended this run (landing and derived): their new data files
+        # Growing a table re-points its inputs' views at their new rows for a moment, which only a
+        # one-build-at-a-time engine allows; the others rebuild.
+        self.can_grow = engine.parallel_builds == 1
         self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
 
     def register(self, name: str, state: TableState) -> None:
@@ -327,12 +336,14 @@ class _Build:
         inputs: list[object] = [(name, self.states[name].fingerprint or self.states[name].snapshot_id)
                                 for name in table.inputs]
         rows_in = sum(self.states[name].rows for name in table.inputs)
+        settings: list[object] = []
         if "run_settings" in table.uses:
-            inputs.append(("consent_policy", self.settings.consent_policy))
+            settings.append(("consent_policy", self.settings.consent_policy))
         if "pseudonyms" in table.uses:
             assert self.key is not None
-            inputs.append(("pseudonym_key", key_id(self.key)))
-        fingerprint = _fingerprint(table, sql, inputs)
+            settings.append(("pseudonym_key", key_id(self.key)))
+        fingerprint = _fingerprint(table, sql, inputs + settings)
+        definition = _fingerprint(table, sql, settings)
         with self._commit:
             state = self.catalog.state(table)
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
@@ -340,17 +351,87 @@ class _Build:
         if state is None or state.fingerprint != fingerprint or self.full_refresh:
             if "pseudonyms" in table.uses:
                 self._register_pseudonyms()
-            files_written, _rows = self.engine.write_parquet(sql, table, folder)
+            props = {INPUTS: json.dumps({n: _content_id(self.states[n].files) for n in table.inputs},
+                                        sort_keys=True), DEFINITION: definition}
+            grown = None if self.full_refresh or state is None else self._grown(table, state, definition)
+            if grown is not None:
+                assert state is not None
+                # no grown input: every input has the very files it was built from (rows were added but
+                # none reached a table in between), so the table is already right
+                files_written = self._grow(table, sql, grown, state, folder) if grown else []
+            else:
+                files_written, _rows = self.engine.write_parquet(sql, table, folder)
             if table.name in RESEARCH_TABLES:
                 pii_guard(self.settings, table, files_written, self.states)  # before the commit
             with self._commit:
-                state = self.catalog.replace(table, files_written, fingerprint)
-            status = "built"
+                if grown is not None:
+                    state = self.catalog.append(table, files_written, fingerprint, props)
+                    self.added[table.name] = files_written
+                    status = "appended"
+                else:
+                    state = self.catalog.replace(table, files_written, fingerprint, props)
+                    status = "built"
         self.register(table.name, state)
         self.states[table.name] = state
         seconds = time.perf_counter() - t0
         self.say(f"      {table.name} {status}: {rows_in:,} rows in, {state.rows:,} rows out ({seconds:.2f} s)")
         return TableRun(table.name, table.zone, status, rows_in, state.rows, seconds)
+
+    def _grown(self, table: Table, state: TableState, definition: str) -> list[str] | None:
+        """The inputs that only grew since `table` was built from them, when that is all that changed and
+        the table's SQL is linear in each (none if their files are all the same); None when it must be
+        rebuilt."""
+        if not self.can_grow or not table.linear_in or state.summary.get(DEFINITION) != definition:
+            return None
+        try:
+            built_from = json.loads(state.summary.get(INPUTS, ""))
+        except ValueError:
+            return None
+        grown = []
+        for name in table.inputs:
+            files = self.states[name].files
+            if built_from.get(name) == _content_id(files):
+                continue
+            new = self.added.get(name)
+            if name not in table.linear_in or not new or \
+                    built_from.get(name) != _content_id(sorted(set(files) - set(new))):
+                return None
+            grown.append(name)
+        return grown
+
+    def _grow(self, table: Table, sql: str, grown: list[str], state: TableState, folder: str) -> list[str]:
+        """The rows `table` gains from the new rows of `grown`: for inputs I1..In that grew by D1..Dn, the
+        SQL over (I1+D1 .. Ii-1+Di-1, Di, Ii+1 .. In) for each i, which together are exactly the rows a
+        rebuild adds (the SQL being linear in each); a set table leaves out rows it already holds."""
+        from stedi.engines.duckdb import quote
+        from stedi.tables import TABLES
+
+        written: list[str] = []
+        old = {name: sorted(set(self.states[name].files) - set(self.added[name])) for name in grown}
+        try:
+            for i, name in enumerate(grown):
+                for before in grown[:i]:
+                    self.engine.register_parquet(before, self.states[before].files, TABLES[before])
+                self.engine.register_parquet(name, self.added[name], TABLES[name])
+                for after in grown[i + 1:]:
+                    self.engine.register_parquet(after, old[after], TABLES[after])
+                term = sql
+                if table.is_set:
+                    self.engine.register_parquet("_held", state.files + written, table)
+                    columns = ", ".join(quote(c) for c in table.column_names)
+                    term = (f"SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS grown "
+                            f"EXCEPT SELECT {columns} FROM _held")
+                files, _rows = self.engine.write_parquet(term, table, f"{folder}/{i}")
+                written += files
+        finally:
+            for name in grown:
+                self.register(name, self.states[name])
+        return written
+
+
+def _content_id(files: list[str]) -> str:
+    """Names the exact set of data files of a table (what a derived table was built from)."""
+    return hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()
 
 
 def _fingerprint(table: Table, sql: str, inputs: list[object]) -> str:

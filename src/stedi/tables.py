@@ -38,6 +38,11 @@ class Table:
     source: str | None = None  # landing and quarantine tables: the source whose landed files they hold
     keys: tuple[str, ...] = ()  # landing tables: fields every record must carry (else quarantined)
     uses: tuple[str, ...] = ()  # relations of the run its SQL reads: run_settings, pseudonyms
+    # Derived tables: inputs whose appended rows add exactly the rows the SQL gives for the new rows alone
+    # (joins, filters and projections of them), so the table can grow instead of being rebuilt; `is_set`
+    # when the SQL returns each row once (then rows it already holds are not added again).
+    linear_in: tuple[str, ...] = ()
+    is_set: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -128,16 +133,20 @@ _ALL = (
           "The current record of each customer who consented to research."),
     Table("accelerometer_trusted", "trusted", ACCELEROMETER_COLUMNS, ("accelerometer_landing", "customer_trusted"),
           "Readings of customers in customer_trusted (under since_consent: from their consent on); exact "
-          "duplicates once.", uses=("run_settings",)),
+          "duplicates once.", uses=("run_settings",), linear_in=("accelerometer_landing", "customer_trusted"),
+          is_set=True),
     Table("customers_curated", "curated", CUSTOMER_COLUMNS, ("customer_trusted", "accelerometer_trusted"),
-          "customer_trusted customers with at least one accelerometer_trusted reading."),
+          "customer_trusted customers with at least one accelerometer_trusted reading.",
+          linear_in=("customer_trusted", "accelerometer_trusted"), is_set=True),
     Table("step_trainer_trusted", "trusted", STEP_TRAINER_COLUMNS, ("step_trainer_landing", "customers_curated"),
           "Readings of the devices of customers_curated customers (under since_consent: from the owner's "
-          "consent on); exact duplicates once.", uses=("run_settings",)),
+          "consent on); exact duplicates once.", uses=("run_settings",),
+          linear_in=("step_trainer_landing", "customers_curated"), is_set=True),
     Table("machine_learning_curated", "curated", ML_COLUMNS,
           ("step_trainer_trusted", "customers_curated", "accelerometer_trusted"),
           "Each step trainer reading paired with its owner's accelerometer readings at the same time; "
-          "no direct identifier (the customer is a keyed pseudonym).", uses=("pseudonyms",)),
+          "no direct identifier (the customer is a keyed pseudonym).", uses=("pseudonyms",),
+          linear_in=("step_trainer_trusted", "customers_curated", "accelerometer_trusted")),
     Table("reconciliation", "audit", RECONCILIATION_COLUMNS, (),
           "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
           kind="history"),
