@@ -4,11 +4,14 @@
    records become the landing table, the rest its quarantine table. A `fail` rule or too much
    quarantined stops the run here, before anything is committed.
 2. Derived tables: the engine runs each table's `.sql`, a table starting as soon as its inputs are built.
-3. Reconciliation: every source's records are accounted for and the figures appended to the history.
+3. Reconciliation: every source's records are accounted for, counted in the background as soon as the
+   source's tables are built, and the figures appended to the history.
 
 A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files and
-quality checks (landing tables) or the snapshots of its input tables. That fingerprint is stored in the
-snapshot, so a rerun with no new landing data commits nothing and every table keeps its rows.
+quality checks (landing tables) or the content of its input tables. That fingerprint is stored in the
+snapshot, so a rerun with no new landing data commits nothing and every table keeps its rows. When
+the inputs only grew (new landed files), a landing table reads only the new files and a derived table
+whose SQL is linear in the grown inputs runs it over their new rows: both grow by an APPEND snapshot.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone, open_landing
 from stedi.privacy import key_id, load_key, pii_guard, pseudonym
 from stedi.quality import CheckResult, load_checks
-from stedi.reconcile import Figures, counted_from, last_counts, reconcile, record
+from stedi.reconcile import Figures, Reconciliation, counted_from, last_counts, record
 from stedi.storage import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
@@ -115,19 +118,23 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
         engine = starting.result()
     states = landing.states
 
-    build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
-    try:
-        engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
-        for name, state in states.items():
-            build.register(name, state)
-        derived = [t for t in order if t.kind == "derived"]
-        results.update(build.all(derived, number))
-    finally:
-        engine.close()
-
     # --full-refresh trusts nothing kept from earlier runs, the last counts included
-    figures = reconcile(settings, states, landing.read, landing.warnings, settings.consent_policy,
-                        None if full_refresh else last_counts(catalog))
+    reconciliation = Reconciliation(settings, settings.consent_policy,
+                                    None if full_refresh else last_counts(catalog))
+    try:
+        build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added,
+                       built=reconciliation.offer)
+        try:
+            engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
+            for name, state in states.items():
+                build.register(name, state)
+            derived = [t for t in order if t.kind == "derived"]
+            results.update(build.all(derived, number))
+        finally:
+            engine.close()
+        figures = reconciliation.figures(states, landing.read, landing.warnings)
+    finally:
+        reconciliation.close()
     if figures:
         record(catalog, run_id, figures,
                {f.source: counted_from(f.source, states, settings.consent_policy) for f in figures})
@@ -278,12 +285,13 @@ class _Build:
 
     def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, run_id: str, full_refresh: bool,
                  states: dict[str, TableState], say: Progress, key: bytes | None,
-                 added: dict[str, list[str]]) -> None:
+                 added: dict[str, list[str]], built: Callable[[dict[str, TableState]], None]) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine
         self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
         self.states = states
         self.key = key
         self.added = dict(added)  # tables appended this run (landing and derived): their new data files
+        self.built = built  # told of the states each time a table is done (the reconciliation starts early)
         # Growing a table re-points its inputs' views at their new rows for a moment, which only a
         # one-build-at-a-time engine allows; the others rebuild.
         self.can_grow = engine.parallel_builds == 1
@@ -326,6 +334,7 @@ class _Build:
                     del running[future]
                     result = future.result()  # re-raises a failed build; the pool waits for the rest
                     results[result.table] = result
+                    self.built(self.states)
         return results
 
     def table(self, table: Table) -> TableRun:

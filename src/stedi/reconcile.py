@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 
 from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
-from stedi.engines import open_query_engine
+from stedi.engines import memory_budget, open_query_engine
 from stedi.storage import open_uri
 from stedi.tables import TABLES
 
@@ -59,30 +60,59 @@ def counted_from(source: str, states: Mapping[str, TableState], consent_policy: 
     return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()
 
 
-def reconcile(settings: Settings, states: dict[str, TableState], read: dict[str, int],
-              warnings: dict[str, int], consent_policy: str,
-              known: Mapping[str, Mapping[str, object]] | None = None) -> list[Figures]:
-    """The figures of every source whose tables this run has (a --select run may not have them all).
+class Reconciliation:
+    """Counts each source on its own DuckDB connection, in the background, as soon as the tables it is
+    counted in are built, so the counting overlaps the builds still running; then gives the figures.
     `known` is the last recorded counts (RECONCILED), reused for a source whose inputs are unchanged."""
-    sources = [s for s, needs in NEEDS.items() if all(n in states for n in needs) and s in read]
-    counts: dict[str, Mapping[str, object]] = {}
-    for source in sources:
-        last = (known or {}).get(source)
-        if last and last.get("from") == counted_from(source, states, consent_policy):
-            counts[source] = last
-    missing = [s for s in sources if s not in counts]
-    if missing:
-        engine = open_query_engine(settings)
+
+    def __init__(self, settings: Settings, consent_policy: str,
+                 known: Mapping[str, Mapping[str, object]] | None = None) -> None:
+        if "memory_limit" not in settings.duckdb:
+            # it runs beside the build engine: half the ceiling keeps the two within 1.5 of it
+            settings = replace(settings, duckdb={**settings.duckdb, "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
+        self._settings, self._policy, self._known = settings, consent_policy, known or {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stedi-reconcile")
+        self._counts: dict[str, Future[Mapping[str, object]]] = {}
+
+    def offer(self, states: Mapping[str, TableState]) -> None:
+        """Start counting every source whose tables are all in `states` (a run builds a table once)."""
+        for source, needs in NEEDS.items():
+            if source in self._counts or not all(n in states for n in needs):
+                continue
+            tables = {n: states[n] for n in needs}
+            last = self._known.get(source)
+            if last and last.get("from") == counted_from(source, tables, self._policy):
+                self._counts[source] = Future()
+                self._counts[source].set_result(last)
+            else:
+                self._counts[source] = self._pool.submit(self._count, source, tables)
+
+    def _count(self, source: str, tables: Mapping[str, TableState]) -> Mapping[str, object]:
+        engine = open_query_engine(self._settings)
         try:
-            engine.register_rows("run_settings", [("consent_policy", "string")], [(consent_policy,)])
-            for name in {n for s in missing for n in NEEDS[s]}:
-                engine.register_parquet(name, states[name].files, TABLES[name])
-            for source in missing:
-                [counts[source]] = engine.query(_sql(source)).to_pylist()
+            engine.register_rows("run_settings", [("consent_policy", "string")], [(self._policy,)])
+            for name, state in tables.items():
+                engine.register_parquet(name, state.files, TABLES[name])
+            [row] = engine.query(_sql(source)).to_pylist()
+            return row
         finally:
             engine.close()
-    return [Figures(source, read[source], *(int(counts[source][k]) for k in COUNTS),  # type: ignore[call-overload]
-                    warnings.get(source, 0)) for source in sources]
+
+    def figures(self, states: Mapping[str, TableState], read: Mapping[str, int],
+                warnings: Mapping[str, int]) -> list[Figures]:
+        """The figures of every source whose tables this run has (a --select run may not have them all)."""
+        self.offer(states)
+        figures = []
+        for source, counting in self._counts.items():
+            if source in read:
+                counts = counting.result()  # re-raises a failed count
+                figures.append(Figures(source, read[source], *(int(counts[k]) for k in COUNTS),  # type: ignore[call-overload]
+                                       warnings.get(source, 0)))
+        order = list(NEEDS)
+        return sorted(figures, key=lambda f: order.index(f.source))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sql(source: str) -> str:
