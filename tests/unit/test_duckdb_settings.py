@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import duckdb
 
 from stedi import load_settings
 from stedi.engines import memory_budget
@@ -14,7 +17,7 @@ def test_a_connection_can_spill_into_a_fresh_root(tmp_path: Path) -> None:
     con = connect(settings)
     try:
         [(folder,)] = con.execute("SELECT current_setting('temp_directory')").fetchall()
-        assert folder == str(settings.scratch_dir / "duckdb")
+        assert Path(folder).parent == settings.scratch_dir / "duckdb"
         assert Path(folder).parent.is_dir()  # DuckDB creates only the last level when it first spills
         # a query that must spill under a small limit completes
         con.execute("SET memory_limit = '64MB'")
@@ -24,6 +27,28 @@ def test_a_connection_can_spill_into_a_fresh_root(tmp_path: Path) -> None:
         assert Path(folder).is_dir()  # it did spill there
     finally:
         con.close()
+
+
+def test_connections_spilling_at_once_each_have_their_own_folder(tmp_path: Path) -> None:
+    """DuckDB's spill files have fixed names: two connections sharing a folder (the reconciliation
+    counting beside a build) corrupted each other's spilled data and crashed the process at scale 1000."""
+    settings = load_settings(env={}, home=tmp_path / "lake")
+    connections = [connect(settings) for _ in range(2)]
+    folders = [con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] for con in connections]
+    assert len(set(folders)) == 2
+
+    def spill(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+        con.execute("SET memory_limit = '64MB'")
+        return con.execute("SELECT count(*), sum(k) FROM (SELECT i % 1000003 AS k, list(i) AS l "
+                           "FROM range(6000000) t(i) GROUP BY k)").fetchall()[0]
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            assert list(pool.map(spill, connections)) == [(1000003, 1000002 * 1000003 // 2)] * 2
+    finally:
+        for con in connections:
+            con.close()
+    assert not any(Path(f).exists() for f in folders)  # removed on close
 
 
 def test_memory_limit_defaults_to_a_ceiling_and_can_be_set(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,9 +38,12 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
     from stedi.storage import ensure_writable_dir
 
-    spill = settings.scratch_dir / "duckdb"
+    # A folder of its own: connections spill at the same time (the reconciliation counts beside a build)
+    # and DuckDB's spill files have fixed names. DuckDB creates the last level when it first spills and
+    # removes it on close.
+    spill = settings.scratch_dir / "duckdb" / uuid.uuid4().hex[:12]
     ensure_writable_dir(settings.state_dir)  # a clear error for an unusable root, before DuckDB's own
-    spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level, when it first spills
+    spill.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = {literal(str(spill))}")
     if "memory_limit" not in settings.duckdb:
         # DuckDB would take 80% of RAM before spilling; a fixed ceiling keeps memory flat at any scale
