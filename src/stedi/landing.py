@@ -73,6 +73,15 @@ class Digest:
         plain = head != b"\xef\xbb\xbf" and first != b"["
         return cls(digest.hexdigest(), lines + (last != b"\n"), colons, plain)
 
+    @classmethod
+    def of_file(cls, path: Path) -> Digest:
+        with open(path, "rb") as fh:
+            return cls.of(fh)
+
+    def entry(self, source: str, name: str, size: int, origin: str) -> LandedFile:
+        """The manifest entry of a file with this digest, landed now."""
+        return LandedFile(source, name, size, self.sha256, _now(), origin, self.lines, self.colons, self.plain)
+
 
 @dataclass
 class IngestReport:
@@ -142,8 +151,7 @@ class LandingZone:
                         known = replace(known, lines=digest.lines, colons=digest.colons,  # an older manifest
                                         plain=digest.plain)
                     else:
-                        known = LandedFile(src, entry.name, entry.size, digest.sha256, _now(),
-                                           "found in the landing zone", digest.lines, digest.colons, digest.plain)
+                        known = digest.entry(src, entry.name, entry.size, "found in the landing zone")
                 current[(src, entry.name)] = known
         if current != manifest:
             self._write_manifest(current.values())
@@ -214,8 +222,7 @@ class LandingZone:
                     content = filtered
                     if progress:
                         progress(f"dropped {dropped:,} records of erased people from {origin}")
-            with open(content, "rb") as fh:
-                counted = Digest.of(fh)
+            counted = Digest.of_file(content)
             digest = counted.sha256
             same = by_hash.get((src, digest))
             if same is not None:
@@ -227,8 +234,7 @@ class LandingZone:
                 conflicts.append(f"{origin} differs from the landed {src}/{name} (sha256 "
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
-            entry = LandedFile(src, name, content.stat().st_size, digest, _now(), origin, counted.lines,
-                               counted.colons, counted.plain)
+            entry = counted.entry(src, name, content.stat().st_size, origin)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
         if conflicts:
@@ -247,10 +253,8 @@ class LandingZone:
     def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
         self.storage.upload(new_content, self.key(entry.source, entry.name))
-        with open(new_content, "rb") as fh:
-            digest = Digest.of(fh)
-        updated = LandedFile(entry.source, entry.name, new_content.stat().st_size, digest.sha256, _now(),
-                             entry.origin, digest.lines, digest.colons, digest.plain)
+        updated = Digest.of_file(new_content).entry(entry.source, entry.name, new_content.stat().st_size,
+                                                    entry.origin)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())

@@ -275,9 +275,7 @@ class LandingReader:
                 f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k").fetchall():
             unknown[name] += count
 
-        batch = SourceRead(source)
-        quarantine.extend(self._run_checks(source, table, scan, checks, batch))
-        counts.update({r.check.name: r.rows for r in batch.checks})
+        quarantine.extend(self._run_checks(source, table, scan, checks, counts))
         [(rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
         result.rows += int(rows)
         columns = ", ".join(quote(c.name) for c in table.columns)
@@ -301,19 +299,20 @@ class LandingReader:
         keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
         figures = self.con.execute(f"SELECT _file, count(*), sum(_present), {typed}, {keys} FROM {scan} "
                                    "GROUP BY _file").fetchall()
-        seen = {file: (int(records), int(fields or 0), int(valid), bool(ok))
-                for file, records, fields, valid, ok in figures}
-        clean = {p for p in counted if p in seen and seen[p][3] and seen[p][2] == seen[p][1]
-                 and seen[p][0] == by_path[p].lines and seen[p][1] == by_path[p].colons}
-        clean |= {p for p in counted if p not in seen and by_path[p].lines == 0}  # empty files
+        # proven clean: every key present, every present field typed, ':' bytes = fields, lines = records
+        proven = {file for file, records, fields, typed_values, keys_present in figures
+                  if keys_present and typed_values == fields == by_path[file].colons
+                  and records == by_path[file].lines}
+        clean = proven | {p for p in counted if by_path[p].lines == 0}  # empty files have no records
         unclean = [p for p in counted if p not in clean]
         if unclean:
             self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
         return [p for p in paths if p not in clean]
 
     def _run_checks(self, source: str, table: Table, scan: str, checks: list[Check],
-                    result: SourceRead) -> list[dict[str, object]]:
-        """Evaluate the source's checks; quarantined rows leave the scan. A `fail` check raises."""
+                    counts: Counter[str]) -> list[dict[str, object]]:
+        """Evaluate the source's checks, adding the rows each flags to `counts`; quarantined rows leave the
+        scan. A `fail` check raises."""
         columns = ", ".join(quote(c.name) for c in table.columns)
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
                          f"FROM {scan}")
@@ -330,7 +329,7 @@ class LandingReader:
                 raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
                                    f"{' '.join(str(exc).split())[:500]}.{hint}") from None
             [(count,)] = self.con.execute("SELECT count(*) FROM _flagged").fetchall()  # type: ignore[misc]
-            result.checks.append(CheckResult(check, int(count)))
+            counts[check.name] += int(count)
             if not count:
                 continue
             if check.action == "fail":

@@ -38,7 +38,7 @@ from stedi.errors import LandingError, QualityError
 from stedi.landing import LandedFile, LandingZone, open_landing
 from stedi.privacy import key_id, load_key, pii_guard, pseudonym
 from stedi.quality import CheckResult, load_checks
-from stedi.reconcile import Figures, Reconciliation, counted_from, last_counts, record
+from stedi.reconcile import Figures, Reconciliation, last_counts, record
 from stedi.storage import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
@@ -119,8 +119,8 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
     states = landing.states
 
     # --full-refresh trusts nothing kept from earlier runs, the last counts included
-    reconciliation = Reconciliation(settings, settings.consent_policy,
-                                    None if full_refresh else last_counts(catalog))
+    reconciliation = Reconciliation(settings, settings.consent_policy, last_counts(catalog),
+                                    reuse=not full_refresh)
     try:
         build = _Build(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added,
                        built=reconciliation.offer)
@@ -136,8 +136,7 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
     finally:
         reconciliation.close()
     if figures:
-        record(catalog, run_id, figures,
-               {f.source: counted_from(f.source, states, settings.consent_policy) for f in figures})
+        record(catalog, run_id, figures, reconciliation.to_keep(figures))
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
                        figures, landing.checks)
     off = [f for f in figures if not f.balanced]

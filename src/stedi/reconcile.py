@@ -53,7 +53,7 @@ class Figures:
         return self.read == self.kept + self.filtered + self.quarantined + self.duplicates
 
 
-def counted_from(source: str, states: Mapping[str, TableState], consent_policy: str) -> str:
+def _counted_from(source: str, states: Mapping[str, TableState], consent_policy: str) -> str:
     """What a source's counts depend on: its SQL, the consent policy and the content of the tables read
     (a table's fingerprint; its snapshot when another writer left none)."""
     spec = [_sql(source), consent_policy, [(n, states[n].fingerprint or states[n].snapshot_id) for n in NEEDS[source]]]
@@ -63,14 +63,16 @@ def counted_from(source: str, states: Mapping[str, TableState], consent_policy: 
 class Reconciliation:
     """Counts each source on its own DuckDB connection, in the background, as soon as the tables it is
     counted in are built, so the counting overlaps the builds still running; then gives the figures.
-    `known` is the last recorded counts (RECONCILED), reused for a source whose inputs are unchanged."""
+    `known` is the last recorded counts (RECONCILED), reused for a source whose inputs are unchanged
+    unless `reuse` is off (--full-refresh)."""
 
-    def __init__(self, settings: Settings, consent_policy: str,
-                 known: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    def __init__(self, settings: Settings, consent_policy: str, known: Mapping[str, Mapping[str, object]],
+                 reuse: bool = True) -> None:
         if "memory_limit" not in settings.duckdb:
             # it runs beside the build engine: half the ceiling keeps the two within 1.5 of it
             settings = replace(settings, duckdb={**settings.duckdb, "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
-        self._settings, self._policy, self._known = settings, consent_policy, known or {}
+        self._settings, self._policy, self._known, self._reuse = settings, consent_policy, known, reuse
+        self._from: dict[str, str] = {}  # what each source is counted from (_counted_from)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stedi-reconcile")
         self._counts: dict[str, Future[Mapping[str, object]]] = {}
 
@@ -80,8 +82,9 @@ class Reconciliation:
             if source in self._counts or not all(n in states for n in needs):
                 continue
             tables = {n: states[n] for n in needs}
+            self._from[source] = _counted_from(source, tables, self._policy)
             last = self._known.get(source)
-            if last and last.get("from") == counted_from(source, tables, self._policy):
+            if self._reuse and last and last.get("from") == self._from[source]:
                 self._counts[source] = Future()
                 self._counts[source].set_result(last)
             else:
@@ -111,6 +114,13 @@ class Reconciliation:
         order = list(NEEDS)
         return sorted(figures, key=lambda f: order.index(f.source))
 
+    def to_keep(self, figures: list[Figures]) -> dict[str, Mapping[str, object]]:
+        """The counts for the next run: the known ones, updated with this run's balanced figures."""
+        kept = dict(self._known)
+        kept.update({f.source: {"from": self._from[f.source], **{k: getattr(f, k) for k in COUNTS}}
+                     for f in figures if f.balanced})
+        return kept
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -129,9 +139,9 @@ def last_counts(catalog: Catalog) -> dict[str, dict[str, object]]:
     return known if isinstance(known, dict) else {}
 
 
-def record(catalog: Catalog, run_id: str, figures: list[Figures], sources: Mapping[str, str]) -> None:
-    """Append a run's figures to the `reconciliation` table; `sources` maps each source to what its counts
-    were counted from (kept in the snapshot for the next run, with the counts of sources not in this run)."""
+def record(catalog: Catalog, run_id: str, figures: list[Figures], kept: Mapping[str, Mapping[str, object]]) -> None:
+    """Append a run's figures to the `reconciliation` table, with the counts kept for the next run
+    (`Reconciliation.to_keep`) in its snapshot."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -146,7 +156,4 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures], sources: Mappi
     fs, path = open_uri(uri, catalog.s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    known = last_counts(catalog)
-    known.update({f.source: {"from": sources[f.source], **{k: getattr(f, k) for k in COUNTS}}
-                  for f in figures if f.balanced})
-    catalog.append(table, [uri], properties={RECONCILED: json.dumps(known, sort_keys=True)})
+    catalog.append(table, [uri], properties={RECONCILED: json.dumps(kept, sort_keys=True)})

@@ -13,7 +13,7 @@ import duckdb
 
 from stedi.engines import memory_budget
 from stedi.errors import CatalogError, EngineError, QueryError
-from stedi.storage import local_path
+from stedi.storage import ensure_writable_dir, local_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,8 +36,6 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with stedi's settings: spills to the local scratch folder, reaches an s3://
     root through httpfs, then applies the [duckdb] section."""
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
-    from stedi.storage import ensure_writable_dir
-
     # A folder of its own: connections spill at the same time (the reconciliation counts beside a build)
     # and DuckDB's spill files have fixed names. DuckDB creates the last level when it first spills and
     # removes it on close.
