@@ -448,6 +448,8 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     failed = run("describe", "nope")
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: unknown table 'nope'") and "Traceback" not in failed.stderr
+    usage = run("run", "--select", "nope")  # the script ends without the interpreter's teardown
+    assert usage.returncode == 2 and "Invalid value for '--select'" in usage.stderr
 
 
 def test_the_demo_query_of_the_makefile_runs(built_home: Path) -> None:
