@@ -49,6 +49,8 @@ class LandedFile:
     lines: int | None = None  # lines, blank ones included
     colons: int | None = None  # ':' bytes: at least one per JSON object member
     plain: bool | None = None  # no byte-order mark and not a JSON array: a JSON Lines candidate
+    strings: int | None = None  # ':' followed (after at most one space) by '"': a string value's start
+    numbers: int | None = None  # ':' followed (after at most one space) by '-' or a digit: a number's
 
 
 @dataclass(frozen=True)
@@ -57,21 +59,44 @@ class Digest:
     lines: int
     colons: int
     plain: bool
+    strings: int
+    numbers: int
 
     @classmethod
     def of(cls, stream: BinaryIO) -> Digest:
+        import numpy as np
+
         digest = hashlib.sha256()
-        lines = colons = 0
+        lines = colons = strings = numbers = 0
         last, head, first = b"\n", b"", b""
+        pending = b""  # bytes whose ':' are not classified yet: each needs the two bytes after it
+
+        def classify(window: bytes, end: int) -> None:
+            """Count the ':' bytes before `end` in `window`, and how many start a string or a number."""
+            nonlocal colons, strings, numbers
+            a = np.frombuffer(window, np.uint8)
+            at = np.flatnonzero(a[:end] == 58)
+            after = a[at + 1]
+            start = np.where(after == 32, a[at + 2], after)  # one space after the ':' is skipped
+            colons += len(at)
+            strings += int(np.count_nonzero(start == 34))
+            numbers += int(np.count_nonzero((start == 45) | ((start >= 48) & (start <= 57))))
+
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
             lines += chunk.count(b"\n")
-            colons += chunk.count(b":")
             last = chunk[-1:]
             head = head or chunk[:3]
             first = first or chunk.lstrip(b" \t\r\n")[:1]
+            if len(chunk) < 2:
+                pending += chunk
+                continue
+            classify(pending + chunk[:2], len(pending))
+            classify(chunk, len(chunk) - 2)
+            pending = chunk[-2:]
+        classify(pending + b"\0\0", len(pending))  # a ':' at the very end starts no value
         plain = head != b"\xef\xbb\xbf" and first != b"["
-        return cls(digest.hexdigest(), lines + (last != b"\n"), colons, plain)
+        return cls(digest.hexdigest(), lines + (last != b"\n"), colons, plain, strings, numbers)
 
     @classmethod
     def of_file(cls, path: Path) -> Digest:
@@ -80,7 +105,8 @@ class Digest:
 
     def entry(self, source: str, name: str, size: int, origin: str) -> LandedFile:
         """The manifest entry of a file with this digest, landed now."""
-        return LandedFile(source, name, size, self.sha256, _now(), origin, self.lines, self.colons, self.plain)
+        return LandedFile(source, name, size, self.sha256, _now(), origin, self.lines, self.colons, self.plain,
+                          self.strings, self.numbers)
 
 
 @dataclass
@@ -144,12 +170,12 @@ class LandingZone:
         for src in SOURCES:
             for entry in self.storage.list(f"{LANDING}/{src}"):  # hidden names (.tmp files) are skipped
                 known = manifest.get((src, entry.name))
-                if known is None or known.size != entry.size or known.lines is None or known.plain is None:
+                if known is None or known.size != entry.size or known.numbers is None:
                     with self.storage.open(self.key(src, entry.name)) as fh:
                         digest = Digest.of(fh)
                     if known is not None and known.size == entry.size and known.sha256 == digest.sha256:
                         known = replace(known, lines=digest.lines, colons=digest.colons,  # an older manifest
-                                        plain=digest.plain)
+                                        plain=digest.plain, strings=digest.strings, numbers=digest.numbers)
                     else:
                         known = digest.entry(src, entry.name, entry.size, "found in the landing zone")
                 current[(src, entry.name)] = known

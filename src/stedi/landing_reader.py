@@ -1,9 +1,11 @@
 """Landed files -> the landing and quarantine tables of a source, every record accounted for.
 
-Two paths, one result:
-- fast: DuckDB reads every line of the source's files as JSON, checks each value's JSON type and range
-  against the schema in SQL (never casting "123" to 123), and extracts the typed values. Files whose
-  every record passes are done.
+Three paths, one result:
+- quick: DuckDB reads the files with typed columns in one parse per record, and each file is accepted
+  only if counts prove it clean (quick_select says how); most clean files end here.
+- thorough: DuckDB reads every line as JSON, checks each value's JSON type and range against the schema
+  in SQL (never casting "123" to 123), and extracts the typed values. Files whose every record passes
+  are done.
 - exact: a file DuckDB cannot read (malformed JSON, invalid UTF-8, a JSON array, a byte-order mark,
   an oversized record), or with any invalid record, is parsed by stedi.records, which says what is wrong
   with which record (reason, position, raw text) and keeps the valid ones.
@@ -94,23 +96,29 @@ def fast_select(table: Table, files: list[str], max_record_bytes: int) -> str:
         )"""
 
 
-def quick_select(table: Table, files: list[str], max_record_bytes: int) -> str:
-    """SQL: the records of `files` read with one parse each, every field as JSON text, with typed values
-    (NULL where a value is not of its column's type) and how many schema fields each record carries.
+QUICK_READ = {"string": "JSON", "bigint": "VARCHAR", "int": "VARCHAR", "double": "DOUBLE"}
 
-    It cannot see fields outside the schema or duplicated keys, and it does not flag invalid values row
-    by row (that costs as much as the parse): `_quick` proves per file, by counting, that there are none
-    and accepts only such files. Every present value is valid when the typed values number as many as
-    the fields present; there is no extra or duplicated key when the ':' bytes (counted at ingest, at
-    least one per object member) equal the fields present; one record a line when lines equal records."""
+
+def quick_select(table: Table, files: list[str], max_record_bytes: int) -> str:
+    """SQL: the records of `files` in one typed parse each, with their values (NULL where a value is not
+    of its column's type) and how many schema fields each record carries.
+
+    DuckDB's typed read is lenient: into a DOUBLE it takes "1.5" and true, into text any value. So text
+    columns are read as JSON (a string starts with '"'), integers as the number's text (a real has a
+    '.' or an exponent), and only doubles typed. What the read cannot see, `_quick` proves per file by
+    counting against the bytes counted at ingest: no extra, duplicated or null member and no ':' inside
+    a string (':' bytes = fields present); every member a string or a number (values starting with '"',
+    '-' or a digit = ':' bytes); every string in a text column (string starts = valid text values); one
+    record a line (lines = records). It cannot flag invalid values row by row (that costs as much as
+    the parse), and accepts only files so proven."""
     inner, outer, present = [], [], []
     for column in table.columns:
         v = quote(column.name)
         inner.append(f"{_quick_value(column, v)} AS {v}")
-        # a double is cast once here and checked for finiteness outside, where it is a plain column
+        # a double is checked for finiteness outside, where it is a plain column
         outer.append(f"CASE WHEN isfinite({v}) THEN {v} END AS {v}" if column.type == "double" else v)
         present.append(f"({v} IS NOT NULL)::INTEGER")
-    columns = "{" + ", ".join(f"{literal(c.name)}: 'JSON'" for c in table.columns) + "}"
+    columns = "{" + ", ".join(f"{literal(c.name)}: '{QUICK_READ[c.type]}'" for c in table.columns) + "}"
     return f"""
         SELECT _file, {", ".join(outer)}, true AS _valid, NULL::VARCHAR[] AS _extra, _present
         FROM (
@@ -121,17 +129,15 @@ def quick_select(table: Table, files: list[str], max_record_bytes: int) -> str:
 
 
 def _quick_value(column: Column, v: str) -> str:
-    """SQL: one field read as JSON text (as DuckDB re-serialises it: strings quoted, numbers plain, reals
-    with a '.' or an exponent) as the column's type, or NULL if it is not of that type. String tests on
-    the text instead of a JSON parse per value: the same verdicts as `_valid_type`."""
-    text = f"({v}::VARCHAR)"
+    """SQL: one field as read by quick_select as the column's type, or NULL if it is not of that type.
+    String tests on the text instead of a JSON parse per value: the same verdicts as `_valid_type`."""
     if column.type == "string":
-        return f"CASE WHEN ascii({text}) = 34 THEN {v} ->> '$' END"  # '"': a JSON string
+        return f"CASE WHEN ascii({v}::VARCHAR) = 34 THEN {v} ->> '$' END"  # '"': a JSON string
     if column.type in ("bigint", "int"):
-        # a quoted number, true or a real fails the cast or the tests (TRY_CAST would round 1.5 to 2)
-        return (f"CASE WHEN NOT contains({text}, '.') AND NOT contains({text}, 'e') AND NOT contains({text}, 'E') "
-                f"THEN TRY_CAST({text} AS {TYPES[column.type]}) END")
-    return f"TRY_CAST({text} AS DOUBLE)"  # a quoted number, true, null: NULL; infinities are refused outside
+        # DuckDB writes a real with a '.' (1e3 as 1000.0); TRY_CAST would round 1.5 to 2
+        return (f"CASE WHEN NOT contains({v}, '.') AND NOT contains({v}, 'e') AND NOT contains({v}, 'E') "
+                f"THEN TRY_CAST({v} AS {TYPES[column.type]}) END")
+    return v  # a double: infinities are refused outside
 
 
 BATCH_BYTES = 256 << 20  # JSON read per batch: bounds memory (the batch's rows are held by DuckDB)
@@ -285,25 +291,29 @@ class LandingReader:
         self.con.execute(f"DROP TABLE {scan}")
 
     def _quick(self, table: Table, scan: str, paths: list[str], by_path: dict[str, LandedFile]) -> list[str]:
-        """Read the files that can be proven clean in one parse per record (quick_select); the others
-        are returned for the thorough fast path."""
-        counted = [p for p in paths if by_path[p].lines is not None and by_path[p].colons is not None]
+        """Read the files that can be proven clean in one typed parse per record (quick_select); the
+        others are returned for the thorough fast path."""
+        counted = [p for p in paths if by_path[p].lines is not None and by_path[p].numbers is not None]
         if not counted:
             return paths
         try:
             self.con.execute(f"INSERT INTO {scan} {quick_select(table, counted, self.settings.max_record_bytes)}")
         except duckdb.Error:
             self.con.execute(f"DELETE FROM {scan}")
-            return paths  # some file is not plain JSON Lines: the thorough path finds which
+            return paths  # some file is not plain JSON Lines, or has a value a typed read refuses
         typed = " + ".join(f"count({quote(c.name)})" for c in table.columns)
+        texts = " + ".join(f"count({quote(c.name)})" for c in table.columns if c.type == "string") or "0"
         keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
-        figures = self.con.execute(f"SELECT _file, count(*), sum(_present), {typed}, {keys} FROM {scan} "
+        figures = self.con.execute(f"SELECT _file, count(*), sum(_present), {typed}, {texts}, {keys} FROM {scan} "
                                    "GROUP BY _file").fetchall()
-        # proven clean: every key present, every present field typed, ':' bytes = fields, lines = records
-        proven = {file for file, records, fields, typed_values, keys_present in figures
-                  if keys_present and typed_values == fields == by_path[file].colons
-                  and records == by_path[file].lines}
-        clean = proven | {p for p in counted if by_path[p].lines == 0}  # empty files have no records
+
+        def proven(file: str, records: int, fields: int, typed_values: int, text_values: int, keys: bool) -> bool:
+            landed = by_path[file]
+            assert landed.strings is not None and landed.numbers is not None
+            return (keys and typed_values == fields == landed.colons == landed.strings + landed.numbers
+                    and text_values == landed.strings and records == landed.lines)
+
+        clean = {f[0] for f in figures if proven(*f)} | {p for p in counted if by_path[p].lines == 0}
         unclean = [p for p in counted if p not in clean]
         if unclean:
             self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
