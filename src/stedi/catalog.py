@@ -92,7 +92,12 @@ class Catalog:
         if not settings.catalog:
             ensure_writable_dir(settings.catalog_path.parent)
         with self._errors(f"the catalog ({_describe(props)})"):
-            catalog = load_catalog("stedi", **props)
+            if settings.catalog:
+                catalog = load_catalog("stedi", **props)
+            else:  # the embedded SQLite catalog, without SQLAlchemy (see stedi.sqlite_catalog)
+                from stedi.sqlite_catalog import SqliteCatalog
+
+                catalog = SqliteCatalog("stedi", **props)
             catalog.create_namespace_if_not_exists(NAMESPACE)
         if settings.remote:
             claim_root(settings)

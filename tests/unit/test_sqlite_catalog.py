@@ -1,0 +1,136 @@
+"""The embedded catalog (stedi.sqlite_catalog): pyiceberg's SqlCatalog layout through sqlite3, so either
+opens the other's file, and a commit is a compare-and-swap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NamespaceNotEmptyError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
+
+from stedi import Lakehouse
+from stedi.sqlite_catalog import SqliteCatalog
+
+from support import FIXTURES
+
+ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": pa.array(["a", "b", "c"])})
+
+
+def _props(tmp_path: Path) -> dict[str, str]:
+    return {"uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": (tmp_path / "warehouse").as_uri()}
+
+
+def test_tables_written_here_open_in_pyicebergs_sql_catalog_and_back(tmp_path: Path) -> None:
+    (tmp_path / "warehouse").mkdir()
+    ours = SqliteCatalog("stedi", **_props(tmp_path))
+    ours.create_namespace("ns")
+    table = ours.create_table(("ns", "t"), ROWS.schema)
+    table.append(ROWS)
+
+    theirs = SqlCatalog("stedi", **_props(tmp_path))
+    assert theirs.list_tables("ns") == [("ns", "t")]
+    seen = theirs.load_table(("ns", "t"))
+    assert seen.scan().to_arrow().sort_by("id") == ROWS
+    seen.append(ROWS.slice(0, 1))  # a commit through SQLAlchemy ...
+    theirs.create_table(("ns", "u"), ROWS.schema)
+
+    again = ours.load_table(("ns", "t"))  # ... seen here, as is the table it created
+    assert again.scan().to_arrow().num_rows == 4
+    assert again.metadata_location == seen.metadata_location
+    assert sorted(ours.list_tables("ns")) == [("ns", "t"), ("ns", "u")]
+
+
+def test_a_commit_on_a_stale_table_is_refused_and_redone_on_the_new_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "warehouse").mkdir()
+    first = SqliteCatalog("stedi", **_props(tmp_path))
+    first.create_namespace("ns")
+    first.create_table(("ns", "t"), ROWS.schema)
+    mine = first.load_table(("ns", "t"))
+    other = SqliteCatalog("stedi", **_props(tmp_path)).load_table(("ns", "t"))
+    other.append(ROWS)
+    mine.append(ROWS)  # refused (the table moved on), then retried by pyiceberg on the new state
+    assert "concurrent update" in caplog.text
+    assert first.load_table(("ns", "t")).scan().to_arrow().num_rows == 6  # neither append lost
+
+
+
+def test_the_swap_refuses_a_commit_when_another_landed_meanwhile(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "warehouse").mkdir()
+    first = SqliteCatalog("stedi", **_props(tmp_path))
+    first.create_namespace("ns")
+    first.create_table(("ns", "t"), ROWS.schema)
+    second = SqliteCatalog("stedi", **_props(tmp_path))
+    write = SqliteCatalog._write_metadata
+    raced: list[str] = []
+
+    def racing(metadata: object, io: object, path: str) -> None:
+        write(metadata, io, path)  # type: ignore[arg-type]
+        if not raced:  # between reading the table and swapping its metadata, another process commits
+            raced.append(path)
+            with second.load_table(("ns", "t")).transaction() as other:
+                other.set_properties({"other": "1"})
+
+    monkeypatch.setattr(SqliteCatalog, "_write_metadata", staticmethod(racing))
+    with pytest.raises(CommitFailedException, match="updated by another process"):
+        with first.load_table(("ns", "t")).transaction() as mine:
+            mine.set_properties({"mine": "1"})
+    properties = first.load_table(("ns", "t")).properties
+    assert properties.get("other") == "1" and "mine" not in properties
+
+
+def test_namespaces_and_table_operations(tmp_path: Path) -> None:
+    (tmp_path / "warehouse").mkdir()
+    catalog = SqliteCatalog("stedi", **_props(tmp_path))
+    catalog.create_namespace("ns", {"owner": "stedi"})
+    with pytest.raises(NamespaceAlreadyExistsError):
+        catalog.create_namespace("ns")
+    assert catalog.list_namespaces() == [("ns",)]
+    assert catalog.load_namespace_properties("ns") == {"owner": "stedi"}
+    summary = catalog.update_namespace_properties("ns", removals={"owner"}, updates={"zone": "landing"})
+    assert (summary.removed, summary.updated) == (["owner"], ["zone"])
+    assert catalog.load_namespace_properties("ns") == {"zone": "landing"}
+
+    catalog.create_table(("ns", "t"), ROWS.schema)
+    with pytest.raises(TableAlreadyExistsError):
+        catalog.create_table(("ns", "t"), ROWS.schema)
+    with pytest.raises(NoSuchNamespaceError):
+        catalog.create_table(("other", "t"), ROWS.schema)
+    with pytest.raises(NamespaceNotEmptyError):
+        catalog.drop_namespace("ns")
+    catalog.rename_table(("ns", "t"), ("ns", "renamed"))
+    assert catalog.list_tables("ns") == [("ns", "renamed")]
+    assert catalog.table_exists(("ns", "renamed")) and not catalog.table_exists(("ns", "t"))
+    catalog.drop_table(("ns", "renamed"))
+    with pytest.raises(NoSuchTableError):
+        catalog.load_table(("ns", "renamed"))
+    with pytest.raises(NoSuchTableError):
+        catalog.drop_table(("ns", "renamed"))
+    catalog.drop_namespace("ns")
+    assert catalog.list_namespaces() == []
+
+
+def test_a_lakehouse_whose_catalog_sqlalchemy_made_runs_on(tmp_path: Path) -> None:
+    """Lakehouses built before the embedded catalog went through sqlite3 (by pyiceberg's SqlCatalog)."""
+    home = tmp_path / "lake"
+    home.mkdir()
+    (home / "warehouse").mkdir()
+    made = SqlCatalog("stedi", uri=f"sqlite:///{home / 'catalog.db'}", warehouse=(home / "warehouse").as_uri())
+    made.create_namespace("stedi")
+    made.engine.dispose()
+    lake = Lakehouse(home)
+    lake.ingest(FIXTURES / "edge")
+    report = lake.run()
+    assert [t.status for t in report.tables] == ["built"] * 8
+    assert SqlCatalog("stedi", uri=f"sqlite:///{home / 'catalog.db'}").load_table(
+        ("stedi", "machine_learning_curated")).scan().to_arrow().num_rows == 6
