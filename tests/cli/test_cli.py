@@ -163,6 +163,14 @@ def test_run_prints_a_summary_and_progress(landed: Path) -> None:
     assert again.stdout.splitlines()[10].startswith("0 built, 8 up to date, ")
     assert again.stderr.count("up to date: ") == 8
 
+    # a new step trainer file: its landing table and the tables built from it grow, the rest stay
+    more = landed.parent / "more" / "step_trainer" / "step_trainer-more.json"
+    write_jsonl(more, [{"sensorReadingTime": 1655564999000, "serialNumber": "no-such-device",
+                        "distanceFromObject": 1}])
+    assert invoke("--home", landed, "ingest", more).exit_code == 0
+    grown = invoke("--home", landed, "run")
+    assert grown.stdout.splitlines()[10].startswith("0 built, 3 appended, 5 up to date, ")
+
 
 def test_run_format_json(landed: Path) -> None:
     result = invoke("--home", landed, "run", "--format", "json")
