@@ -113,7 +113,7 @@ def pii_guard(settings: Settings, table: Table, files: list[str], states: dict[s
     texts = [c.name for c in table.columns if c.type == "string"]
     if not texts or not files:
         return
-    engine = open_query_engine(settings)
+    engine = open_query_engine(settings, beside_a_build=True)  # the reconciliation may be counting too
     try:
         for name in ("customer_landing", "step_trainer_landing", "accelerometer_landing"):
             engine.register_parquet(name, states[name].files, TABLES[name])

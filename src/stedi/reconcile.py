@@ -15,13 +15,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
 from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
-from stedi.engines import memory_budget, open_query_engine
+from stedi.engines import open_query_engine
 from stedi.storage import open_uri
 from stedi.tables import TABLES
 
@@ -68,9 +68,6 @@ class Reconciliation:
 
     def __init__(self, settings: Settings, consent_policy: str, known: Mapping[str, Mapping[str, object]],
                  reuse: bool = True) -> None:
-        if "memory_limit" not in settings.duckdb:
-            # it runs beside the build engine: half the ceiling keeps the two within 1.5 of it
-            settings = replace(settings, duckdb={**settings.duckdb, "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
         self._settings, self._policy, self._known, self._reuse = settings, consent_policy, known, reuse
         self._from: dict[str, str] = {}  # what each source is counted from (_counted_from)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stedi-reconcile")
@@ -91,7 +88,7 @@ class Reconciliation:
                 self._counts[source] = self._pool.submit(self._count, source, tables)
 
     def _count(self, source: str, tables: Mapping[str, TableState]) -> Mapping[str, object]:
-        engine = open_query_engine(self._settings)
+        engine = open_query_engine(self._settings, beside_a_build=True)  # half the ceiling
         try:
             engine.register_rows("run_settings", [("consent_policy", "string")], [(self._policy,)])
             for name, state in tables.items():

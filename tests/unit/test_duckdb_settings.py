@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from stedi import load_settings
+from stedi import Settings, load_settings
 from stedi.engines import memory_budget
 from stedi.engines.duckdb import connect
 
@@ -62,3 +62,24 @@ def test_memory_limit_defaults_to_a_ceiling_and_can_be_set(tmp_path: Path) -> No
     [(configured,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     con.close()
     assert configured in ("953.6 MiB", "1.0 GB", "1000.0 MB", "953.6MiB")
+
+
+def test_a_connection_beside_a_build_gets_half_the_ceiling(tmp_path: Path) -> None:
+    """The reconciliation and the PII guard run while the build engine holds memory."""
+    from stedi.engines import open_query_engine
+
+    def limit(settings: Settings, beside: bool) -> str:
+        engine = open_query_engine(settings, beside_a_build=beside)
+        try:
+            [row] = engine.query("SELECT current_setting('memory_limit') AS m").to_pylist()
+        finally:
+            engine.close()
+        return str(row["m"])
+
+    settings = load_settings(env={}, home=tmp_path / "lake")
+    con = duckdb.connect()
+    half, whole = (con.execute(f"SET memory_limit = '{b >> 20}MB'; SELECT current_setting('memory_limit')")
+                   .fetchall()[0][0] for b in (memory_budget() // 2, memory_budget()))
+    assert (limit(settings, True), limit(settings, False)) == (half, whole)
+    configured = load_settings(env={}, home=tmp_path / "lake", duckdb={"memory_limit": "1GB"})
+    assert limit(configured, True) == limit(configured, False)

@@ -56,9 +56,15 @@ def open_engine(settings: Settings) -> Engine:
                           f"install it with `pip install 'stedi[{settings.engine}]'`") from None
 
 
-def open_query_engine(settings: Settings) -> DuckDBEngine:
+def open_query_engine(settings: Settings, beside_a_build: bool = False) -> DuckDBEngine:
     """The engine that answers `stedi sql`: always the embedded one, whichever engine builds tables
-    (a query should not wait seconds for a Spark session)."""
+    (a query should not wait seconds for a Spark session). `beside_a_build`: it runs while a build
+    engine holds memory (the reconciliation, the PII guard), so it gets half the ceiling, unless
+    `[duckdb] memory_limit` is set."""
+    from dataclasses import replace
+
     from stedi.engines.duckdb import DuckDBEngine
 
+    if beside_a_build and "memory_limit" not in settings.duckdb:
+        settings = replace(settings, duckdb={**settings.duckdb, "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
     return DuckDBEngine(settings)
