@@ -70,7 +70,8 @@ class SqliteCatalog(MetastoreCatalog):
         uri = self.properties.get("uri", "")
         if not uri.startswith("sqlite:///"):
             raise NoSuchPropertyException(f"a SQLite catalog needs uri = sqlite:///<path>, not {uri!r}")
-        # autocommit off, explicit transactions; a writer waits up to 30 s for another's commit
+        # autocommit mode, so every transaction is explicit (BEGIN IMMEDIATE takes the write lock at
+        # once); a writer waits up to 30 s for another process's commit
         self._db = sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
                                    check_same_thread=False)
         self._lock = threading.RLock()  # one connection; builds commit from several threads (Spark)
@@ -130,7 +131,10 @@ class SqliteCatalog(MetastoreCatalog):
                                       partition_spec=partition_spec, sort_order=sort_order, properties=properties)
         self._write_metadata(metadata, load_file_io(self.properties, location=metadata_location), metadata_location)
         self._insert(namespace, name, metadata_location)
-        return self.load_table(identifier)
+        # the metadata just written, not read back (on S3 a read is a request)
+        return Table(identifier=Catalog.identifier_to_tuple(namespace) + (name,), metadata=metadata,
+                     metadata_location=metadata_location,
+                     io=self._load_file_io(metadata.properties, metadata_location), catalog=self)
 
     def _insert(self, namespace: str, name: str, metadata_location: str) -> None:
         try:
@@ -188,10 +192,15 @@ class SqliteCatalog(MetastoreCatalog):
     def commit_table(self, table: Table, requirements: tuple[TableRequirement, ...],
                      updates: tuple[TableUpdate, ...]) -> CommitTableResponse:
         namespace, name = self._names(table.name())
-        try:
-            current: Table | None = self.load_table(table.name())
-        except NoSuchTableError:
-            current = None
+        location = self._location(namespace, name)
+        current: Table | None
+        if location is not None and location == table.metadata_location:
+            current = table  # metadata files never change: the table's is the current one, no need to read it
+        else:
+            try:
+                current = self.load_table(table.name())
+            except NoSuchTableError:
+                current = None
         staged = self._update_and_stage_table(current, table.name(), requirements, updates)
         if current is not None and staged.metadata == current.metadata:
             return CommitTableResponse(metadata=current.metadata, metadata_location=current.metadata_location)
