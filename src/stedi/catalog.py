@@ -224,13 +224,25 @@ class Catalog:
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
         props = {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
+        before = self.state(table)
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"), ice.transaction() as tx:
             with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-                for data_file in parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)):
+                new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
+                for data_file in new:
                     append.append_data_file(data_file)
-        state = self.state(table)
-        assert state is not None
+        snapshot = ice.current_snapshot()
+        assert snapshot is not None
+        if before is None or before.snapshot_id != snapshot.parent_snapshot_id:
+            state = self.state(table)  # another writer committed in between: plan the files again
+            assert state is not None
+            return state
+        # the files before and the files added (planning them again would read every manifest)
+        state = TableState(table.name, before.files + files, before.rows + sum(f.record_count for f in new),
+                           snapshot.snapshot_id, datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+                           fingerprint, props)
+        if self._tables is not None:
+            self._states[(table.name, ice.metadata_location)] = state
         return state
 
     def data_location(self, table: Table) -> str:

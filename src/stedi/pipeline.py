@@ -174,7 +174,9 @@ class _Landing:
 
         checks = load_checks(self.settings) if tables else []
         results: dict[str, TableRun] = {}
-        to_commit: list[tuple[Table, str, SourceRead, float]] = []
+        # (table, fingerprint, rules, files, read, base, seconds): what _commit takes
+        to_commit: list[tuple[Table, str, str, list[LandedFile], SourceRead, tuple[TableState, TableState] | None,
+                              float]] = []
         reader: LandingReader | None = None
         try:
             for table in tables:
@@ -214,37 +216,46 @@ class _Landing:
             if reader is not None:
                 reader.close()
 
-        # Every source passed its rules: now commit (each table atomically).
-        for table, fingerprint, rules, files, read, base, seconds in to_commit:
-            assert table.source is not None
-            warned = sum(r.rows for r in read.checks if r.check.action == "warn")
-            loaded = "\n".join(f"{f.name} {f.sha256}" for f in files)
-            props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
-                     RULES: rules, LOADED: loaded}
-            t0 = time.perf_counter()
-            qtable = quarantine_table(table.source)
-            if base is None:
-                state = self.catalog.replace(table, read.landing_files, fingerprint, props)
-                qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint)
-                status: Literal["built", "appended"] = "built"
-            else:
-                # New files only: the tables grow by an APPEND snapshot; the figures add up.
-                old = base[0].summary
-                unknown = Counter(json.loads(old.get(UNKNOWN, "{}"))) + Counter(read.unknown_fields)
-                props.update({READ: str(int(old.get(READ, 0)) + read.read),
-                              WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
-                              UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
-                state = self.catalog.append(table, read.landing_files, fingerprint, props)
-                qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint)
-                self.added[table.name] = read.landing_files
-                status = "appended"
-            self._keep(table, state, qstate)
-            self.checks.extend(read.checks)
-            results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
-                                           seconds + time.perf_counter() - t0, read.quarantined)
-            self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
-                     f"{read.quarantined:,} quarantined ({seconds:.2f} s)")
+        # Every source passed its rules: now commit (each table atomically). The sources commit side by
+        # side: a commit is mostly waiting on storage (three writes, each a request on S3).
+        with ThreadPoolExecutor(max_workers=max(1, len(to_commit)), thread_name_prefix="stedi-commit") as pool:
+            commits = [pool.submit(self._commit, *item) for item in to_commit]
+            for (table, _fp, _rules, _files, read, _base, seconds), commit in zip(to_commit, commits, strict=True):
+                state, qstate, status, committing = commit.result()
+                self._keep(table, state, qstate)
+                if status == "appended":
+                    self.added[table.name] = read.landing_files
+                self.checks.extend(read.checks)
+                results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
+                                               seconds + committing, read.quarantined)
+                self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
+                         f"{read.quarantined:,} quarantined ({seconds:.2f} s)")
         return results
+
+    def _commit(self, table: Table, fingerprint: str, rules: str, files: list[LandedFile], read: SourceRead,
+                base: tuple[TableState, TableState] | None, _seconds: float
+                ) -> tuple[TableState, TableState, Literal["built", "appended"], float]:
+        """Commit a source's landing and quarantine tables: replaced, or grown by the new files."""
+        assert table.source is not None
+        t0 = time.perf_counter()
+        warned = sum(r.rows for r in read.checks if r.check.action == "warn")
+        loaded = "\n".join(f"{f.name} {f.sha256}" for f in files)
+        props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
+                 RULES: rules, LOADED: loaded}
+        qtable = quarantine_table(table.source)
+        if base is None:
+            state = self.catalog.replace(table, read.landing_files, fingerprint, props)
+            qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint)
+            return state, qstate, "built", time.perf_counter() - t0
+        # New files only: the tables grow by an APPEND snapshot; the figures add up.
+        old = base[0].summary
+        unknown = Counter(json.loads(old.get(UNKNOWN, "{}"))) + Counter(read.unknown_fields)
+        props.update({READ: str(int(old.get(READ, 0)) + read.read),
+                      WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
+                      UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
+        state = self.catalog.append(table, read.landing_files, fingerprint, props)
+        qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint)
+        return state, qstate, "appended", time.perf_counter() - t0
 
     def _keep(self, table: Table, state: TableState, qstate: TableState) -> None:
         assert table.source is not None
