@@ -17,7 +17,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 
-from stedi import Lakehouse
+from stedi import TABLES, Lakehouse
 from stedi.sqlite_catalog import SqliteCatalog
 
 from support import FIXTURES
@@ -134,3 +134,34 @@ def test_a_lakehouse_whose_catalog_sqlalchemy_made_runs_on(tmp_path: Path) -> No
     assert [t.status for t in report.tables] == ["built"] * 8
     assert SqlCatalog("stedi", uri=f"sqlite:///{home / 'catalog.db'}").load_table(
         ("stedi", "machine_learning_curated")).scan().to_arrow().num_rows == 6
+
+
+def test_an_append_on_a_stale_view_of_the_table_keeps_both_writers_files(tmp_path: Path) -> None:
+    """stedi's Catalog.append works out the table's new files without planning them again, unless another
+    writer committed since it read the table: then it plans them, so its state has both appends."""
+    import pyarrow.parquet as pq
+
+    from stedi.catalog import Catalog
+    from stedi.storage import local_path
+
+    lake = Lakehouse(tmp_path / "lake")
+    table = TABLES["step_trainer_landing"]
+    rows = pa.table({"sensorReadingTime": pa.array([1], pa.int64()), "serialNumber": ["s"],
+                     "distanceFromObject": pa.array([5], pa.int32())})
+
+    def written(catalog: Catalog, name: str) -> str:
+        uri = f"{catalog.data_location(table)}/{name}.parquet"
+        Path(local_path(uri)).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, local_path(uri))
+        return uri
+
+    mine, theirs = Catalog(lake.settings), Catalog(lake.settings)
+    with mine.cached():
+        first = written(mine, "first")
+        assert mine.append(table, [first]).files == [first]  # built from what it knew
+        theirs.append(table, [written(theirs, "theirs")])  # meanwhile, another writer
+        state = mine.append(table, [written(mine, "second")])
+    assert (sorted(Path(f).name for f in state.files), state.rows) == (
+        ["first.parquet", "second.parquet", "theirs.parquet"], 3)
+    assert sorted(Path(f).name for f in Catalog(lake.settings).state(table).files) == sorted(  # type: ignore[union-attr]
+        Path(f).name for f in state.files)
