@@ -196,9 +196,9 @@ class Catalog:
     def replace(self, table: Table, files: list[str], fingerprint: str | None,
                 properties: dict[str, str] | None = None) -> TableState:
         """Make `files` the table's whole content in one OVERWRITE snapshot; the new state."""
-        props = {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
+        props = _snapshot_properties(fingerprint, properties)
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"):
             old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
@@ -210,20 +210,14 @@ class Catalog:
                     new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
                     for data_file in new:
                         overwrite.append_data_file(data_file)
-            snapshot = ice.current_snapshot()
-        assert snapshot is not None
-        state = TableState(table.name, files, sum(f.record_count for f in new), snapshot.snapshot_id,
-                           datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
-        if self._tables is not None:
-            self._states[(table.name, ice.metadata_location)] = state
-        return state
+        return self._committed(table, ice, files, sum(f.record_count for f in new), fingerprint, props)
 
     def append(self, table: Table, files: list[str], fingerprint: str | None = None,
                properties: dict[str, str] | None = None) -> TableState:
         """Add `files` to the table in one APPEND snapshot (history tables, new landed files); the new state."""
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
-        props = {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
+        props = _snapshot_properties(fingerprint, properties)
         before = self.state(table)
         ice = self.ensure(table)
         with self._errors(f"table {table.name}"), ice.transaction() as tx:
@@ -238,9 +232,16 @@ class Catalog:
             assert state is not None
             return state
         # the files before and the files added (planning them again would read every manifest)
-        state = TableState(table.name, before.files + files, before.rows + sum(f.record_count for f in new),
-                           snapshot.snapshot_id, datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
-                           fingerprint, props)
+        return self._committed(table, ice, before.files + files, before.rows + sum(f.record_count for f in new),
+                               fingerprint, props)
+
+    def _committed(self, table: Table, ice: IcebergTable, files: list[str], rows: int, fingerprint: str | None,
+                   props: dict[str, str]) -> TableState:
+        """The state of `table` just after this process committed its current snapshot (kept in a run)."""
+        snapshot = ice.current_snapshot()
+        assert snapshot is not None
+        state = TableState(table.name, files, rows, snapshot.snapshot_id,
+                           datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC), fingerprint, props)
         if self._tables is not None:
             self._states[(table.name, ice.metadata_location)] = state
         return state
@@ -258,6 +259,10 @@ class Catalog:
         with self._errors(f"table {table.name}"):
             self.iceberg.purge_table((NAMESPACE, table.name))
         return True
+
+
+def _snapshot_properties(fingerprint: str | None, properties: dict[str, str] | None) -> dict[str, str]:
+    return {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
 
 
 def _private_metrics(table: Table) -> dict[str, str]:

@@ -156,6 +156,19 @@ def _check_spark_s3(settings: Settings) -> None:
     check_s3(settings, SparkSession.getActiveSession())
 
 
+@dataclass(frozen=True)
+class _SourceRead:
+    """A source read by the landing reader, waiting for its commit."""
+
+    table: Table
+    fingerprint: str
+    rules: str
+    files: list[LandedFile]  # every landed file of the source (recorded in the snapshot)
+    read: SourceRead
+    base: tuple[TableState, TableState] | None  # landing and quarantine states to grow; None: replace them
+    seconds: float  # spent reading
+
+
 class _Landing:
     """Reads and validates the landed files of each source; commits only if every source passed."""
 
@@ -174,9 +187,7 @@ class _Landing:
 
         checks = load_checks(self.settings) if tables else []
         results: dict[str, TableRun] = {}
-        # (table, fingerprint, rules, files, read, base, seconds): what _commit takes
-        to_commit: list[tuple[Table, str, str, list[LandedFile], SourceRead, tuple[TableState, TableState] | None,
-                              float]] = []
+        to_commit: list[_SourceRead] = []
         reader: LandingReader | None = None
         try:
             for table in tables:
@@ -210,7 +221,8 @@ class _Landing:
                 read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
                                    f"{self.catalog.data_location(qtable)}/{folder}", own, already)
                 base = (state, qstate) if new else None
-                to_commit.append((table, fingerprint, rules, files, read, base, time.perf_counter() - t0))
+                to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base,
+                                             time.perf_counter() - t0))
                 self._tell(read)
         finally:
             if reader is not None:
@@ -219,29 +231,29 @@ class _Landing:
         # Every source passed its rules: now commit (each table atomically). The sources commit side by
         # side: a commit is mostly waiting on storage (three writes, each a request on S3).
         with ThreadPoolExecutor(max_workers=max(1, len(to_commit)), thread_name_prefix="stedi-commit") as pool:
-            commits = [pool.submit(self._commit, *item) for item in to_commit]
-            for (table, _fp, _rules, _files, read, _base, seconds), commit in zip(to_commit, commits, strict=True):
+            commits = [pool.submit(self._commit, item) for item in to_commit]
+            for item, commit in zip(to_commit, commits, strict=True):
+                table, read = item.table, item.read
                 state, qstate, status, committing = commit.result()
                 self._keep(table, state, qstate)
                 if status == "appended":
                     self.added[table.name] = read.landing_files
                 self.checks.extend(read.checks)
                 results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
-                                               seconds + committing, read.quarantined)
+                                               item.seconds + committing, read.quarantined)
                 self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
-                         f"{read.quarantined:,} quarantined ({seconds:.2f} s)")
+                         f"{read.quarantined:,} quarantined ({item.seconds:.2f} s)")
         return results
 
-    def _commit(self, table: Table, fingerprint: str, rules: str, files: list[LandedFile], read: SourceRead,
-                base: tuple[TableState, TableState] | None, _seconds: float
-                ) -> tuple[TableState, TableState, Literal["built", "appended"], float]:
+    def _commit(self, item: _SourceRead) -> tuple[TableState, TableState, Literal["built", "appended"], float]:
         """Commit a source's landing and quarantine tables: replaced, or grown by the new files."""
+        table, fingerprint, read, base = item.table, item.fingerprint, item.read, item.base
         assert table.source is not None
         t0 = time.perf_counter()
         warned = sum(r.rows for r in read.checks if r.check.action == "warn")
-        loaded = "\n".join(f"{f.name} {f.sha256}" for f in files)
+        loaded = "\n".join(f"{f.name} {f.sha256}" for f in item.files)
         props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
-                 RULES: rules, LOADED: loaded}
+                 RULES: item.rules, LOADED: loaded}
         qtable = quarantine_table(table.source)
         if base is None:
             state = self.catalog.replace(table, read.landing_files, fingerprint, props)

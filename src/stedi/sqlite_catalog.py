@@ -30,7 +30,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import CommitTableResponse, Table, TableProperties
 from pyiceberg.table.locations import load_location_provider
-from pyiceberg.table.metadata import new_table_metadata
+from pyiceberg.table.metadata import TableMetadata, new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 
@@ -131,10 +131,7 @@ class SqliteCatalog(MetastoreCatalog):
                                       partition_spec=partition_spec, sort_order=sort_order, properties=properties)
         self._write_metadata(metadata, load_file_io(self.properties, location=metadata_location), metadata_location)
         self._insert(namespace, name, metadata_location)
-        # the metadata just written, not read back (on S3 a read is a request)
-        return Table(identifier=Catalog.identifier_to_tuple(namespace) + (name,), metadata=metadata,
-                     metadata_location=metadata_location,
-                     io=self._load_file_io(metadata.properties, metadata_location), catalog=self)
+        return self._table(namespace, name, metadata, metadata_location)  # not read back: on S3 a request
 
     def _insert(self, namespace: str, name: str, metadata_location: str) -> None:
         try:
@@ -160,7 +157,10 @@ class SqliteCatalog(MetastoreCatalog):
         if not metadata_location:
             raise NoSuchTableError(f"Table does not exist: {namespace}.{name}")
         io = load_file_io(self.properties, location=metadata_location)
-        metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+        return self._table(namespace, name, FromInputFile.table_metadata(io.new_input(metadata_location)),
+                           metadata_location)
+
+    def _table(self, namespace: str, name: str, metadata: TableMetadata, metadata_location: str) -> Table:
         return Table(identifier=Catalog.identifier_to_tuple(namespace) + (name,), metadata=metadata,
                      metadata_location=metadata_location,
                      io=self._load_file_io(metadata.properties, metadata_location), catalog=self)
