@@ -143,7 +143,7 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures], kept: Mapping[
     import pyarrow.parquet as pq
 
     table = TABLES["reconciliation"]
-    when = datetime.now(UTC).isoformat(timespec="seconds")
+    when = datetime.now(UTC).isoformat(timespec="microseconds")  # two runs can end within a second
     rows = [{"run_id": run_id, "run_at": when, **{k: v for k, v in asdict(f).items()},
              "balanced": str(f.balanced).lower()} for f in figures]
     from stedi.arrow_types import ARROW_TYPES

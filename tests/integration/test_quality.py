@@ -399,3 +399,13 @@ def test_reconcile_command_prints_the_documented_json(tmp_path: Path, capsys: py
                                                     "duplicates"])] * 3
     assert figures[0] == {"source": "customer", "read": 14, "kept": 7, "filtered": 2, "quarantined": 0,
                           "duplicates": 5}
+
+
+def test_the_latest_reconciliation_is_the_last_recorded_even_within_one_second(tmp_path: Path) -> None:
+    """Runs can end within the same second: `reconcile()` still gives the last one's figures."""
+    from stedi.reconcile import Figures, record
+
+    lake = Lakehouse(tmp_path / "lake")
+    for run_id in ("run-b", "run-a", "run-c"):  # recorded in this order, ids not in order
+        record(lake.catalog, run_id, [Figures("customer", 1, 1, 0, 0, 0, 0)], {})
+    assert {r["run_id"] for r in lake.reconcile()} == {"run-c"}
