@@ -174,7 +174,7 @@ def case_commands(case: str, data: Path, work: Path, run: int = 0
             fresh()
             first, later = split_files(data, work)
             env = {**BENCH_ENV, **os.environ}
-            for step in (["ingest", str(first)], ["run"], ["ingest", *map(str, later)]):
+            for step in (["ingest", "--follow-symlinks", str(first)], ["run"], ["ingest", *map(str, later)]):
                 subprocess.run([*STEDI, "--home", str(home), *step], check=True, capture_output=True, env=env)
 
         return built_then_more, [*STEDI, "--home", str(home), "run"], {}

@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS `stedi`.`reconciliation` (
   `quarantined` bigint,
   `duplicates`  bigint,
   `warnings`    bigint,
-  `balanced`    string
+  `balanced`    string,
+  `suppressed`  bigint
 )
 LOCATION 's3://stedi-lakehouse/warehouse/stedi/reconciliation/'
 TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd');

@@ -10,16 +10,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stedi import faults
 from stedi.catalog import Catalog
 from stedi.config import Settings, load_settings
-from stedi.errors import QueryError, TableError
-from stedi.landing import IngestReport, LandedFile, LandingZone, open_landing
+from stedi.errors import QueryError, StorageError, TableError
+from stedi.landing import LANDING, IngestReport, LandedFile, LandingZone, open_landing
+from stedi.lock import LOCK
 from stedi.pipeline import RunReport
 from stedi.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
@@ -27,7 +30,8 @@ from stedi.tables import TABLES, Column, get_table
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from stedi.erasure import ErasureReceipt
+    from stedi.attach import AttachReport
+    from stedi.erasure import ErasurePlan, ErasureReceipt
     from stedi.optimize import OptimizeReport
 
 Progress = Callable[[str], None]
@@ -47,7 +51,10 @@ class TableInfo:
 
 
 class Lakehouse:
-    """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root (a folder or s3://)."""
+    """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root (a folder or s3://).
+
+    Methods that write (ingest, run, erase, optimize, attach) hold the root's writer lock while they work
+    (stedi.lock); the others only read and never create anything."""
 
     def __init__(self, home: str | Path | None = None, *, config: str | Path | None = None,
                  settings: Settings | None = None, **overrides: Any) -> None:
@@ -55,49 +62,127 @@ class Lakehouse:
         self.settings = settings or load_settings(config, home=home, **overrides)
         self.catalog = Catalog(self.settings)
         self._landing: LandingZone | None = None
+        self._writing_depth = 0  # nested writes (an erasure rebuilds the tables) take the lock once
 
     @property
     def landing(self) -> LandingZone:
-        """The landing zone (its root is checked on first use: a bucket may be missing or unreachable)."""
+        """The landing zone (its root is checked on first use: a bucket may be missing or unreachable).
+        Erased people are kept out of every file that enters it, by ingest or found in its folders."""
         if self._landing is None:
-            self._landing = open_landing(self.settings)
+            from stedi.privacy import load_key
+            from stedi.suppression import Suppressed
+
+            zone = open_landing(self.settings)
+            zone.suppressed = Suppressed(zone.storage, lambda: load_key(self.settings))
+            self._landing = zone
         return self._landing
 
-    def ingest(self, *paths: str | Path, source: str | None = None,
+    @contextmanager
+    def _writing(self, command: str, progress: Progress | None, catalog: bool = True) -> Iterator[None]:
+        """Hold the writer lock (once, however deeply writes nest); first clear what a killed writer left.
+        `catalog`: the command writes tables, so the catalog is opened for writing now (not on first commit,
+        which would load every table a second time)."""
+        if self._writing_depth:
+            self._writing_depth += 1
+            try:
+                yield
+            finally:
+                self._writing_depth -= 1
+            return
+        from stedi.lock import WriterLock
+        from stedi.recovery import sweep
+
+        say = progress or (lambda _m: None)
+        lock = WriterLock(self.settings, f"stedi {command}", self.settings.lock_wait)
+        notice = lock.acquire()
+        self._writing_depth = 1
+        try:
+            if notice:
+                say(f"notice: {notice}")
+            faults.point("lock:acquired")
+            if catalog:
+                self.catalog.open_for_writing()
+            for path in sweep(self.settings, self.settings.storage()):
+                say(f"notice: removed {path}, left by a writer that was killed")
+            if command != "erase":
+                self._finish_erasure(say)
+            yield
+        finally:
+            self._writing_depth = 0
+            lock.release()
+            if lock.lost is not None:
+                say(f"warning: the writer lock was taken over by {lock.lost.describe()} while this command ran "
+                    "(its lease was not renewed in time); commits of both are compare-and-swap, so none was lost")
+
+    def _finish_erasure(self, say: Progress) -> None:
+        from stedi.erasure import finish_pending
+
+        finish_pending(self, say)
+
+    def _require(self) -> None:
+        """Readers on a path that holds no lakehouse stop with one line (and create nothing)."""
+        if self.catalog.exists:
+            return
+        storage = self.settings.storage()
+        if storage.remote:
+            storage.check()
+            found = storage.list(LANDING, recursive=True)
+        else:  # a folder a writer has worked in (ingest may land nothing and still leave its lock file)
+            found = any(Path(self.settings.home, name).exists() for name in (LANDING, LOCK))  # type: ignore[assignment]
+        if not found:
+            raise StorageError(f"no lakehouse at {self.settings.home}; give its root with --home or STEDI_HOME, "
+                               "or make one with `stedi ingest PATH` and `stedi run`")
+
+    def ingest(self, *paths: str | Path, source: str | None = None, follow_symlinks: bool = False,
                progress: Progress | None = None) -> IngestReport:
         """Copy source files or folders into the landing zone (idempotent)."""
-        from stedi.privacy import load_key
-        from stedi.suppression import Suppressed
-
-        landing = self.landing
-        suppressed = Suppressed(landing.storage, None)
-        if suppressed:  # people were erased: keep them out (their hashes are keyed)
-            suppressed.key = load_key(self.settings)
-            landing.suppressed = suppressed
-        needs_s3 = self.settings.remote or any(is_s3(str(p)) for p in paths)
-        return landing.ingest(paths, source=source, progress=progress,
-                              s3=self.settings.s3_connection() if needs_s3 else None)
+        with self._writing("ingest", progress, catalog=False):
+            landing = self.landing
+            needs_s3 = self.settings.remote or any(is_s3(str(p)) for p in paths)
+            return landing.ingest(paths, source=source, progress=progress, follow_symlinks=follow_symlinks,
+                                  s3=self.settings.s3_connection() if needs_s3 else None)
 
     def erase(self, emails: Iterable[str], *, progress: Progress | None = None) -> ErasureReceipt:
         """Erase people everywhere under the root (see stedi.erasure); a receipt without personal data."""
         from stedi.erasure import erase
 
-        return erase(self, list(emails), progress)
+        with self._writing("erase", progress):
+            return erase(self, list(emails), progress)
+
+    def erasure_plan(self, emails: Iterable[str]) -> ErasurePlan:
+        """What `erase` would remove for these people, changing nothing (`stedi erase --dry-run`)."""
+        from stedi.erasure import plan
+
+        self._require()
+        return plan(self, list(emails))
+
+    def attach(self, *, progress: Progress | None = None) -> list[AttachReport]:
+        """Register in the catalog the tables this root holds (a copied or moved lakehouse, a lost or stale
+        catalog); see stedi.attach."""
+        from stedi.attach import attach
+
+        with self.catalog.unchecked(), self._writing("attach", progress):
+            return attach(self.settings, self.catalog, progress)
 
     def landed_files(self) -> list[LandedFile]:
-        return self.landing.files()
+        """The landed files as the manifest and the landing folders list them (nothing is written)."""
+        self._require()
+        return open_landing(self.settings, writable=False).files(adopt=False)
 
     def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
             progress: Progress | None = None) -> RunReport:
         """Build the tables (or the selected ones and what they need); unchanged tables are kept."""
         from stedi.pipeline import run
 
-        return run(self.settings, self.catalog, list(select or []), full_refresh, progress)
+        with self._writing("run", progress):
+            return run(self.settings, self.catalog, list(select or []), full_refresh, progress, self.landing)
 
-    def sql(self, query: str) -> pa.Table:
-        """Run one read-only SQL query over every built table, by name (on the embedded engine)."""
+    def sql(self, query: str, *, timeout: float | None = None) -> pa.Table:
+        """Run one read-only SQL query over every built table, by name (on the embedded engine).
+        `timeout` (seconds; default the setting query_timeout) stops a query that runs longer."""
         from stedi.engines import open_query_engine
 
+        self._require()
         engine = open_query_engine(self.settings)
         try:
             for table in TABLES.values():
@@ -105,46 +190,61 @@ class Lakehouse:
                 if state is not None:
                     engine.register_parquet(table.name, state.files, table)
             try:
-                return engine.query(query)
+                return engine.query(query, timeout=self.settings.query_timeout if timeout is None else timeout)
             except QueryError as exc:
                 raise QueryError(self._hint(str(exc))) from None
         finally:
             engine.close()
 
-    def _hint(self, message: str) -> str:
+    def _hint(self, error: str) -> str:
+        """The engine's message with a hint for a stedi user (the position marker, if any, stays last)."""
+        message, newline, marker = error.partition("\n")
         # DuckDB suggests its own system tables ("Did you mean pg_enum?"): no help to a stedi user.
         message = re.sub(r' ?Did you mean "(?!(?:' + "|".join(TABLES) + r')")[^"]*"\?', "", message)
         for name in TABLES:
             if f"name {name} does not exist" in message:
-                return f"table {name} has not been built yet; run `stedi run` first ({message})"
+                return f"table {name} has not been built yet; run `stedi run` first ({message})" + newline + marker
         if "does not exist" in message:
-            return f"{message} The tables are: {', '.join(TABLES)}"
-        return message
+            return f"{message} The tables are: {', '.join(TABLES)}" + newline + marker
+        return message + newline + marker
 
     def reconcile(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """The reconciliation figures of the latest run (or of `run_id`), one dict per source."""
         from stedi.tables import TABLES as ALL
 
+        self._require()
         if self.catalog.state(ALL["reconciliation"]) is None:
             raise TableError("no run has been reconciled yet; run `stedi run` first")
         where = "run_id = (select max_by(run_id, run_at) from reconciliation)" if run_id is None else \
             "run_id = '" + run_id.replace("'", "''") + "'"
         result = self.sql(f"select * from reconciliation where {where} order by "
                           "list_position(['customer', 'accelerometer', 'step_trainer'], source)")
+        if run_id is not None and result.num_rows == 0:
+            latest = [r for (r,) in (tuple(row.values()) for row in self.sql(
+                "select run_id from reconciliation group by run_id order by max(run_at) desc limit 5").to_pylist())]
+            raise TableError(f"no run {run_id!r} in the reconciliation; the latest runs are: {', '.join(latest)} "
+                             "(all of them: `stedi sql \"select distinct run_id, run_at from reconciliation\"`)")
         return result.to_pylist()
 
-    def optimize(self, *, retention_days: float | None = None,
+    def optimize(self, *, retention_days: float | None = None, grace_minutes: float | None = None,
                  progress: Progress | None = None) -> list[OptimizeReport]:
         """Compact small table files and expire snapshots older than the retention (see stedi.optimize)."""
         from stedi.optimize import optimize
 
-        return optimize(self.settings, self.catalog, retention_days, progress)
+        with self._writing("optimize", progress):
+            return optimize(self.settings, self.catalog, retention_days, progress, grace_minutes)
 
     def tables(self) -> list[TableInfo]:
         """Every table with its zone, row count, last update and snapshot."""
-        return [self.describe(name) for name in TABLES]
+        self._require()
+        return [self._info(name) for name in TABLES]
 
     def describe(self, name: str) -> TableInfo:
+        get_table(name)
+        self._require()
+        return self._info(name)
+
+    def _info(self, name: str) -> TableInfo:
         table = get_table(name)
         state = self.catalog.state(table)
         return TableInfo(

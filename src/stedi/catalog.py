@@ -7,12 +7,13 @@ table had, so a reader sees the old table or the new one, never a mix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
 
 FINGERPRINT = "stedi.fingerprint"  # snapshot property: what the table was built from
+COMMIT_ATTEMPTS = 5  # appends to a history, when other writers keep coming first
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._catalog: Catalog | None = None
+        self._writable = False  # opened for a writer (see open_for_writing)
+        self._checked = True  # refuse a catalog that is not this root's (off only for `stedi attach`)
         # Within `cached()` (a run): loaded tables and planned states, so a build does not read the same
         # metadata three times (on S3 each read is a request). Our commits update the cached objects.
         self._tables: dict[str, IcebergTable | None] | None = None
@@ -77,31 +81,83 @@ class Catalog:
 
     @property
     def iceberg(self) -> Catalog:
+        """The pyiceberg catalog, opened for reading unless a writer opened it for writing."""
         if self._catalog is None:
-            self._catalog = self._open()
+            opened = self._open(write=False)
+            if opened is None:
+                raise TableError(f"no table has been built at {self._settings.home} yet; run `stedi run` first")
+            self._catalog = opened
         return self._catalog
 
-    def _open(self) -> Catalog:
+    @property
+    def exists(self) -> bool:
+        """Whether the catalog holds anything yet (readers never create it)."""
+        if self._catalog is None and not self._writable:
+            opened = self._open(write=False)
+            if opened is None:
+                return False
+            self._catalog = opened
+        return True
+
+    @contextmanager
+    def unchecked(self) -> Iterator[None]:
+        """Open the catalog without refusing one that is not this root's (`stedi attach` repairs it)."""
+        self._catalog, self._writable, self._checked = None, False, False
+        try:
+            yield
+        finally:
+            self._catalog, self._writable, self._checked = None, False, True
+            if self._tables is not None:
+                self._tables.clear()
+
+    def open_for_writing(self) -> None:
+        """Open the catalog for a writer (which holds the lakehouse's lock): created if missing, the
+        namespace made, an s3:// root claimed. Tables loaded through a read-only opening are dropped."""
+        if self._writable:
+            return
+        self._catalog = self._open(write=True)
+        self._writable = True
+        if self._tables is not None:
+            self._tables.clear()
+
+    def _open(self, write: bool, check: bool = True) -> Catalog | None:
+        """The catalog; None when opening to read and the embedded catalog does not exist.
+
+        A reader creates nothing: no folder, no catalog file, no namespace, no claim (so a mistyped
+        --home leaves nothing behind and a read-only root can be queried). `check`: refuse a catalog
+        that is not this root's (see `check_locations` and `claim_root`)."""
         from pyiceberg.catalog import load_catalog
 
         settings = self._settings
         props = settings.catalog_properties()
-        if not settings.remote:
-            ensure_writable_dir(settings.home)
-            Path(local_path(settings.warehouse_uri)).mkdir(exist_ok=True)
-        if not settings.catalog:
-            ensure_writable_dir(settings.catalog_path.parent)
+        embedded = not settings.catalog
+        if write:
+            if not settings.remote:
+                ensure_writable_dir(settings.home)
+                Path(local_path(settings.warehouse_uri)).mkdir(exist_ok=True)
+            if embedded:
+                ensure_writable_dir(settings.catalog_path.parent)
+        elif embedded and not settings.catalog_path.is_file():
+            return None
         with self._errors(f"the catalog ({_describe(props)})"):
-            if settings.catalog:
+            if not embedded:
                 catalog = load_catalog("stedi", **props)
             else:  # the embedded SQLite catalog, without SQLAlchemy (see stedi.sqlite_catalog)
-                from stedi.sqlite_catalog import SqliteCatalog
+                from stedi.sqlite_catalog import READ_ONLY, SqliteCatalog
 
-                catalog = SqliteCatalog("stedi", **props)
-            catalog.create_namespace_if_not_exists(NAMESPACE)
-        if settings.remote:
-            claim_root(settings)
+                catalog = SqliteCatalog("stedi", **props, **({} if write else {READ_ONLY: "true"}))
+            if write:
+                catalog.create_namespace_if_not_exists(NAMESPACE)
+        if check and self._checked and embedded:
+            check_locations(settings, catalog)
+        if check and self._checked and settings.remote:
+            claim_root(settings, catalog, write)
         return catalog
+
+    @property
+    def _where(self) -> str:
+        return f"{self._settings.catalog_path}" if not self._settings.catalog else \
+            _describe(self._settings.catalog_properties())
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -111,6 +167,14 @@ class Catalog:
             raise
         except Exception as exc:
             hint = ""
+            if isinstance(exc, FileNotFoundError) or "Path does not exist" in str(exc):
+                # The catalog names a metadata file the root does not hold: the catalog is stale (the
+                # bucket was emptied or recreated, the warehouse deleted) or belongs to another root.
+                raise CatalogError(
+                    f"cannot use {what}: the catalog ({self._where}) names files that are not in the "
+                    f"lakehouse at {self._settings.home} ({_first_line(exc)}). Run `stedi attach` to register "
+                    "the tables the root holds (tables whose files are gone are forgotten, and the next "
+                    "`stedi run` builds them again from the landing zone)") from None
             if isinstance(exc, OSError) and self._settings.remote:
                 raise explain(exc, what, self._settings.s3_connection()) from None
             if "not a database" in str(exc) or "malformed" in str(exc):
@@ -120,14 +184,16 @@ class Catalog:
 
     def load(self, table: Table, fresh: bool = False) -> IcebergTable | None:
         """The Iceberg table (None if it does not exist); `fresh` reads the catalog even within `cached()`."""
-        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
         if self._tables is not None and not fresh and table.name in self._tables:
             return self._tables[table.name]
+        if not self.exists:
+            return None
         with self._errors(f"table {table.name}"):
             try:
                 loaded = self.iceberg.load_table((NAMESPACE, table.name))
-            except NoSuchTableError:
+            except (NoSuchTableError, NoSuchNamespaceError):
                 loaded = None
         if self._tables is not None:
             self._tables[table.name] = loaded
@@ -135,32 +201,146 @@ class Catalog:
 
     def ensure(self, table: Table) -> IcebergTable:
         """The Iceberg table for `table`, created on first use; refuses one whose columns differ."""
+        from pyiceberg.exceptions import TableAlreadyExistsError
         from pyiceberg.table import TableProperties
 
+        self.open_for_writing()
         existing = self.load(table)
         if existing is not None:
             have = [(f.name, str(f.field_type)) for f in existing.schema().fields]
             want = [(f.name, str(f.field_type)) for f in iceberg_schema(table.columns).fields]
+            if have != want and table.kind == "history" and want[:len(have)] == have:
+                self._add_columns(table, existing, len(have))  # a history is kept, never rebuilt
+                have = want
             if have == want:
-                missing = {k: v for k, v in _private_metrics(table).items() if existing.properties.get(k) != v}
+                missing = {k: v for k, v in _table_properties(table).items() if existing.properties.get(k) != v}
                 if missing:
                     with self._errors(f"table {table.name}"), existing.transaction() as tx:
                         tx.set_properties(missing)
                 return existing
-            # Every stedi table is rebuilt from the landing zone, so a table of an older layout is
+            # Every other stedi table is rebuilt from the landing zone, so a table of an older layout is
             # dropped and created anew rather than migrated.
             self.drop(table)
         schema = iceberg_schema(table.columns)
         with self._errors(f"table {table.name}"):
-            created = self.iceberg.create_table(
-                (NAMESPACE, table.name), schema,
-                # engines write plain Parquet without Iceberg field ids: columns are matched by name
-                properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
-                            "stedi.zone": table.zone, **_private_metrics(table)},
-            )
+            try:
+                created = self.iceberg.create_table(
+                    (NAMESPACE, table.name), schema,
+                    # engines write plain Parquet without Iceberg field ids: columns are matched by name
+                    properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
+                                "stedi.zone": table.zone, **_table_properties(table)},
+                )
+            except TableAlreadyExistsError:  # another writer created it just now
+                raise self._conflict(table, []) from None
         if self._tables is not None:
             self._tables[table.name] = created
         return created
+
+    def _add_columns(self, table: Table, ice: IcebergTable, known: int) -> None:
+        """Columns added at the end of a history table: its old files read them as null."""
+        from pyiceberg.table import TableProperties
+
+        with self._errors(f"table {table.name}"):
+            with ice.update_schema() as update:
+                for column in iceberg_schema(table.columns).fields[known:]:
+                    update.add_column(column.name, column.field_type, doc=column.doc)
+            with ice.transaction() as tx:
+                tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: ice.schema().name_mapping.model_dump_json()})
+
+    def replace(self, table: Table, files: list[str], fingerprint: str | None,
+                properties: dict[str, str] | None = None, *, base: int | None) -> TableState:
+        """Make `files` the table's whole content in one OVERWRITE snapshot; the new state.
+
+        `base` is the snapshot the files were made from (None: the table had none). The commit is a
+        compare-and-swap on it: if another writer committed in between, nothing is committed, the files
+        are deleted, and a CatalogError says to run again."""
+        from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
+        props = _snapshot_properties(fingerprint, properties)
+        ice = self.ensure(table)
+        self._check_base(table, ice, base, files)
+        with self._commit(table, files):
+            old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
+            with ice.transaction() as tx:
+                update = tx.update_snapshot(snapshot_properties=props)
+                with update.overwrite() as overwrite:
+                    for data_file in old:
+                        overwrite.delete_data_file(data_file)
+                    new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
+                    for data_file in new:
+                        overwrite.append_data_file(data_file)
+        return self._committed(table, ice, files, sum(f.record_count for f in new), fingerprint, props)
+
+    def append(self, table: Table, files: list[str], fingerprint: str | None = None,
+               properties: dict[str, str] | None = None, *, base: int | None | Literal["any"]) -> TableState:
+        """Add `files` to the table in one APPEND snapshot; the new state.
+
+        `base` as for `replace`: new landed files and a grown table append only to the very snapshot they
+        were worked out from, so a file is never added twice. "any": rows that are new whatever the table
+        holds (a run's history), appended to the current snapshot, again if another writer came first."""
+        from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
+        props = _snapshot_properties(fingerprint, properties)
+        for attempt in range(COMMIT_ATTEMPTS):
+            before = self.state(table)
+            ice = self.ensure(table)
+            if base != "any":
+                self._check_base(table, ice, base, files)
+            try:
+                with self._commit(table, files, discard=base != "any"), ice.transaction() as tx:
+                    with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
+                        new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
+                        for data_file in new:
+                            append.append_data_file(data_file)
+                break
+            except CatalogError:
+                if base != "any" or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                self.load(table, fresh=True)  # another writer appended first: append to theirs
+        snapshot = ice.current_snapshot()
+        assert snapshot is not None
+        if before is None or before.snapshot_id != snapshot.parent_snapshot_id:
+            state = self.state(table)  # another writer committed in between: plan the files again
+            assert state is not None
+            return state
+        # the files before and the files added (planning them again would read every manifest)
+        return self._committed(table, ice, before.files + files, before.rows + sum(f.record_count for f in new),
+                               fingerprint, props)
+
+    def _check_base(self, table: Table, ice: IcebergTable, base: int | None, files: list[str]) -> None:
+        if ice.metadata.current_snapshot_id != base:
+            raise self._conflict(table, files)
+
+    @contextmanager
+    def _commit(self, table: Table, files: list[str], discard: bool = True) -> Iterator[None]:
+        """A commit: refused by the catalog's compare-and-swap when the table moved on (stedi tables retry
+        nothing on their own: see _table_properties), then a CatalogError and (with `discard`) the files
+        made for it are deleted."""
+        from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+        try:
+            with self._errors(f"table {table.name}"):
+                try:
+                    yield
+                except (CommitFailedException, ValidationException):
+                    raise self._conflict(table, files if discard else []) from None
+        except CatalogError:
+            self.load(table, fresh=True)  # the cached table is behind: the next read sees the other commit
+            raise
+
+    def _conflict(self, table: Table, files: list[str]) -> CatalogError:
+        """Another writer changed `table` while this process worked on it; its files are deleted."""
+        from stedi.storage import open_uri
+
+        for uri in files:
+            try:
+                fs, path = open_uri(uri, self.s3)
+                fs.delete_file(path)
+            except OSError:
+                pass  # `stedi optimize` deletes files no snapshot references
+        return CatalogError(f"table {table.name} was changed by another writer while this command worked on it, "
+                            "so nothing of it was committed here; run the command again (one writer at a time: "
+                            "see docs/reliability.md)")
 
     def state(self, table: Table) -> TableState | None:
         """The current snapshot of `table`, or None if it was never built."""
@@ -193,48 +373,6 @@ class Catalog:
             self._states[(table.name, ice.metadata_location)] = state
         return state
 
-    def replace(self, table: Table, files: list[str], fingerprint: str | None,
-                properties: dict[str, str] | None = None) -> TableState:
-        """Make `files` the table's whole content in one OVERWRITE snapshot; the new state."""
-        from pyiceberg.io.pyarrow import parquet_files_to_data_files
-
-        props = _snapshot_properties(fingerprint, properties)
-        ice = self.ensure(table)
-        with self._errors(f"table {table.name}"):
-            old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
-            with ice.transaction() as tx:
-                update = tx.update_snapshot(snapshot_properties=props)
-                with update.overwrite() as overwrite:
-                    for data_file in old:
-                        overwrite.delete_data_file(data_file)
-                    new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
-                    for data_file in new:
-                        overwrite.append_data_file(data_file)
-        return self._committed(table, ice, files, sum(f.record_count for f in new), fingerprint, props)
-
-    def append(self, table: Table, files: list[str], fingerprint: str | None = None,
-               properties: dict[str, str] | None = None) -> TableState:
-        """Add `files` to the table in one APPEND snapshot (history tables, new landed files); the new state."""
-        from pyiceberg.io.pyarrow import parquet_files_to_data_files
-
-        props = _snapshot_properties(fingerprint, properties)
-        before = self.state(table)
-        ice = self.ensure(table)
-        with self._errors(f"table {table.name}"), ice.transaction() as tx:
-            with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-                new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
-                for data_file in new:
-                    append.append_data_file(data_file)
-        snapshot = ice.current_snapshot()
-        assert snapshot is not None
-        if before is None or before.snapshot_id != snapshot.parent_snapshot_id:
-            state = self.state(table)  # another writer committed in between: plan the files again
-            assert state is not None
-            return state
-        # the files before and the files added (planning them again would read every manifest)
-        return self._committed(table, ice, before.files + files, before.rows + sum(f.record_count for f in new),
-                               fingerprint, props)
-
     def _committed(self, table: Table, ice: IcebergTable, files: list[str], rows: int, fingerprint: str | None,
                    props: dict[str, str]) -> TableState:
         """The state of `table` just after this process committed its current snapshot (kept in a run)."""
@@ -251,6 +389,7 @@ class Catalog:
         return self.ensure(table).location().rstrip("/") + "/data"
 
     def drop(self, table: Table) -> bool:
+        self.open_for_writing()
         ice = self.load(table)
         if self._tables is not None:
             self._tables.pop(table.name, None)
@@ -265,11 +404,16 @@ def _snapshot_properties(fingerprint: str | None, properties: dict[str, str] | N
     return {**(properties or {}), **({FINGERPRINT: fingerprint} if fingerprint else {})}
 
 
-def _private_metrics(table: Table) -> dict[str, str]:
-    """No min/max statistics for text columns: Iceberg manifests would otherwise keep (truncated) emails,
-    names and serial numbers of every file ever written, beyond the reach of erasure, since pyiceberg
-    carries manifests of deleted entries forward. Counts are enough: stedi prunes nothing by value."""
-    return {f"write.metadata.metrics.column.{c.name}": "counts" for c in table.columns if c.type == "string"}
+def _table_properties(table: Table) -> dict[str, str]:
+    """Properties every stedi table carries.
+
+    - No min/max statistics for text columns: Iceberg manifests would otherwise keep (truncated) emails,
+      names and serial numbers of every file ever written, beyond the reach of erasure, since pyiceberg
+      carries manifests of deleted entries forward. Counts are enough: stedi prunes nothing by value.
+    - No commit retries by pyiceberg: a retry rebases the commit onto whatever another writer committed,
+      which would add the same landed file twice. stedi decides what may be retried (Catalog.append)."""
+    return {**{f"write.metadata.metrics.column.{c.name}": "counts" for c in table.columns if c.type == "string"},
+            "commit.retry.num-retries": "0"}
 
 
 def require_state(catalog: Catalog, table: Table) -> TableState:
@@ -282,13 +426,16 @@ def require_state(catalog: Catalog, table: Table) -> TableState:
 OWNER = "catalog.json"  # under an s3:// root: which catalog the lakehouse's tables are registered in
 
 
-def claim_root(settings: Settings) -> None:
-    """Refuse to open a bucket's lakehouse with a second embedded catalog.
+def claim_root(settings: Settings, catalog: Catalog, write: bool, take_over: bool = False) -> None:
+    """Refuse to open a bucket's lakehouse with a second embedded catalog, or with a stale one.
 
     A SQLite catalog is private to one machine. Two of them over one bucket would each believe they own
     the same table locations and overwrite (and, on cleaning, delete) each other's files. So the root
     records the catalog that first used it, and a different embedded catalog is refused. Shared catalogs
-    (SQL on PostgreSQL, Glue, REST) coordinate their writers and may be used from any machine.
+    (SQL on PostgreSQL, Glue, REST) coordinate their writers and may be used from any machine. An
+    embedded catalog that lists tables while the root has no claim at all was made for a bucket that has
+    since been emptied or recreated. A reader only checks; a writer claims an unclaimed root; `stedi
+    attach` (`take_over`) makes this catalog the root's.
     """
     import json
     import socket
@@ -299,9 +446,9 @@ def claim_root(settings: Settings) -> None:
     ident: str | None = None
     if kind == "embedded":
         id_file = settings.catalog_path.with_suffix(".id")
-        if not id_file.exists():
+        if not id_file.exists() and write:
             id_file.write_text(uuid.uuid4().hex + "\n")
-        ident = id_file.read_text().strip()
+        ident = id_file.read_text().strip() if id_file.exists() else None
     try:
         owner = json.loads(storage.read_bytes(OWNER).decode("utf-8"))
     except FileNotFoundError:
@@ -311,8 +458,19 @@ def claim_root(settings: Settings) -> None:
                            "it, or remove it if you are sure only one catalog uses this root") from None
     mine = {"catalog": kind, "id": ident, "host": socket.gethostname(),
             "about": "the catalog this lakehouse's tables are registered in (written by stedi)"}
-    if owner is None:
+    if take_over:
         storage.write_bytes(OWNER, json.dumps(mine, indent=1).encode())
+        return
+    if owner is None:
+        registered = registered_locations(catalog) if kind == "embedded" else {}
+        if registered:
+            raise CatalogError(
+                f"the embedded catalog {settings.catalog_path} lists {len(registered)} tables of {settings.home}, "
+                f"but the lakehouse there has no {OWNER}: the bucket was emptied or recreated, or this catalog "
+                "belongs to another lakehouse. Run `stedi attach` to register the tables the root holds (tables "
+                "whose files are gone are forgotten, and the next `stedi run` builds them again)")
+        if write:
+            storage.write_bytes(OWNER, json.dumps(mine, indent=1).encode())
         return
     if owner.get("catalog") == "embedded" or kind == "embedded":
         if owner.get("catalog") != kind or owner.get("id") != ident:
@@ -323,7 +481,46 @@ def claim_root(settings: Settings) -> None:
                 + (f"embedded catalog ({settings.catalog_path})" if kind == "embedded" else f"{kind} catalog")
                 + ". Two catalogs over one bucket would overwrite each other's tables. Use that catalog "
                 "(catalog_file, or the same [catalog] settings), or a shared catalog for every machine "
-                "([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\")")
+                "([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\"); if that catalog is gone for "
+                "good, `stedi attach` registers the root's tables in this one")
+
+
+def registered_locations(catalog: Catalog) -> dict[str, str]:
+    """{table name: metadata location} of the tables in stedi's namespace."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from stedi.sqlite_catalog import SqliteCatalog
+
+    if isinstance(catalog, SqliteCatalog):
+        return catalog.metadata_locations(NAMESPACE)
+    try:
+        return {ident[-1]: catalog.load_table(ident).metadata_location for ident in catalog.list_tables(NAMESPACE)}
+    except NoSuchNamespaceError:
+        return {}
+
+
+def check_locations(settings: Settings, catalog: Catalog) -> None:
+    """Refuse an embedded catalog that registers a table outside this root: the lakehouse was copied or
+    moved, and writing through it would change the original (the catalog holds absolute locations)."""
+    outside = {name: loc for name, loc in registered_locations(catalog).items() if not is_under_root(settings, loc)}
+    if outside:
+        name, location = sorted(outside.items())[0]
+        raise CatalogError(
+            f"the catalog {settings.catalog_path} registers {len(outside)} tables outside the lakehouse at "
+            f"{settings.home} (e.g. {name} at {location}): was the lakehouse copied or moved? stedi never writes "
+            "outside the root in use. Run `stedi attach` to register the tables at their copies under this root")
+
+
+def is_under_root(settings: Settings, uri: str) -> bool:
+    """Whether a table or file location lies under the root's warehouse."""
+    warehouse = settings.warehouse_uri
+    if settings.remote:
+        normal = uri.replace("s3a://", "s3://", 1)
+        return normal.startswith(warehouse.rstrip("/") + "/")
+    if "://" in uri and not uri.startswith("file://"):
+        return False
+    path = os.path.realpath(local_path(uri))
+    return path.startswith(os.path.realpath(local_path(warehouse)) + os.sep)
 
 
 def _describe(props: dict[str, str]) -> str:

@@ -58,6 +58,9 @@ class Settings:
     catalog_file: Path | None = None  # the embedded catalog's SQLite file; see `catalog_path`
     data_dir: Path | None = None  # this machine's folder for an s3:// root; see `state_dir`
     s3: Mapping[str, Any] = field(default_factory=dict)  # [s3]: endpoint, region, path_style, profile
+    lock_wait: float = 0.0  # seconds a writer waits for another writer's lock (0: fail at once)
+    query_timeout: float | None = None  # seconds a `stedi sql` query may run (None: no limit)
+    optimize_grace_minutes: float = 60.0  # `stedi optimize` deletes no file a reader may still be using
 
     @property
     def remote(self) -> bool:
@@ -125,7 +128,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         values.update(_read_toml(path))
 
     for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir",
-                "consent_policy", "pseudonym_key_file", "catalog_file", "snapshot_retention_days"):
+                "consent_policy", "pseudonym_key_file", "catalog_file", "snapshot_retention_days", "lock_wait",
+                "query_timeout", "optimize_grace_minutes"):
         if f"STEDI_{key.upper()}" in env:
             values[key] = env[f"STEDI_{key.upper()}"]
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
@@ -135,25 +139,16 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
 
     known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
              "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file", "catalog_file", "s3",
-             "snapshot_retention_days"}
+             "snapshot_retention_days", "lock_wait", "query_timeout", "optimize_grace_minutes"}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
                           f"known: {', '.join(sorted(known))}")
-    try:
-        if "max_quarantine_share" in values:
-            values["max_quarantine_share"] = float(values["max_quarantine_share"])
-            if not 0 <= values["max_quarantine_share"] <= 1:
-                raise ValueError("a share between 0 and 1")
-        if "max_record_bytes" in values:
-            values["max_record_bytes"] = int(values["max_record_bytes"])
-        if "snapshot_retention_days" in values:
-            values["snapshot_retention_days"] = float(values["snapshot_retention_days"])
-            if values["snapshot_retention_days"] < 0:
-                raise ValueError("snapshot_retention_days cannot be negative")
-    except ValueError as exc:
-        raise ConfigError(f"max_quarantine_share must be a number from 0 to 1, max_record_bytes a whole "
-                          f"number of bytes and snapshot_retention_days a number of days ({exc})") from None
+    for key, (kind, low, high, what) in NUMBERS.items():
+        if values.get(key) is not None:
+            values[key] = _number(key, values[key], kind, low, high, what)
+    if "target_file_size" in values:
+        _size("target_file_size", values["target_file_size"])
     for key in ("checks_dir", "pseudonym_key_file", "catalog_file"):
         if values.get(key) and is_s3(str(values[key])):
             what = ("SQLite cannot keep a catalog in a bucket: keep catalog_file on a local disk, or use a "
@@ -187,6 +182,49 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
                           f"{', '.join(S3_KEYS)}. Credentials are not set here: they come from the AWS sources "
                           "(environment, ~/.aws, instance role)")
     return Settings(**values)
+
+
+# Numeric settings: (type, lowest, highest, what the value is), checked wherever they come from.
+NUMBERS: dict[str, tuple[type, float, float, str]] = {
+    "max_quarantine_share": (float, 0, 1, "a share from 0 to 1"),
+    "max_record_bytes": (int, 1, float("inf"), "a whole number of bytes, at least 1"),
+    "snapshot_retention_days": (float, 0, float("inf"), "a number of days, 0 or more"),
+    "lock_wait": (float, 0, float("inf"), "a number of seconds, 0 or more"),
+    "query_timeout": (float, 0.001, float("inf"), "a number of seconds, more than 0"),
+    "optimize_grace_minutes": (float, 0, float("inf"), "a number of minutes, 0 or more"),
+}
+
+
+def _number(key: str, value: Any, kind: type, low: float, high: float, what: str) -> float | int:
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} = {value!r} is not valid: it must be {what}") from None
+    if not low <= number <= high or number != number:  # NaN compares false to everything
+        raise ConfigError(f"{key} = {value!r} is out of range: it must be {what}")
+    return number  # type: ignore[no-any-return]
+
+
+def _size(key: str, value: Any) -> int:
+    """A size such as `256MB`, `1GiB` or `1048576`, in bytes; a ConfigError naming `key` otherwise."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    raw = str(value).strip().upper().replace(" ", "")
+    number = raw.rstrip("KMGIB")
+    try:
+        size = int(float(number) * units[raw[len(number):]])
+    except (ValueError, KeyError):
+        size = 0
+    if isinstance(value, bool) or size <= 0:
+        raise ConfigError(f"{key} = {value!r} is not a size: write a number of bytes with a unit, such as "
+                          "\"256MB\", \"1GiB\" or \"500kB\"")
+    return size
+
+
+def parse_size(text: str) -> int:
+    """`256MB`, `1GiB`, `500kb`, `1048576` -> bytes."""
+    return _size("size", text)
 
 
 def default_data_dir(home: str, env: Mapping[str, str]) -> Path:

@@ -1,44 +1,60 @@
 """`stedi erase`: the right to erasure, leaving no trace of the person under the lakehouse root.
 
-1. The person's records leave the landed raw files: customer records with their email (every version),
+Before anything changes, the erasure resolves everything it will remove (the people's emails, the
+serial numbers of their devices, their pseudonyms) and records it durably in a journal,
+`<root>/privacy/erasing.json`. Then, each step safe to repeat:
+
+1. The people join the suppression list (keyed hashes only): from now on no file that lands, by
+   ingest or found in the landing folder, brings them back.
+2. Their records leave the landed raw files: customer records with their email (every version),
    accelerometer readings with it as `user`, step trainer readings of their device(s); each affected
    file is rewritten atomically. Lines that are not valid records are dropped too when they carry the
    email or serial number (they would otherwise live on in a quarantine table's raw text).
-2. They join the suppression list (keyed hashes only), so a later ingest does not bring them back.
 3. The tables are rebuilt from the landing zone, the quarantine tables included.
-4. Every older snapshot is expired and every file no table references any more is deleted (pyiceberg
-   does not delete them itself); stedi's scratch space is emptied.
-5. A receipt without personal data (a keyed hash per person, rows removed per table, time) is appended
-   to <root>/privacy/erasures.jsonl, and the whole root is scanned to prove nothing is left.
+4. Every older snapshot is expired and every file no table references any more is deleted at once
+   (pyiceberg does not delete them itself; an erasure does not wait for readers); stedi's scratch space
+   is emptied.
+5. The whole root is scanned to prove nothing is left; a receipt without personal data (a keyed hash
+   per person, rows removed per table, time) is appended to <root>/privacy/erasures.jsonl; the journal
+   is deleted.
+
+Killed at any point, the erasure is finished from its journal by the next `stedi erase` or by whichever
+writer comes next (`run`, `ingest`, `optimize`): nobody erased survives a crash. The journal is the one
+file that names the people while their erasure is under way (it must, to finish the proof after a
+crash); it is readable by its owner only, never scanned as a trace, and deleted with the receipt.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from stedi.errors import StediError
+from stedi import faults
+from stedi.errors import ErasureError, StediError
 from stedi.privacy import load_key, normalise_email, pseudonym, subject_hash
 from stedi.suppression import Suppressed
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     from stedi.api import Lakehouse
+    from stedi.landing import LandedFile, LandingZone
     from stedi.storage import Storage
 
 AUDIT_LOG = "privacy/erasures.jsonl"  # under the lakehouse root
+JOURNAL = "privacy/erasing.json"  # under the lakehouse root, while an erasure is under way
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 Progress = Callable[[str], None]
 
-
-class ErasureError(StediError):
-    """Erasure could not be completed; the message says what is left and what to do."""
+__all__ = ["ErasureError", "ErasurePlan", "ErasureReceipt", "erase", "finish_pending", "plan"]
 
 
 @dataclass(frozen=True)
@@ -51,98 +67,259 @@ class ErasureReceipt:
     files_deleted: int
     audit_log: str  # where the receipt was appended (a path or an s3:// URI)
     subjects: list[str] = field(default_factory=list)  # keyed hashes, never addresses
+    unmatched: int = 0  # people of whom no landed record was found (they are kept out all the same)
 
 
-def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) -> ErasureReceipt:
-    say = progress or (lambda _m: None)
-    settings = lake.settings
-    key = load_key(settings)
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What an erasure would remove (`stedi erase --dry-run`): counts only."""
+
+    people: int
+    unmatched: int  # people of whom no landed record was found
+    devices: int  # their devices (serial numbers no other customer has)
+    shared_devices: int  # their devices that other customers have too (readings kept)
+    landed_records: dict[str, int]  # per source
+    landed_files: int  # landed files that would be rewritten
+    rows: dict[str, int]  # per table: rows that name them (email, user, serial number or pseudonym)
+
+
+@dataclass
+class _Journal:
+    """An erasure under way: who, and how far it got. Written before anything changes."""
+
+    receipt_id: str
+    started: str
+    people: list[str]  # normalised emails
+    serials: list[str]  # their devices' serial numbers (no other customer's)
+    subjects: list[str]  # keyed hashes of the emails (the receipt's)
+    before: dict[str, int]  # rows per table before the erasure
+    removed: int = 0  # landed records removed so far
+    rewritten: int = 0  # landed files rewritten so far
+    matched: list[str] = field(default_factory=list)  # subjects found in a landed record
+
+    def save(self, storage: Storage) -> None:
+        storage.write_bytes(JOURNAL, json.dumps(asdict(self), indent=1).encode())
+        if not storage.remote:
+            os.chmod(storage.uri(JOURNAL), 0o600)
+
+    @classmethod
+    def load(cls, storage: Storage) -> _Journal | None:
+        try:
+            data = json.loads(storage.read_bytes(JOURNAL).decode("utf-8"))
+            return cls(**data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise ErasureError(f"the erasure journal {storage.uri(JOURNAL)} is corrupt ({exc}); the erasure it "
+                               "recorded cannot be finished from it: run `stedi erase` again with the same "
+                               "addresses, then delete the journal") from None
+
+
+def _people(emails: list[str]) -> list[str]:
     people = sorted({normalise_email(e) for e in emails if e.strip()})
-    before = {t.name: t.rows for t in lake.tables()}
+    bad = [p for p in people if not EMAIL.fullmatch(p)]
+    if bad:
+        raise ErasureError(f"{bad[0]!r} is not an email address; nothing was erased (give each person's email, "
+                           "with --email or one per line in --file)")
+    if not people:
+        raise ErasureError("no email address given; nothing was erased")
+    return people
 
-    # Their devices: the serial numbers on any of their customer records (every version).
-    zone = lake.landing
-    landed = zone.files()
+
+def _devices(zone: LandingZone, landed: list[LandedFile], people: list[str]) -> tuple[set[str], set[str]]:
+    """The serial numbers on any of the people's customer records (every version), and those of them
+    that other customers have too."""
     serials: set[str] = set()
     others: set[str] = set()
+    wanted = set(people)
     for entry in (f for f in landed if f.source == "customer"):
         for record in _records(zone.storage.read_bytes(zone.key(entry.source, entry.name))):
             serial, email = record.get("serialNumber"), record.get("email")
             if isinstance(serial, str) and isinstance(email, str):
-                (serials if normalise_email(email) in people else others).add(serial)
-    shared = serials & others
+                (serials if normalise_email(email) in wanted else others).add(serial)
+    return serials - others, serials & others
+
+
+def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) -> ErasureReceipt:
+    """Erase people (the caller holds the writer lock); see the module docstring."""
+    say = progress or (lambda _m: None)
+    key = load_key(lake.settings)
+    people = _people(emails)
+    finish_pending(lake, say)  # an erasure killed earlier comes first
+
+    zone = lake.landing
+    serials, shared = _devices(zone, zone.files(), people)
     if shared:
         say(f"note: {len(shared)} device(s) also belong to other customers: their readings are kept")
-    serials -= shared
+    journal = _Journal(receipt_id=uuid.uuid4().hex[:12], started=_now(), people=people, serials=sorted(serials),
+                       subjects=[subject_hash(key, "email", p) for p in people],
+                       before={t.name: t.rows for t in lake.tables()})
+    journal.save(zone.storage)
+    faults.point("erase:journal")
+    return _finish(lake, journal, say)
 
-    suppressed = Suppressed(zone.storage, key)
-    suppressed.add("email", people)
-    suppressed.add("serial", serials)
 
-    # 1. The landed files, each rewritten atomically.
+def finish_pending(lake: Lakehouse, say: Progress) -> ErasureReceipt | None:
+    """Finish an erasure that was interrupted (its journal is still there); None if there is none."""
+    journal = _Journal.load(lake.settings.storage())
+    if journal is None:
+        return None
+    say(f"notice: finishing erasure {journal.receipt_id}, started {journal.started} and interrupted")
+    return _finish(lake, journal, say)
+
+
+def _finish(lake: Lakehouse, journal: _Journal, say: Progress) -> ErasureReceipt:
+    settings = lake.settings
+    key = load_key(settings)
+    zone = lake.landing
+    storage = zone.storage
+
+    # 1. Kept out from now on, by keyed hash only.
+    suppressed = Suppressed(storage, key)
+    suppressed.add("email", journal.people)
+    suppressed.add("serial", journal.serials)
+    suppressed.save()
+    zone.suppressed = suppressed  # files adopted from now on are checked against the whole list
+    faults.point("erase:suppressed")
+
+    # 2. The landed files, each rewritten atomically; the journal keeps count after each.
     scratch = settings.scratch_dir / "erasing"
     scratch.mkdir(parents=True, exist_ok=True)
-    removed = rewritten = 0
     try:
-        for entry in landed:
+        for entry in zone.files():
             out = scratch / f"{entry.source}-{entry.name}"
+            suppressed.hit.clear()
             _kept, dropped = suppressed.filter_file(entry.source, zone.local_copy(entry, scratch / "in"), out)
             if dropped:
-                lake.landing.rewrite(entry, out)
-                removed += dropped
-                rewritten += 1
+                zone.rewrite(entry, out)
+                journal.removed += dropped
+                journal.rewritten += 1
+                journal.matched = sorted(set(journal.matched) | (suppressed.hit & set(journal.subjects)))
+                journal.save(storage)
                 say(f"removed {dropped:,} records from {entry.source}/{entry.name}")
+                faults.point("erase:file-rewritten")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    # 2. Remembered, by keyed hash only.
-    suppressed.save()
 
     # 3. The tables, rebuilt from what is landed now.
-    if any(before.values()):
+    if any(journal.before.values()):
         say("rebuilding the tables ...")
         try:
             lake.run(progress=lambda m: None)
         except StediError as exc:
             raise ErasureError(f"the landed files no longer hold the people erased, but the tables could not be "
                                f"rebuilt ({exc}); fix that and run `stedi erase` again to finish") from exc
+    faults.point("erase:rebuilt")
 
-    # 4. Older snapshots and unreferenced files: the person's rows live on in them.
+    # 4. Older snapshots and unreferenced files: the person's rows live on in them. Erasure wins: no
+    # grace period for readers, every snapshot but the current one goes.
     from stedi.maintenance import expire_and_clean
 
     deleted = 0
     for table in TABLES.values():
-        report = expire_and_clean(lake.catalog, table)
+        report = expire_and_clean(lake.catalog, table, grace_seconds=0)
         deleted += report.files_deleted if report else 0
     shutil.rmtree(settings.scratch_dir, ignore_errors=True)
+    faults.point("erase:cleaned")
 
     after = {t.name: t.rows for t in lake.tables()}
-    rows_removed = {name: before[name] - after.get(name, 0) for name in before
-                    if before[name] and TABLES[name].kind != "history"}
+    rows_removed = {name: journal.before[name] - after.get(name, 0) for name in journal.before
+                    if journal.before[name] and TABLES[name].kind != "history"}
 
-    # 5. Proof and receipt.
-    needles = [*people, *serials, *(pseudonym(key, p) for p in people)]
-    left = find_traces(zone.storage, needles)
+    # 5. Proof, receipt, and the journal goes.
+    needles = [*journal.people, *journal.serials, *(pseudonym(key, p) for p in journal.people)]
+    left = find_traces(storage, needles, skip={JOURNAL})
     if settings.remote:  # this machine's catalog and scratch space
         left += find_traces(settings.state_dir, needles)
     if left:
         raise ErasureError(f"traces of the people erased remain in {len(left)} files, e.g. {left[0]}; "
                            "run `stedi erase` again, and report this")
     receipt = ErasureReceipt(
-        receipt_id=uuid.uuid4().hex[:12], people=len(people), rows_removed=rows_removed,
-        landed_records_removed=removed, files_rewritten=rewritten, files_deleted=deleted,
-        audit_log=zone.storage.uri(AUDIT_LOG),
-        subjects=[subject_hash(key, "email", p) for p in people])
-    entry = {"receipt_id": receipt.receipt_id, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-             **{k: v for k, v in asdict(receipt).items() if k not in ("receipt_id", "audit_log")}}
-    try:
-        log = zone.storage.read_bytes(AUDIT_LOG)
-    except FileNotFoundError:
-        log = b""
-    zone.storage.write_bytes(AUDIT_LOG, log + (json.dumps(entry) + "\n").encode())  # S3 cannot append
+        receipt_id=journal.receipt_id, people=len(journal.people), rows_removed=rows_removed,
+        landed_records_removed=journal.removed, files_rewritten=journal.rewritten, files_deleted=deleted,
+        audit_log=storage.uri(AUDIT_LOG), subjects=journal.subjects,
+        unmatched=len(set(journal.subjects) - set(journal.matched)))
+    _append_receipt(storage, receipt)
+    faults.point("erase:receipt")
+    storage.delete(JOURNAL)
     return receipt
 
 
-def _records(content: bytes) -> list[dict[str, object]]:
+def _append_receipt(storage: Storage, receipt: ErasureReceipt) -> None:
+    """Add the receipt to the audit log, once (a rerun after a crash here does not add it again)."""
+    entry = {"receipt_id": receipt.receipt_id, "at": _now(),
+             **{k: v for k, v in asdict(receipt).items() if k not in ("receipt_id", "audit_log")}}
+    try:
+        log = storage.read_bytes(AUDIT_LOG)
+    except FileNotFoundError:
+        log = b""
+    if f'"receipt_id": "{receipt.receipt_id}"'.encode() in log:
+        return
+    storage.write_bytes(AUDIT_LOG, log + (json.dumps(entry) + "\n").encode())  # S3 cannot append
+
+
+def plan(lake: Lakehouse, emails: list[str]) -> ErasurePlan:
+    """What erasing these people would remove, counted without changing anything."""
+    key = load_key(lake.settings)
+    people = _people(emails)
+    from stedi.landing import open_landing
+
+    zone = open_landing(lake.settings, writable=False)
+    landed = zone.files(adopt=False)
+    serials, shared = _devices(zone, landed, people)
+    probe = Suppressed(zone.storage, key)
+    probe.hashes = set()
+    subjects = probe.add("email", people)
+    probe.add("serial", serials)
+    records: dict[str, int] = {}
+    files = 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="stedi-erase-plan-") as folder:  # copies of files in a bucket
+        for entry in landed:
+            local = zone.local_copy(entry, Path(folder))
+            _kept, dropped = probe.filter_file(entry.source, local, Path(os.devnull))
+            if local.parent == Path(folder):
+                local.unlink()
+            if dropped:
+                records[entry.source] = records.get(entry.source, 0) + dropped
+                files += 1
+    return ErasurePlan(people=len(people), unmatched=len(subjects - probe.hit), devices=len(serials),
+                       shared_devices=len(shared), landed_records=records, landed_files=files,
+                       rows=_rows_naming(lake, people, sorted(serials), [pseudonym(key, p) for p in people]))
+
+
+def _rows_naming(lake: Lakehouse, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
+    """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
+    from stedi.engines.duckdb import literal
+
+    def values(items: list[str]) -> str:
+        return "[" + ", ".join(literal(i) for i in items) + "]" if items else "[NULL]"
+
+    tests = {"email": f"list_contains({values(people)}, lower(trim(email)))",
+             "user": f"list_contains({values(people)}, lower(trim(\"user\")))",
+             "serialNumber": f"list_contains({values(serials)}, serialNumber)",
+             "customer_key": f"list_contains({values(keys)}, customer_key)",
+             "raw": " or ".join([f"contains(lower(raw), {literal(n.lower())})" for n in people + serials]) or "false"}
+    counts = {}
+    for info in lake.tables():
+        if not info.built or info.zone == "audit":
+            continue
+        where = " or ".join(f"({test})" for column, test in tests.items() if column in
+                            {c.name for c in info.columns})
+        if where:
+            [(count,)] = [tuple(r.values()) for r in lake.sql(f"select count(*) from {info.name} where {where}")
+                          .to_pylist()]
+            if count:
+                counts[info.name] = int(count)
+    return counts
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _records(content: bytes) -> list[dict[str, Any]]:
     """The records of a landed file that parse as JSON objects (JSON Lines or an array)."""
     text = content.decode("utf-8", "replace").lstrip("\ufeff")
     if text.lstrip().startswith("["):
@@ -162,10 +339,10 @@ def _records(content: bytes) -> list[dict[str, object]]:
     return out
 
 
-def find_traces(root: Storage | Path, needles: list[str]) -> list[str]:
+def find_traces(root: Storage | Path, needles: list[str], skip: set[str] | None = None) -> list[str]:
     """Files under `root` (a folder or the lakehouse's storage) holding any needle, case-insensitively:
     Parquet read as data (its pages are compressed) with vectorised string matching, every other file
-    as bytes."""
+    as bytes. `skip`: keys not scanned (the journal of the erasure being proven)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -177,6 +354,8 @@ def find_traces(root: Storage | Path, needles: list[str]) -> list[str]:
     raw = [n.encode() for n in wanted]
     hits = []
     for entry in storage.list("", recursive=True, hidden=True):
+        if entry.key in (skip or set()):
+            continue
         if entry.name.endswith(".parquet"):
             with storage.open(entry.key) as fh:
                 table = pq.read_table(fh)

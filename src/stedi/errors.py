@@ -6,10 +6,12 @@
     ├── LandingError           nothing landed, or a landed file cannot be read with its schema
     ├── CatalogError           the Iceberg catalog is unreachable or corrupt, or a table is unreadable
     ├── TableError             an unknown table, or one that has not been built yet
-    ├── QueryError             SQL that fails, or that would modify data
+    ├── QueryError             SQL that fails, that would modify data, or that ran past its timeout
     ├── EngineError            an engine that is not installed or fails while building a table
-    └── QualityError           a quality rule whose action is fail, too much quarantined, or figures
-                               that do not balance
+    ├── QualityError           a quality rule whose action is fail, too much quarantined, or figures
+    │                          that do not balance
+    ├── LockError              another writer holds the lakehouse (run, ingest, optimize, erase, attach)
+    └── ErasureError           an erasure that could not be completed or proven
 
 A message says what is wrong with which object and how to fix it.
 """
@@ -51,3 +53,11 @@ class EngineError(StediError):
 
 class QualityError(StediError):
     """The data broke a rule that stops the run."""
+
+
+class LockError(StediError):
+    """Another process holds the lakehouse's writer lock."""
+
+
+class ErasureError(StediError):
+    """Erasure could not be completed; the message says what is left and what to do."""

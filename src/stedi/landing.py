@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 
+from stedi import faults
 from stedi.errors import LandingError, StorageError
 from stedi.s3 import S3Connection, is_s3, split
 from stedi.tables import SOURCES
@@ -51,6 +52,7 @@ class LandedFile:
     plain: bool | None = None  # no byte-order mark and not a JSON array: a JSON Lines candidate
     strings: int | None = None  # ':' followed (after at most one space) by '"': a string value's start
     numbers: int | None = None  # ':' followed (after at most one space) by '-' or a digit: a number's
+    suppressed: int | None = None  # records of erased people dropped from the file as it landed
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,10 @@ class Digest:
         with open(path, "rb") as fh:
             return cls.of(fh)
 
-    def entry(self, source: str, name: str, size: int, origin: str) -> LandedFile:
+    def entry(self, source: str, name: str, size: int, origin: str, suppressed: int = 0) -> LandedFile:
         """The manifest entry of a file with this digest, landed now."""
         return LandedFile(source, name, size, self.sha256, _now(), origin, self.lines, self.colons, self.plain,
-                          self.strings, self.numbers)
+                          self.strings, self.numbers, suppressed or None)
 
 
 @dataclass
@@ -159,11 +161,13 @@ class LandingZone:
         self.storage.write_bytes(f"{LANDING}/{MANIFEST}",
                                  json.dumps({"files": [asdict(f) for f in ordered]}, indent=1).encode())
 
-    def files(self, source: str | None = None) -> list[LandedFile]:
+    def files(self, source: str | None = None, adopt: bool = True) -> list[LandedFile]:
         """Every landed file (of `source`), with the manifest brought in line with the folders.
 
-        Files put into a source folder by hand are adopted (hashed once); entries whose file is gone
-        are dropped.
+        Files put into a source folder by other means (an upstream system delivering into the bucket)
+        are adopted: hashed once and, when people have been erased, stripped of their records first, so
+        nobody erased comes back that way. Entries whose file is gone are dropped. `adopt=False` (a
+        reader) lists them as they are and writes nothing.
         """
         manifest = self._read_manifest()
         current: dict[tuple[str, str], LandedFile] = {}
@@ -176,32 +180,54 @@ class LandingZone:
                     if known is not None and known.size == entry.size and known.sha256 == digest.sha256:
                         known = replace(known, lines=digest.lines, colons=digest.colons,  # an older manifest
                                         plain=digest.plain, strings=digest.strings, numbers=digest.numbers)
+                    elif adopt:
+                        known = self._adopt(src, entry.name, entry.size, digest)
                     else:
                         known = digest.entry(src, entry.name, entry.size, "found in the landing zone")
                 current[(src, entry.name)] = known
-        if current != manifest:
+        if current != manifest and adopt:
             self._write_manifest(current.values())
         return sorted((f for f in current.values() if source in (None, f.source)), key=lambda f: f.name)
+
+    def _adopt(self, source: str, name: str, size: int, digest: Digest) -> LandedFile:
+        """The manifest entry of a file found in the landing folder, without erased people's records."""
+        origin = "found in the landing zone"
+        if not self.suppressed:
+            return digest.entry(source, name, size, origin)
+        folder = self.scratch / f"adopting-{os.getpid()}"
+        try:
+            found = LandedFile(source, name, size, digest.sha256, _now(), origin)
+            filtered = folder / f"filtered-{name}"
+            _kept, dropped = self.suppressed.filter_file(source, self.local_copy(found, folder), filtered)
+            if not dropped:
+                return digest.entry(source, name, size, origin)
+            self.storage.upload(filtered, self.key(source, name))  # erasure wins over "never modified"
+            return Digest.of_file(filtered).entry(source, name, filtered.stat().st_size, origin, dropped)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- ingest -----------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], source: str | None = None,
                progress: Callable[[str], None] | None = None,
-               s3: S3Connection | None = None) -> IngestReport:
-        """Copy source files (local, or s3:// with `s3`) into the landing zone; see the module docstring."""
+               s3: S3Connection | None = None, follow_symlinks: bool = False) -> IngestReport:
+        """Copy source files (local, or s3:// with `s3`) into the landing zone; see the module docstring.
+
+        Inside a folder given, a symbolic link that leads outside it is not followed (it is skipped and
+        reported) unless `follow_symlinks`: a folder of data should not pull in files from elsewhere."""
         if source is not None and source not in SOURCES:
             raise LandingError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
         report = IngestReport()
         incoming = self.scratch / f"incoming-{os.getpid()}"
         try:
-            candidates = self._candidates(paths, source, report, incoming, s3, progress)
+            candidates = self._candidates(paths, source, report, incoming, s3, progress, follow_symlinks)
             self._land(candidates, report, incoming, progress)
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         return report
 
     def _candidates(self, paths: Iterable[str | Path], source: str | None, report: IngestReport,
-                    incoming: Path, s3: S3Connection | None,
-                    progress: Callable[[str], None] | None) -> list[tuple[Path, str, str]]:
+                    incoming: Path, s3: S3Connection | None, progress: Callable[[str], None] | None,
+                    follow_symlinks: bool) -> list[tuple[Path, str, str]]:
         """(local content, source, origin) of every data file named; s3:// files are fetched first."""
         found: list[tuple[PurePath, str, Callable[[], Path]]] = []
         for raw in paths:
@@ -213,8 +239,12 @@ class LandingZone:
             path = Path(raw)
             if not path.exists():
                 raise LandingError(f"{path} does not exist")
-            for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-                if file.is_file():
+            for file in _walk(path, follow_symlinks) if path.is_dir() else [path]:
+                outside = None if follow_symlinks or not path.is_dir() else _leads_outside(file, path)
+                if outside is not None:
+                    report.skipped.append((str(file.absolute()), f"a symbolic link to {outside}, outside "
+                                           f"{path}; not followed (--follow-symlinks lands it)"))
+                elif file.is_file():
                     found.append((file, str(file.absolute()), lambda f=file: f))  # type: ignore[misc]
         candidates = []
         for file, origin, fetch in found:
@@ -238,6 +268,7 @@ class LandingZone:
         plan: list[tuple[LandedFile, Path]] = []
         conflicts: list[str] = []
         for number, (file, src, origin) in enumerate(candidates):
+            suppressed_before = report.suppressed
             content = file  # what to land: the file itself, or a copy without erased people
             if self.suppressed:
                 incoming.mkdir(parents=True, exist_ok=True)
@@ -250,6 +281,7 @@ class LandingZone:
                         progress(f"dropped {dropped:,} records of erased people from {origin}")
             counted = Digest.of_file(content)
             digest = counted.sha256
+            dropped_here = report.suppressed - suppressed_before
             same = by_hash.get((src, digest))
             if same is not None:
                 report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
@@ -260,7 +292,7 @@ class LandingZone:
                 conflicts.append(f"{origin} differs from the landed {src}/{name} (sha256 "
                                  f"{taken.sha256[:12]}… vs {digest[:12]}…)")
                 continue
-            entry = counted.entry(src, name, content.stat().st_size, origin)
+            entry = counted.entry(src, name, content.stat().st_size, origin, dropped_here)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
         if conflicts:
@@ -270,11 +302,14 @@ class LandingZone:
             for entry, content in plan:
                 self.storage.upload(content, self.key(entry.source, entry.name))
                 report.landed.append(entry)
+                faults.point("ingest:file-landed")
                 if progress:
                     progress(f"landed {entry.source}/{entry.name} ({entry.size:,} bytes)")
         finally:
+            # A kill before this leaves files the manifest does not list yet: the next writer adopts them.
             if report.landed:
                 self._write_manifest([*before, *report.landed])
+                faults.point("ingest:manifest")
 
     def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
@@ -287,16 +322,33 @@ class LandingZone:
         return updated
 
 
-def open_landing(settings: Settings, suppressed: Suppressed | None = None) -> LandingZone:
-    """The landing zone of the lakehouse, after checking that its root can be reached and written."""
+def open_landing(settings: Settings, suppressed: Suppressed | None = None, writable: bool = True) -> LandingZone:
+    """The landing zone of the lakehouse, after checking that its root can be reached (and written)."""
     from stedi.storage import ensure_writable_dir
 
     storage = settings.storage()
     if storage.remote:
         storage.check()
-    else:
+    elif writable:
         ensure_writable_dir(settings.home)
     return LandingZone(storage, settings.scratch_dir, suppressed)
+
+
+def _walk(folder: Path, follow_symlinks: bool) -> list[Path]:
+    """Every file below `folder`, sorted; symbolic links to folders are entered only with `follow_symlinks`."""
+    found = []
+    for top, dirs, files in os.walk(folder, followlinks=follow_symlinks):
+        found += [Path(top, name) for name in files]
+        found += [Path(top, name) for name in dirs if not follow_symlinks and Path(top, name).is_symlink()]
+    return sorted(found)
+
+
+def _leads_outside(file: Path, folder: Path) -> Path | None:
+    """Where `file` really is, when a symbolic link takes it outside `folder`; else None."""
+    real = file.resolve()
+    if real == folder.resolve() or folder.resolve() in real.parents:
+        return None
+    return real
 
 
 def _s3_files(uri: str, s3: S3Connection, incoming: Path) -> list[tuple[PurePath, str, Callable[[], Path]]]:

@@ -6,19 +6,23 @@ right-to-erasure must leave no copy of an erased person's rows anywhere under th
 module expires the old snapshots and then deletes, under the table's location, every file the
 current state does not reference.
 
-Not safe while another process writes the same table: files of an uncommitted build look
-unreferenced and would be deleted. Callers run it when no build of the table is in progress.
+Readers take no lock, so files may be read while this runs. A grace period protects them: a snapshot
+that was current less than `grace_seconds` ago is kept (a reader may have planned its files), and so is
+any unreferenced file younger than that (a build that has not committed yet). Erasure passes no grace:
+the person's rows must go now, and a reader of an old snapshot may then fail ("erasure wins").
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
 
+from stedi import faults
 from stedi.config import NAMESPACE
 from stedi.errors import CatalogError, StorageError
 from stedi.s3 import is_s3
@@ -43,9 +47,11 @@ class CleanReport:
     bytes_deleted: int
 
 
-def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None = None) -> CleanReport | None:
-    """Expire `table`'s snapshots (all but the current one; with `keep_since`, only those older than it)
-    and delete the files under its location that no remaining snapshot references.
+def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None = None, *,
+                     grace_seconds: float) -> CleanReport | None:
+    """Expire `table`'s snapshots (all but the current one; with `keep_since`, only those older than it;
+    never one superseded less than `grace_seconds` ago) and delete the files under its location that no
+    remaining snapshot references and that are older than `grace_seconds`.
 
     None when the table does not exist in the catalog. Deleted: data and delete files of expired
     snapshots, their manifests and manifest lists, every metadata JSON but the current one, and
@@ -57,7 +63,7 @@ def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None
     fs, root = _table_root(catalog, ice, table)
     _refuse_shared_location(catalog, table, root)
     try:
-        expired = _expire(ice, keep_since)
+        expired = _expire(ice, keep_since, grace_seconds)
         ice = catalog.load(table, fresh=True) or ice  # the metadata the expiry committed
         referenced = _referenced_files(catalog, ice)
     except CatalogError:
@@ -74,7 +80,8 @@ def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None
                            f"{missing[0]}; nothing was deleted; rebuild it with "
                            f"`stedi run --select {table.name} --full-refresh`")
 
-    doomed = [path for path in sorted(files) if path not in referenced]
+    young = time.time() - grace_seconds
+    doomed = [path for path in sorted(files) if path not in referenced and files[path][1] < young]
     latest = catalog.load(table, fresh=True)
     if latest is None or latest.metadata_location != ice.metadata_location:
         # Someone committed in between: their new files would look unreferenced.
@@ -90,20 +97,27 @@ def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None
         except OSError as exc:
             raise StorageError(f"cannot delete {path} of table {table.name} ({exc})") from None
         deleted += 1
-        size += files[path]
+        size += files[path][0]
+        if deleted == 1:
+            faults.point("optimize:deleting")
     if isinstance(fs, pafs.LocalFileSystem):
         _remove_empty_dirs(root)
     return CleanReport(table.name, expired, deleted, size)
 
 
-def _expire(ice: IcebergTable, keep_since: datetime | None) -> int:
-    """Expire every snapshot but the current one (and those since `keep_since`) with pyiceberg's own API;
-    how many were expired."""
+def _expire(ice: IcebergTable, keep_since: datetime | None, grace_seconds: float) -> int:
+    """Expire every snapshot but the current one (and those since `keep_since`, and those that stopped
+    being current less than `grace_seconds` ago) with pyiceberg's own API; how many were expired."""
     current = ice.current_snapshot()
     keep = {current.snapshot_id} if current is not None else set()
     if keep_since is not None:
         cutoff = keep_since.timestamp() * 1000
         keep |= {s.snapshot_id for s in ice.metadata.snapshots if s.timestamp_ms >= cutoff}
+    if grace_seconds > 0:
+        recent = (time.time() - grace_seconds) * 1000
+        log = ice.metadata.snapshot_log
+        keep |= {entry.snapshot_id for entry, after in zip(log, log[1:], strict=False)
+                 if after.timestamp_ms >= recent}
     # A tag or another branch protects its snapshot from expiry (ExpireSnapshots.by_id refuses it), and
     # would keep old rows reachable: drop those refs first. stedi itself only ever writes `main`.
     others = {name: ref for name, ref in ice.metadata.refs.items() if name != MAIN_BRANCH}
@@ -160,16 +174,19 @@ def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
                                "refusing to delete files there")
 
 
-def _files_under(fs: pafs.FileSystem, root: str) -> dict[str, int]:
-    """Every file below `root` with its size. Locally, symlinks count as files and are not followed."""
+def _files_under(fs: pafs.FileSystem, root: str) -> dict[str, tuple[int, float]]:
+    """Every file below `root` with its size and modification time. Locally, symlinks count as files and
+    are not followed."""
     if not isinstance(fs, pafs.LocalFileSystem):
         infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
-        return {i.path: int(i.size or 0) for i in infos if i.type == pafs.FileType.File}
+        return {i.path: (int(i.size or 0), i.mtime.timestamp() if i.mtime else 0.0)
+                for i in infos if i.type == pafs.FileType.File}
     found = {}
     for folder, dirs, files in os.walk(root):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             path = os.path.join(folder, name)
-            found[path] = os.lstat(path).st_size
+            stat = os.lstat(path)
+            found[path] = (stat.st_size, stat.st_mtime)
     return found
 
 

@@ -5,7 +5,9 @@ reconciliation history) add a few small files each time. Compaction rewrites a t
 many and small into as few files of the target size as its rows need, as one OVERWRITE snapshot that
 keeps the snapshot's properties (the fingerprint, the landing figures): the content is unchanged, so no
 table that reads it is rebuilt. Then snapshots older than `snapshot_retention_days` are expired (the
-current one always stays) and files no remaining snapshot references are deleted.
+current one always stays) and files no remaining snapshot references are deleted. Files a reader may
+still be using are kept for a grace period (`optimize_grace_minutes`, default 60): snapshots that were
+current within it, and files younger than it (see stedi.maintenance).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from stedi import faults
 from stedi.catalog import FINGERPRINT
+from stedi.config import parse_size
 from stedi.maintenance import expire_and_clean
 from stedi.tables import TABLES
 
@@ -39,18 +43,12 @@ class OptimizeReport:
     bytes_deleted: int
 
 
-def parse_size(text: str) -> int:
-    """`256MB`, `1GiB`, `500kb`, `1048576` -> bytes."""
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-    raw = text.strip().upper().replace(" ", "")
-    number = raw.rstrip("KMGIB")
-    return int(float(number) * units[raw[len(number):]])
-
-
 def optimize(settings: Settings, catalog: Catalog, retention_days: float | None = None,
-             progress: Callable[[str], None] | None = None) -> list[OptimizeReport]:
+             progress: Callable[[str], None] | None = None, grace_minutes: float | None = None
+             ) -> list[OptimizeReport]:
     say = progress or (lambda _m: None)
     days = settings.snapshot_retention_days if retention_days is None else retention_days
+    grace = settings.optimize_grace_minutes if grace_minutes is None else grace_minutes
     keep_since = datetime.now(UTC) - timedelta(days=days)
     target = parse_size(settings.target_file_size)
     reports = []
@@ -65,7 +63,7 @@ def optimize(settings: Settings, catalog: Catalog, retention_days: float | None 
             after = _compact(settings, catalog, table, target)
         else:
             after = before
-        cleaned = expire_and_clean(catalog, table, keep_since)
+        cleaned = expire_and_clean(catalog, table, keep_since, grace_seconds=grace * 60)
         assert cleaned is not None
         reports.append(OptimizeReport(table.name, before, after, cleaned.snapshots_expired, cleaned.files_deleted,
                                       cleaned.bytes_deleted))
@@ -86,5 +84,7 @@ def _compact(settings: Settings, catalog: Catalog, table: Table, target: int) ->
         engine.close()
     assert rows == state.rows, f"compaction of {table.name} wrote {rows} rows, not {state.rows}"
     properties = {k: v for k, v in state.summary.items() if k.startswith("stedi.") and k != FINGERPRINT}
-    catalog.replace(table, files, state.fingerprint, properties)
+    # on the snapshot it compacted: a commit in between (a run appending) refuses it, losing nothing
+    catalog.replace(table, files, state.fingerprint, properties, base=state.snapshot_id)
+    faults.point("optimize:compacted")
     return len(files)

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
+from stedi import faults
 from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
 from stedi.engines import open_engine
@@ -83,19 +84,21 @@ def table_sql(table: Table) -> str:
 
 
 def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, full_refresh: bool = False,
-        progress: Progress | None = None) -> RunReport:
+        progress: Progress | None = None, zone: LandingZone | None = None) -> RunReport:
+    """Build the tables; the caller holds the writer lock (stedi.api). `zone`: the landing zone, with the
+    suppression list that keeps erased people out of files found in it."""
     with catalog.cached():
-        return _run(settings, catalog, select, full_refresh, progress)
+        return _run(settings, catalog, select, full_refresh, progress, zone)
 
 
 def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_refresh: bool,
-         progress: Progress | None) -> RunReport:
+         progress: Progress | None, zone: LandingZone | None) -> RunReport:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
     if settings.engine == "spark" and settings.remote:
         _check_spark_s3(settings)  # before any work: the session would fail only after the landing read
-    zone = open_landing(settings)
+    zone = zone or open_landing(settings)
     landed = zone.files()
     if not landed:
         raise LandingError(f"the landing zone {zone.root} is empty; land data first with "
@@ -132,9 +135,13 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
             results.update(build.all(derived, number))
         finally:
             engine.close()
-        figures = reconciliation.figures(states, landing.read, landing.warnings)
+        suppressed = Counter[str]()
+        for entry in landed:
+            suppressed[entry.source] += entry.suppressed or 0
+        figures = reconciliation.figures(states, landing.read, landing.warnings, suppressed)
     finally:
         reconciliation.close()
+    faults.point("run:reconciled")
     if figures:
         record(catalog, run_id, figures, reconciliation.to_keep(figures))
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
@@ -166,6 +173,7 @@ class _SourceRead:
     files: list[LandedFile]  # every landed file of the source (recorded in the snapshot)
     read: SourceRead
     base: tuple[TableState, TableState] | None  # landing and quarantine states to grow; None: replace them
+    snapshots: tuple[int | None, int | None]  # the landing and quarantine snapshots it was read against
     seconds: float  # spent reading
 
 
@@ -221,12 +229,14 @@ class _Landing:
                 read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
                                    f"{self.catalog.data_location(qtable)}/{folder}", own, already)
                 base = (state, qstate) if new else None
-                to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base,
+                snapshots = (state.snapshot_id if state else None, qstate.snapshot_id if qstate else None)
+                to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
                                              time.perf_counter() - t0))
                 self._tell(read)
         finally:
             if reader is not None:
                 reader.close()
+        faults.point("run:landing-read")
 
         # Every source passed its rules: now commit (each table atomically). The sources commit side by
         # side: a commit is mostly waiting on storage (three writes, each a request on S3).
@@ -235,6 +245,7 @@ class _Landing:
             for item, commit in zip(to_commit, commits, strict=True):
                 table, read = item.table, item.read
                 state, qstate, status, committing = commit.result()
+                faults.point("run:landing-committed")
                 self._keep(table, state, qstate)
                 if status == "appended":
                     self.added[table.name] = read.landing_files
@@ -255,9 +266,12 @@ class _Landing:
         props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
                  RULES: item.rules, LOADED: loaded}
         qtable = quarantine_table(table.source)
+        # Each commit is a compare-and-swap on the snapshot the files were read against: another writer's
+        # commit in between refuses it, so the same landed file can never be added twice.
+        on, qon = item.snapshots
         if base is None:
-            state = self.catalog.replace(table, read.landing_files, fingerprint, props)
-            qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint)
+            state = self.catalog.replace(table, read.landing_files, fingerprint, props, base=on)
+            qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint, base=qon)
             return state, qstate, "built", time.perf_counter() - t0
         # New files only: the tables grow by an APPEND snapshot; the figures add up.
         old = base[0].summary
@@ -265,8 +279,8 @@ class _Landing:
         props.update({READ: str(int(old.get(READ, 0)) + read.read),
                       WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
                       UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
-        state = self.catalog.append(table, read.landing_files, fingerprint, props)
-        qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint)
+        state = self.catalog.append(table, read.landing_files, fingerprint, props, base=on)
+        qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint, base=qon)
         return state, qstate, "appended", time.perf_counter() - t0
 
     def _keep(self, table: Table, state: TableState, qstate: TableState) -> None:
@@ -394,14 +408,16 @@ class _Build:
                 files_written, _rows = self.engine.write_parquet(sql, table, folder)
             if table.name in RESEARCH_TABLES:
                 pii_guard(self.settings, table, files_written, self.states)  # before the commit
+            on = state.snapshot_id if state else None  # the commit is a compare-and-swap on it
             with self._commit:
                 if grown is not None:
-                    state = self.catalog.append(table, files_written, fingerprint, props)
+                    state = self.catalog.append(table, files_written, fingerprint, props, base=on)
                     self.added[table.name] = files_written
                     status = "appended"
                 else:
-                    state = self.catalog.replace(table, files_written, fingerprint, props)
+                    state = self.catalog.replace(table, files_written, fingerprint, props, base=on)
                     status = "built"
+            faults.point("run:derived-committed")
         self.register(table.name, state)
         self.states[table.name] = state
         seconds = time.perf_counter() - t0

@@ -47,6 +47,7 @@ class Figures:
     quarantined: int
     duplicates: int
     warnings: int
+    suppressed: int = 0  # records of erased people dropped as their files landed: never read, not in the balance
 
     @property
     def balanced(self) -> bool:
@@ -99,7 +100,7 @@ class Reconciliation:
             engine.close()
 
     def figures(self, states: Mapping[str, TableState], read: Mapping[str, int],
-                warnings: Mapping[str, int]) -> list[Figures]:
+                warnings: Mapping[str, int], suppressed: Mapping[str, int] | None = None) -> list[Figures]:
         """The figures of every source whose tables this run has (a --select run may not have them all)."""
         self.offer(states)
         figures = []
@@ -107,7 +108,7 @@ class Reconciliation:
             if source in read:
                 counts = counting.result()  # re-raises a failed count
                 figures.append(Figures(source, read[source], *(int(counts[k]) for k in COUNTS),  # type: ignore[call-overload]
-                                       warnings.get(source, 0)))
+                                       warnings.get(source, 0), (suppressed or {}).get(source, 0)))
         order = list(NEEDS)
         return sorted(figures, key=lambda f: order.index(f.source))
 
@@ -153,4 +154,4 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures], kept: Mapping[
     fs, path = open_uri(uri, catalog.s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    catalog.append(table, [uri], properties={RECONCILED: json.dumps(kept, sort_keys=True)})
+    catalog.append(table, [uri], properties={RECONCILED: json.dumps(kept, sort_keys=True)}, base="any")

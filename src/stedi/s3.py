@@ -81,6 +81,24 @@ class S3Connection:
             options["force_virtual_addressing"] = False
         return pafs.S3FileSystem(**options)
 
+    def client(self) -> Any:
+        """A botocore S3 client, for what pyarrow's file system cannot do (conditional writes)."""
+        if self not in _clients:
+            import botocore
+            import botocore.config
+            import botocore.session
+
+            config = botocore.config.Config(
+                connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path" if self.path_style else "virtual"},
+                **({} if self.access_key else {"signature_version": botocore.UNSIGNED}))
+            session = botocore.session.Session()
+            _clients[self] = session.create_client(
+                "s3", region_name=self.region, endpoint_url=self.endpoint, config=config,
+                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                aws_session_token=self.session_token)
+        return _clients[self]
+
     def iceberg_properties(self) -> dict[str, str]:
         """pyiceberg FileIO properties (PyArrowFileIO)."""
         props = {"s3.region": self.region, "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
@@ -113,6 +131,7 @@ class S3Connection:
 
 _cache: dict[tuple[Any, ...], S3Connection] = {}
 _filesystems: dict[S3Connection, pafs.S3FileSystem] = {}
+_clients: dict[S3Connection, Any] = {}
 
 
 def connection(options: Mapping[str, Any], env: Mapping[str, str] | None = None) -> S3Connection:

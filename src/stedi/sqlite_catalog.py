@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from pyiceberg.catalog import Catalog, MetastoreCatalog, PropertiesUpdateSummary
 from pyiceberg.exceptions import (
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (
 );
 """
 TABLE_TYPE = "TABLE"  # iceberg_type of a table (views, which stedi does not make, have another)
+READ_ONLY = "stedi.read-only"  # property: open the file read-only (a reader)
 IS_TABLE = "(iceberg_type = 'TABLE' OR iceberg_type IS NULL)"
 
 
@@ -70,18 +72,31 @@ class SqliteCatalog(MetastoreCatalog):
         uri = self.properties.get("uri", "")
         if not uri.startswith("sqlite:///"):
             raise NoSuchPropertyException(f"a SQLite catalog needs uri = sqlite:///<path>, not {uri!r}")
+        path = uri.removeprefix("sqlite:///")
+        # Read-only (property stedi.read-only): readers neither create nor change the file, so a
+        # read-only lakehouse can be queried.
+        self.read_only = self.properties.get(READ_ONLY, "").lower() == "true"
         # autocommit mode, so every transaction is explicit (BEGIN IMMEDIATE takes the write lock at
         # once); a writer waits up to 30 s for another process's commit
-        self._db = sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+        target = f"file:{quote(path)}?mode=ro" if self.read_only else path
+        self._db = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False,
+                                   uri=self.read_only)
         self._lock = threading.RLock()  # one connection; builds commit from several threads (Spark)
+        self._is_table = IS_TABLE
+        self._empty = False  # read-only, and the file holds no catalog yet
         if not self._has_tables():
+            if self.read_only:
+                self._empty = True
+                return
             with self._lock:
                 self._db.executescript(SCHEMA)  # its own transaction; IF NOT EXISTS: another process may race
         columns = [row[1] for row in self._rows("PRAGMA table_info(iceberg_tables)")]
         if "iceberg_type" not in columns:  # a v0 catalog (before views), as older SqlCatalogs made
-            with self._transaction() as db:
-                db.execute("ALTER TABLE iceberg_tables ADD COLUMN iceberg_type VARCHAR(5)")
+            if self.read_only:
+                self._is_table = "1 = 1"
+            else:
+                with self._transaction() as db:
+                    db.execute("ALTER TABLE iceberg_tables ADD COLUMN iceberg_type VARCHAR(5)")
 
     def _has_tables(self) -> bool:
         names = {r[0] for r in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -99,11 +114,19 @@ class SqliteCatalog(MetastoreCatalog):
             self._db.execute("COMMIT")
 
     def _rows(self, sql: str, parameters: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        if self._empty:
+            return []
         with self._lock:
             return self._db.execute(sql, parameters).fetchall()
 
     def close(self) -> None:
         self._db.close()
+
+    def metadata_locations(self, namespace: str) -> dict[str, str]:
+        """{table name: metadata location} of every table in `namespace`, in one query."""
+        rows = self._rows(f"SELECT table_name, metadata_location FROM iceberg_tables WHERE catalog_name = ? AND "
+                          f"table_namespace = ? AND {self._is_table}", (self.name, namespace))
+        return {name: location for name, location in rows}
 
     @staticmethod
     def _names(identifier: str | Identifier) -> tuple[str, str]:
@@ -112,7 +135,7 @@ class SqliteCatalog(MetastoreCatalog):
 
     def _location(self, namespace: str, name: str) -> str | None:
         rows = self._rows(f"SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ? AND "
-                          f"table_namespace = ? AND table_name = ? AND {IS_TABLE}", (self.name, namespace, name))
+                          f"table_namespace = ? AND table_name = ? AND {self._is_table}", (self.name, namespace, name))
         return rows[0][0] if rows else None
 
     # -- tables -----------------------------------------------------------------------------------
@@ -169,7 +192,7 @@ class SqliteCatalog(MetastoreCatalog):
         namespace, name = self._names(identifier)
         with self._transaction() as db:
             dropped = db.execute(f"DELETE FROM iceberg_tables WHERE catalog_name = ? AND table_namespace = ? "
-                                 f"AND table_name = ? AND {IS_TABLE}", (self.name, namespace, name)).rowcount
+                                 f"AND table_name = ? AND {self._is_table}", (self.name, namespace, name)).rowcount
         if dropped < 1:
             raise NoSuchTableError(f"Table does not exist: {namespace}.{name}")
 
@@ -181,7 +204,7 @@ class SqliteCatalog(MetastoreCatalog):
         try:
             with self._transaction() as db:
                 moved = db.execute(f"UPDATE iceberg_tables SET table_namespace = ?, table_name = ? WHERE "
-                                   f"catalog_name = ? AND table_namespace = ? AND table_name = ? AND {IS_TABLE}",
+                                   f"catalog_name = ? AND table_namespace = ? AND table_name = ? AND {self._is_table}",
                                    (to_namespace, to_name, self.name, namespace, name)).rowcount
         except sqlite3.IntegrityError as exc:
             raise TableAlreadyExistsError(f"Table {to_namespace}.{to_name} already exists") from exc
@@ -215,6 +238,12 @@ class SqliteCatalog(MetastoreCatalog):
                     (staged.metadata_location, current.metadata_location, self.name, namespace, name,
                      current.metadata_location)).rowcount
             if swapped < 1:
+                # The metadata file written for this commit never became current: delete it, so the table's
+                # folder holds no second file of the same version (`stedi attach` picks the newest).
+                try:
+                    staged.io.delete(staged.metadata_location)
+                except OSError:
+                    pass
                 raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
         return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
 
@@ -223,7 +252,7 @@ class SqliteCatalog(MetastoreCatalog):
             raise NoSuchNamespaceError(f"Namespace does not exist: {namespace}")
         text = Catalog.namespace_to_string(namespace)
         rows = self._rows(f"SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = ? "
-                          f"AND table_namespace = ? AND {IS_TABLE}", (self.name, text))
+                          f"AND table_namespace = ? AND {self._is_table}", (self.name, text))
         return [Catalog.identifier_to_tuple(ns) + (name,) for ns, name in rows]
 
     # -- namespaces -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +32,31 @@ FIELDS = {"customer": (("email", "email"), ("serial", "serialNumber")),
 class Suppressed:
     """The keyed hashes of erased people, and the test of a landed record against them."""
 
-    def __init__(self, storage: Storage, key: bytes | None) -> None:
+    def __init__(self, storage: Storage, key: bytes | Callable[[], bytes]) -> None:
+        """`key`: the pseudonym key, or how to load it (only when a record must be tested: a run that finds
+        no new file needs no key)."""
         self.storage = storage
-        self.key = key
+        self._key = key
         try:
             self.hashes: set[str] = set(json.loads(storage.read_bytes(LIST).decode("utf-8"))["hashes"])
         except FileNotFoundError:
             self.hashes = set()
+        self.hit: set[str] = set()  # the hashes that matched a record, since this object was made
+
+    @property
+    def key(self) -> bytes:
+        if callable(self._key):
+            self._key = self._key()
+        return self._key
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
 
-    def add(self, kind: str, values: Iterable[str]) -> None:
-        assert self.key is not None
-        self.hashes.update(subject_hash(self.key, kind, v) for v in values)
+    def add(self, kind: str, values: Iterable[str]) -> set[str]:
+        """Remember these people (their hashes, returned)."""
+        added = {subject_hash(self.key, kind, v) for v in values}
+        self.hashes.update(added)
+        return added
 
     def save(self) -> None:
         self.storage.write_bytes(LIST, json.dumps({
@@ -53,8 +64,13 @@ class Suppressed:
             "hashes": sorted(self.hashes)}, indent=1).encode("utf-8"))
 
     def _hit(self, kind: str, value: Any) -> bool:
-        assert self.key is not None
-        return isinstance(value, str) and subject_hash(self.key, kind, value) in self.hashes
+        if not isinstance(value, str):
+            return False
+        digest = subject_hash(self.key, kind, value)
+        if digest in self.hashes:
+            self.hit.add(digest)
+            return True
+        return False
 
     def record_hit(self, source: str, record: Any) -> bool:
         if not isinstance(record, dict):

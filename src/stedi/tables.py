@@ -109,6 +109,9 @@ RECONCILIATION_COLUMNS = _cols(
     ("duplicates", "bigint", "exact duplicates, and superseded customer versions"),
     ("warnings", "bigint", "rows flagged by quality rules whose action is warn"),
     ("balanced", "string", "true when read = kept + filtered + quarantined + duplicates"),
+    # added after the first release: a history keeps its rows, so new columns come last (older rows: null)
+    ("suppressed", "bigint", "records of erased people dropped from files as they landed (never read, so "
+                             "outside the balance)"),
 )
 
 _ALL = (

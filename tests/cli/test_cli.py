@@ -66,6 +66,14 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
         assert fragment in err
 
 
+def assert_sql_error(err: str, sql: str, column: int, *fragments: str) -> None:
+    """One line of message, then DuckDB's position marker: the SQL, and a caret under `column` (0-based)."""
+    message, quoted, caret = err.rstrip("\n").split("\n")
+    assert_one_line_error(message + "\n", *fragments)
+    assert quoted.endswith(sql) and quoted.startswith("LINE 1: ")
+    assert caret.strip() == "^" and caret.index("^") == len("LINE 1: ") + column
+
+
 @pytest.fixture(scope="module")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lakehouse with the edge fixtures built, for read-only commands."""
@@ -286,14 +294,16 @@ def test_sql_bad_sql(capsys: pytest.CaptureFixture[str], built_home: Path) -> No
 def test_sql_unknown_table_lists_the_tables(capsys: pytest.CaptureFixture[str], built_home: Path) -> None:
     code, _, err = stedi(capsys, "--home", built_home, "sql", "select * from nosuch")
     assert code == 1
-    assert_one_line_error(err, "nosuch does not exist", "The tables are: customer_landing")
+    assert_sql_error(err, "select * from nosuch", len("select * from "), "nosuch does not exist",
+                     "The tables are: customer_landing")
 
 
 def test_sql_of_a_table_not_built_yet(capsys: pytest.CaptureFixture[str], landed: Path) -> None:
     Lakehouse(landed).run(["customer_trusted"])
     code, _, err = stedi(capsys, "--home", landed, "sql", "select count(*) from customers_curated")
     assert code == 1
-    assert_one_line_error(err, "error: table customers_curated has not been built yet; run `stedi run`")
+    assert_sql_error(err, "select count(*) from customers_curated", len("select count(*) from "),
+                     "error: table customers_curated has not been built yet; run `stedi run`")
 
 
 # -- tables, describe ------------------------------------------------------------------------------
@@ -309,10 +319,22 @@ def test_tables_lists_every_table_with_zone_and_rows(built_home: Path) -> None:
     assert all(isinstance(t["snapshot_id"], int) and t["updated"] for t in listing)
 
 
-def test_tables_before_any_run(home: Path) -> None:
-    listing = json.loads(invoke("--home", home, "tables", "--format", "json").stdout)
+def test_tables_before_any_run(landed: Path) -> None:
+    listing = json.loads(invoke("--home", landed, "tables", "--format", "json").stdout)
     assert [(t["table"], t["rows"], t["snapshot_id"]) for t in listing] == [
         (name, None, None) for name, _, _ in LISTED]
+    assert not (landed / "catalog.db").exists()  # a reader creates no catalog
+
+
+@pytest.mark.parametrize("command", [["tables"], ["sql", "select 1"], ["describe", "customer_trusted"],
+                                     ["reconcile"], ["erase", "--dry-run", "--email", "a@b.c"]])
+def test_a_reader_on_a_path_without_a_lakehouse_creates_nothing(capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "typo"
+    code, out, err = stedi(capsys, "--home", typo, *command)
+    assert (code, out) == (1, "")
+    assert_one_line_error(err, f"error: no lakehouse at {typo}; give its root with --home or STEDI_HOME")
+    assert not typo.exists() and list(tmp_path.iterdir()) == [tmp_path / "cwd"]
 
 
 def test_describe_lists_the_columns(built_home: Path) -> None:
@@ -366,10 +388,13 @@ def test_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     home = blocker / "lake"
-    for command in (["ingest", str(EDGE)], ["tables"], ["sql", "select 1"]):
+    code, _, err = stedi(capsys, "--home", home, "ingest", str(EDGE))
+    assert code == 1
+    assert_one_line_error(err, f"the lakehouse root {home} is not writable")
+    for command in (["tables"], ["sql", "select 1"]):  # readers write nothing: there is just no lakehouse
         code, _, err = stedi(capsys, "--home", home, *command)
         assert code == 1, command
-        assert_one_line_error(err, f"the lakehouse root {home} is not writable")
+        assert_one_line_error(err, f"no lakehouse at {home}")
 
 
 def test_run_on_an_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

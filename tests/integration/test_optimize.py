@@ -27,7 +27,7 @@ def test_optimize_compacts_small_files_and_keeps_every_row(tmp_path: Path) -> No
     files = {t.name: t.files for t in lake.tables()}
     assert files["reconciliation"] == 3
 
-    reports = {r.table: r for r in lake.optimize(retention_days=0)}
+    reports = {r.table: r for r in lake.optimize(retention_days=0, grace_minutes=0)}
     assert (reports["reconciliation"].files_before, reports["reconciliation"].files_after) == (3, 1)
     assert {name: _content(lake, name) for name in TABLES} == before
     assert all(r.snapshots_expired >= 2 for r in reports.values()), reports
@@ -65,7 +65,8 @@ def test_optimize_command(tmp_path: Path) -> None:
     assert runner.invoke(cli, [*home, "ingest", str(FIXTURES / "edge")]).exit_code == 0
     assert runner.invoke(cli, [*home, "run"]).exit_code == 0
     assert runner.invoke(cli, [*home, "run", "--full-refresh"]).exit_code == 0
-    result = runner.invoke(cli, [*home, "optimize", "--retention-days", "0", "--format", "csv"])
+    result = runner.invoke(cli, [*home, "optimize", "--retention-days", "0", "--grace-minutes", "0", "--format",
+                                 "csv"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()  # progress goes to stderr
     assert lines[0] == "table,files_before,files_after,snapshots_expired,files_deleted,mb_freed"

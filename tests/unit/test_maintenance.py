@@ -110,7 +110,7 @@ def test_keeps_only_the_current_snapshot_and_the_rows(built: Lakehouse) -> None:
     expected = [(KEEP, T0 + 2, 0.5, 1.5, -2.0), (KEEP, T0 + 3, 0.5, 1.5, -2.0)]
     assert rows(built, QUERY) == expected
 
-    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
 
     assert isinstance(report, CleanReport)
     assert report.table == "accelerometer_trusted" and report.snapshots_expired == 3
@@ -125,7 +125,7 @@ def test_keeps_only_the_current_snapshot_and_the_rows(built: Lakehouse) -> None:
 
 def test_deletes_exactly_the_unreferenced_files(built: Lakehouse) -> None:
     before = files_under(built, "accelerometer_trusted")
-    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     assert report is not None
     after = files_under(built, "accelerometer_trusted")
 
@@ -150,7 +150,7 @@ def test_a_value_only_old_snapshots_had_is_gone(built: Lakehouse) -> None:
         assert holding(old_files, SECRET), "the first build held the erased customer"
         assert holding(list(files_under(built, name)), SECRET)
 
-        expire_and_clean(built.catalog, TABLES[name])
+        expire_and_clean(built.catalog, TABLES[name], grace_seconds=0)
 
         assert not any(os.path.exists(p) for p in old_files)
         assert holding(list(files_under(built, name)), SECRET) == []
@@ -162,7 +162,7 @@ def test_removes_directories_left_empty(built: Lakehouse) -> None:
     runs_before = sorted(p.name for p in (root / "data").iterdir())
     assert len(runs_before) == 4  # one folder per build
 
-    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
 
     live = {Path(local_path(t.file.file_path)).parent
             for t in ice(built, "accelerometer_trusted").scan().plan_files()}
@@ -171,17 +171,17 @@ def test_removes_directories_left_empty(built: Lakehouse) -> None:
 
 
 def test_a_second_call_deletes_nothing(built: Lakehouse) -> None:
-    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     files = files_under(built, "accelerometer_trusted")
 
-    again = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    again = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
 
     assert again == CleanReport("accelerometer_trusted", 0, 0, 0)
     assert files_under(built, "accelerometer_trusted") == files
 
 
 def test_a_later_run_commits_on_top(built: Lakehouse, src: Path) -> None:
-    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     kept = ice(built, "accelerometer_trusted").current_snapshot().snapshot_id
 
     land(built, src, "accelerometer", "a3.json", [reading(KEEP, 4)])
@@ -190,7 +190,7 @@ def test_a_later_run_commits_on_top(built: Lakehouse, src: Path) -> None:
     table = ice(built, "accelerometer_trusted")
     assert table.current_snapshot().parent_snapshot_id == kept
     assert [r[1] for r in rows(built, QUERY)] == [T0 + 2, T0 + 3, T0 + 4]
-    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     assert report is not None and report.snapshots_expired == 1 and report.files_deleted > 0
     assert [r[1] for r in rows(built, QUERY)] == [T0 + 2, T0 + 3, T0 + 4]
 
@@ -202,7 +202,7 @@ def test_touches_nothing_outside_the_table(built: Lakehouse) -> None:
     stray = home / "warehouse" / "stedi" / "stray.txt"
     stray.write_text("not a table's")
 
-    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
 
     assert {str(p): p.read_bytes() for p in home.rglob("*")
             if p.is_file() and "accelerometer_trusted" not in p.parts
@@ -212,7 +212,7 @@ def test_touches_nothing_outside_the_table(built: Lakehouse) -> None:
 
 
 def test_a_table_never_built_gives_none(lake: Lakehouse) -> None:
-    assert expire_and_clean(lake.catalog, TABLES["customers_curated"]) is None
+    assert expire_and_clean(lake.catalog, TABLES["customers_curated"], grace_seconds=0) is None
     assert lake.catalog.load(TABLES["customers_curated"]) is None  # and it was not created either
 
 
@@ -224,7 +224,7 @@ def test_a_table_without_snapshot_keeps_only_its_metadata_json(lake: Lakehouse) 
     junk.write_bytes(b"orphan")
     (root / "metadata" / "00009-orphan.metadata.json").write_text("{}")
 
-    report = expire_and_clean(lake.catalog, TABLES["customers_curated"])
+    report = expire_and_clean(lake.catalog, TABLES["customers_curated"], grace_seconds=0)
 
     assert report == CleanReport("customers_curated", 0, 2, len(b"orphan") + 2)
     assert [str(p) for p in root.rglob("*") if p.is_file()] == [local_path(table.metadata_location)]
@@ -238,7 +238,7 @@ def test_history_table_keeps_every_appended_file(built: Lakehouse) -> None:
     data = [p for p in files_under(built, "reconciliation") if p.endswith(".parquet")]
     assert len(data) == 4
 
-    report = expire_and_clean(built.catalog, TABLES["reconciliation"])
+    report = expire_and_clean(built.catalog, TABLES["reconciliation"], grace_seconds=0)
 
     assert report is not None and report.snapshots_expired == 3
     assert all(os.path.exists(p) for p in data)
@@ -251,7 +251,7 @@ def test_tags_and_branches_on_old_snapshots_are_dropped(built: Lakehouse) -> Non
     first = table.metadata.snapshots[0].snapshot_id
     table.manage_snapshots().create_tag(first, "audit").create_branch(first, "old").commit()
 
-    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    report = expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
 
     assert report is not None and report.snapshots_expired == 3
     after = ice(built, "accelerometer_trusted")
@@ -269,7 +269,7 @@ def test_refuses_a_location_shared_with_another_table(built: Lakehouse) -> None:
     files = files_under(built, "accelerometer_trusted")
 
     with pytest.raises(StorageError, match="shares its location"):
-        expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+        expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     assert files_under(built, "accelerometer_trusted") == files
 
 
@@ -283,7 +283,7 @@ def test_every_table_of_a_full_lake(lake: Lakehouse, src: Path) -> None:
     counts = {name: rows(lake, f"select count(*) from {name}") for name in TABLES}
 
     for table in TABLES.values():
-        report = expire_and_clean(lake.catalog, table)
+        report = expire_and_clean(lake.catalog, table, grace_seconds=0)
         assert report is not None and report.snapshots_expired >= 1
         assert len(ice(lake, table.name).metadata.snapshots) == 1
 
@@ -292,7 +292,7 @@ def test_every_table_of_a_full_lake(lake: Lakehouse, src: Path) -> None:
 
 
 def test_no_manifest_of_the_current_snapshot_names_the_erased_value(built: Lakehouse) -> None:
-    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"])
+    expire_and_clean(built.catalog, TABLES["accelerometer_trusted"], grace_seconds=0)
     table = ice(built, "accelerometer_trusted")
     bounds = [value
               for manifest in table.current_snapshot().manifests(table.io)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
@@ -17,8 +18,10 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 
-from stedi import TABLES, Lakehouse
+from stedi import TABLES, CatalogError, Lakehouse
+from stedi.catalog import Catalog
 from stedi.sqlite_catalog import SqliteCatalog
+from stedi.storage import local_path
 
 from support import FIXTURES
 
@@ -136,32 +139,54 @@ def test_a_lakehouse_whose_catalog_sqlalchemy_made_runs_on(tmp_path: Path) -> No
         ("stedi", "machine_learning_curated")).scan().to_arrow().num_rows == 6
 
 
-def test_an_append_on_a_stale_view_of_the_table_keeps_both_writers_files(tmp_path: Path) -> None:
-    """stedi's Catalog.append works out the table's new files without planning them again, unless another
-    writer committed since it read the table: then it plans them, so its state has both appends."""
-    import pyarrow.parquet as pq
-
-    from stedi.catalog import Catalog
-    from stedi.storage import local_path
-
-    lake = Lakehouse(tmp_path / "lake")
+def written(catalog: Catalog, name: str) -> str:
+    """A one-row Parquet file for step_trainer_landing in its data folder, not committed."""
     table = TABLES["step_trainer_landing"]
     rows = pa.table({"sensorReadingTime": pa.array([1], pa.int64()), "serialNumber": ["s"],
                      "distanceFromObject": pa.array([5], pa.int32())})
+    uri = f"{catalog.data_location(table)}/{name}.parquet"
+    Path(local_path(uri)).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows, local_path(uri))
+    return uri
 
-    def written(catalog: Catalog, name: str) -> str:
-        uri = f"{catalog.data_location(table)}/{name}.parquet"
-        Path(local_path(uri)).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows, local_path(uri))
-        return uri
+
+def test_an_append_on_a_stale_view_of_the_table_keeps_both_writers_files(tmp_path: Path) -> None:
+    """stedi's Catalog.append works out the table's new files without planning them again, unless another
+    writer committed since it read the table: then it plans them, so its state has both appends."""
+    lake = Lakehouse(tmp_path / "lake")
+    table = TABLES["step_trainer_landing"]
 
     mine, theirs = Catalog(lake.settings), Catalog(lake.settings)
     with mine.cached():
         first = written(mine, "first")
-        assert mine.append(table, [first]).files == [first]  # built from what it knew
-        theirs.append(table, [written(theirs, "theirs")])  # meanwhile, another writer
-        state = mine.append(table, [written(mine, "second")])
+        assert mine.append(table, [first], base="any").files == [first]  # built from what it knew
+        theirs.append(table, [written(theirs, "theirs")], base="any")  # meanwhile, another writer
+        state = mine.append(table, [written(mine, "second")], base="any")
     assert (sorted(Path(f).name for f in state.files), state.rows) == (
         ["first.parquet", "second.parquet", "theirs.parquet"], 3)
     assert sorted(Path(f).name for f in Catalog(lake.settings).state(table).files) == sorted(  # type: ignore[union-attr]
         Path(f).name for f in state.files)
+
+
+def test_an_append_or_replace_on_a_stale_snapshot_is_refused_and_its_files_deleted(tmp_path: Path) -> None:
+    """New landed files and grown tables append only to the snapshot they were worked out from: when another
+    writer committed in between, the commit is refused (the catalog's compare-and-swap, no silent rebase),
+    nothing is added, and the files made for it are deleted. So two writers can never add one file twice."""
+    lake = Lakehouse(tmp_path / "lake")
+    table = TABLES["step_trainer_landing"]
+
+    mine, theirs = Catalog(lake.settings), Catalog(lake.settings)
+    with mine.cached():
+        base = mine.append(table, [written(mine, "first")], base=None).snapshot_id
+        theirs.append(table, [written(theirs, "theirs")], base=base)  # the other writer comes first
+        for attempt in ("append", "replace"):
+            late = written(mine, f"late-{attempt}")
+            with pytest.raises(CatalogError, match="was changed by another writer .* nothing of it was committed"):
+                if attempt == "append":
+                    mine.append(table, [late], base=base)
+                else:
+                    mine.replace(table, [late], None, base=base)
+            assert not Path(local_path(late)).exists()
+    state = Catalog(lake.settings).state(table)
+    assert state is not None and sorted(Path(f).name for f in state.files) == ["first.parquet", "theirs.parquet"]
+    assert state.rows == 2

@@ -39,6 +39,9 @@ def _say(message: str) -> None:
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
                              help="Output format.")
+wait_option = click.option("--wait", "wait", type=click.FloatRange(min=0), metavar="SECONDS",
+                           help="If another writer holds the lakehouse, wait up to this long for it (default: the "
+                                "setting lock_wait, 0: fail at once).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -78,11 +81,15 @@ def generate(out: str, scale: float, seed: int) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--source", type=click.Choice(SOURCES), help="Source of every file given (else from folder names).")
+@click.option("--follow-symlinks", is_flag=True, help="Land files that symbolic links inside a folder given lead "
+              "to, even outside it (by default they are skipped).")
+@wait_option
 @click.pass_obj
-def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
+def ingest(obj: Context, paths: tuple[str, ...], source: str | None, follow_symlinks: bool,
+           wait: float | None) -> None:
     """Copy landing files (or folders of them) into the landing zone. Idempotent."""
-    lake = obj.lakehouse()
-    report = lake.ingest(*paths, source=source, progress=_say)
+    lake = obj.lakehouse(lock_wait=wait)
+    report = lake.ingest(*paths, source=source, follow_symlinks=follow_symlinks, progress=_say)
     for path, why in report.skipped:
         _say(f"skipped {path}: {why}")
     for path, why in report.unchanged:
@@ -103,11 +110,12 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None) -> None:
               help="any: every reading of a consenting customer (default); since_consent: only readings "
                    "taken from the consent date on.")
 @format_option
+@wait_option
 @click.pass_obj
 def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str | None, spark_master: str | None,
-        consent_policy: str | None, fmt: Format) -> None:
+        consent_policy: str | None, fmt: Format, wait: float | None) -> None:
     """Build the tables landing -> trusted -> curated, each in one atomic Iceberg commit."""
-    lake = obj.lakehouse(engine=engine, spark_master=spark_master, consent_policy=consent_policy)
+    lake = obj.lakehouse(engine=engine, spark_master=spark_master, consent_policy=consent_policy, lock_wait=wait)
     report = lake.run(select, full_refresh=full_refresh, progress=_say)
     click.echo(render(
         ["table", "zone", "status", "rows_in", "rows_out", "quarantined", "seconds"],
@@ -130,12 +138,14 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
 @format_option
 @click.option("--all", "show_all", is_flag=True, help=f"Table format: show every row, not the first "
               f"{TABLE_ROWS_SHOWN:,}.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop the query after this long (default: the setting query_timeout, else no limit).")
 @click.pass_obj
-def sql(obj: Context, query: str, fmt: Format, show_all: bool) -> None:
+def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | None) -> None:
     """Run a read-only SQL QUERY over every table by name ('-' reads it from stdin)."""
     if query == "-":
         query = sys.stdin.read()
-    result = obj.lakehouse().sql(query)
+    result = obj.lakehouse(query_timeout=timeout).sql(query)
     shown = result if fmt != "table" or show_all else result.slice(0, TABLE_ROWS_SHOWN)
     rows = [list(r.values()) for r in shown.to_pylist()]
     click.echo(render(result.column_names, rows, fmt))
@@ -213,34 +223,74 @@ def keygen(obj: Context, out: str | None, if_missing: bool) -> None:
 @click.option("--email", "emails", multiple=True, metavar="ADDRESS", help="A person to erase (repeatable).")
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False),
               help="A file with one email address per line.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed, and change nothing.")
 @format_option
+@wait_option
 @click.pass_obj
-def erase(obj: Context, emails: tuple[str, ...], file: str | None, fmt: Format) -> None:
+def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool, fmt: Format,
+          wait: float | None) -> None:
     """Erase people everywhere under the lakehouse root: landed files, every table, old snapshots."""
     addresses = list(emails)
     if file:
         addresses += [x.strip() for x in Path(file).read_text(encoding="utf-8").splitlines() if x.strip()]
     if not addresses:
         raise click.UsageError("name at least one person: --email ADDRESS or --file FILE")
-    receipt = obj.lakehouse().erase(addresses, progress=_say)
+    lake = obj.lakehouse(lock_wait=wait)
+    if dry_run:
+        plan = lake.erasure_plan(addresses)
+        rows = [[f"landed {source} records", n] for source, n in sorted(plan.landed_records.items())]
+        rows += [[f"{table} rows", n] for table, n in plan.rows.items()]
+        click.echo(render(["would remove", "count"], rows, fmt))
+        if fmt == "table":
+            matched = sum(plan.landed_records.values())
+            click.echo(f"dry run, nothing changed: {plan.people} people, {matched:,} landed records matched in "
+                       f"{plan.landed_files} files, {plan.devices} devices of theirs"
+                       + (f"; {plan.unmatched} of them match no landed record" if plan.unmatched else ""))
+        return
+    receipt = lake.erase(addresses, progress=_say)
     click.echo(render(["table", "rows_removed"], sorted(receipt.rows_removed.items()), fmt))
     if fmt == "table":
-        click.echo(f"erased {receipt.people} people: {receipt.landed_records_removed:,} landed records removed "
-                   f"from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files deleted; "
-                   f"receipt {receipt.receipt_id} in {receipt.audit_log}")
+        if receipt.landed_records_removed == 0:
+            who = "this person" if receipt.people == 1 else f"these {receipt.people} people"
+            click.echo(f"0 records matched: no landed record names {who}; kept out of later deliveries all the "
+                       f"same (receipt {receipt.receipt_id} in {receipt.audit_log})")
+            return
+        unmatched = (f" ({receipt.unmatched} of them matched no record, and are kept out of later deliveries)"
+                     if receipt.unmatched else "")
+        click.echo(f"erased {receipt.people} people{unmatched}: {receipt.landed_records_removed:,} landed records "
+                   f"removed from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files "
+                   f"deleted; receipt {receipt.receipt_id} in {receipt.audit_log}")
 
 
 @cli.command()
-@click.option("--retention-days", type=float, default=None,
+@click.option("--retention-days", type=click.FloatRange(min=0), default=None,
               help="Expire snapshots older than this (default: snapshot_retention_days, 7).")
+@click.option("--grace-minutes", type=click.FloatRange(min=0), default=None,
+              help="Keep snapshots that were current, and files written, less than this long ago: a reader may "
+                   "still be using them (default: optimize_grace_minutes, 60).")
 @format_option
+@wait_option
 @click.pass_obj
-def optimize(obj: Context, retention_days: float | None, fmt: Format) -> None:
+def optimize(obj: Context, retention_days: float | None, grace_minutes: float | None, fmt: Format,
+             wait: float | None) -> None:
     """Compact small table files and expire old snapshots (and the files only they used)."""
-    reports = obj.lakehouse().optimize(retention_days=retention_days, progress=_say)
+    reports = obj.lakehouse(lock_wait=wait).optimize(retention_days=retention_days, grace_minutes=grace_minutes,
+                                                     progress=_say)
     click.echo(render(["table", "files_before", "files_after", "snapshots_expired", "files_deleted", "mb_freed"],
                       [(r.table, r.files_before, r.files_after, r.snapshots_expired, r.files_deleted,
                         round(r.bytes_deleted / 1e6, 2)) for r in reports], fmt))
+
+
+@cli.command()
+@format_option
+@wait_option
+@click.pass_obj
+def attach(obj: Context, fmt: Format, wait: float | None) -> None:
+    """Register the tables this root holds in the catalog: after the lakehouse was copied or moved, or its
+    catalog was lost or is stale (tables whose files are gone are forgotten; `stedi run` rebuilds them)."""
+    reports = obj.lakehouse(lock_wait=wait).attach(progress=_say)
+    click.echo(render(["table", "action", "rows", "location"], [[r.table, r.action, r.rows, r.location]
+                                                                 for r in reports], fmt))
 
 
 @cli.command()
@@ -259,25 +309,49 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="stedi", standalone_mode=False)
-    except click.exceptions.Abort:
-        _say("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _say("interrupted: whatever was committed before stays consistent; run the command again to finish")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except StediError as exc:
+    except Exception as exc:
         if debug:
             traceback.print_exc()
-        _say(f"error: {exc}")
-        sys.exit(1)
-    except Exception as exc:  # a bug: still one line, the trace under --debug
-        if debug:
-            traceback.print_exc()
-        _say(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
+        full = _disk_full(exc)
+        if full:
+            _say(f"error: no space left on the device ({full}); free some space (the lakehouse root, its scratch "
+                 "folder, or the temporary folder) and run the command again: commits are atomic, so every table "
+                 "is as it was before or complete")
+        elif isinstance(exc, StediError):
+            _say(f"error: {exc}")
+        else:  # a bug: still one line, the trace under --debug
+            _say(f"error: internal error ({type(exc).__name__}: {_first_line(exc)}); rerun with --debug and "
+                 "report it")
         sys.exit(1)
     sys.exit(0)
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """The message of a full disk or an exceeded quota anywhere in the chain of `exc`, else None."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if (isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+                "No space left on device" in text or "Disk quota exceeded" in text:
+            return _first_line(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def console() -> NoReturn:

@@ -3,7 +3,9 @@ engine is reported with the extra that installs it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stedi.errors import EngineError
@@ -65,6 +67,19 @@ def open_query_engine(settings: Settings, beside_a_build: bool = False) -> DuckD
 
     from stedi.engines.duckdb import DuckDBEngine
 
-    if beside_a_build and "memory_limit" not in settings.duckdb:
-        settings = replace(settings, duckdb={**settings.duckdb, "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
-    return DuckDBEngine(settings)
+    if beside_a_build:  # part of a writer's run: it spills into the writers' scratch folder
+        if "memory_limit" not in settings.duckdb:
+            settings = replace(settings, duckdb={**settings.duckdb,
+                                                 "memory_limit": f"{memory_budget() // 2 >> 20}MB"})
+        return DuckDBEngine(settings)
+    # A reader spills outside the root: the root may be read-only, and writers clear their scratch folder.
+    return DuckDBEngine(settings, scratch=reader_scratch())
+
+
+def reader_scratch() -> Path:
+    """This user's folder for readers' spill files, in the system's temporary folder."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"stedi-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from stedi.config import parse_size
 from stedi.engines import memory_budget
-from stedi.errors import CatalogError, EngineError, QueryError
+from stedi.errors import CatalogError, ConfigError, EngineError, QueryError
 from stedi.storage import ensure_writable_dir, local_path
 
 if TYPE_CHECKING:
@@ -32,15 +34,18 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with stedi's settings: spills to the local scratch folder, reaches an s3://
-    root through httpfs, then applies the [duckdb] section."""
+def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with stedi's settings: spills to a scratch folder (the writers' one under the
+    root, or `scratch`: a reader's own, outside the root, which may be read-only), reaches an s3:// root
+    through httpfs, then applies the [duckdb] section."""
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
     # A folder of its own: connections spill at the same time (the reconciliation counts beside a build)
     # and DuckDB's spill files have fixed names. DuckDB creates the last level when it first spills and
     # removes it on close.
-    spill = settings.scratch_dir / "duckdb" / uuid.uuid4().hex[:12]
-    ensure_writable_dir(settings.state_dir)  # a clear error for an unusable root, before DuckDB's own
+    if scratch is None:
+        ensure_writable_dir(settings.state_dir)  # a clear error for an unusable root, before DuckDB's own
+        scratch = settings.scratch_dir / "duckdb"
+    spill = scratch / uuid.uuid4().hex[:12]
     spill.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = {literal(str(spill))}")
     if "memory_limit" not in settings.duckdb:
@@ -51,7 +56,11 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         load_httpfs(con)
         con.execute(settings.s3_connection().duckdb_secret())
     for key, value in settings.duckdb.items():
-        con.execute(f"SET {key} = {literal(str(value))}")
+        try:
+            con.execute(f"SET {quote(key)} = {literal(str(value))}")
+        except duckdb.Error as exc:
+            con.close()
+            raise ConfigError(f"[duckdb] {key} = {value!r} is not a valid DuckDB setting: {_message(exc)}") from None
     return con
 
 
@@ -81,7 +90,7 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, fold
     columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
     statement = (
         f"COPY (SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS result) TO {literal(out)} "
-        f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {literal(target_file_size)}, "
+        f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {parse_size(target_file_size)}, "
         f"FILENAME_PATTERN 'part-{{uuid}}')"
     )
     remote = "://" in out
@@ -105,9 +114,9 @@ class DuckDBEngine:
     name = "duckdb"
     parallel_builds = 1  # DuckDB already uses every core within a statement
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scratch: Path | None = None) -> None:
         self._settings = settings
-        self._con = connect(settings)
+        self._con = connect(settings, scratch)
         self._folders: list[str] = []  # folders a query may read
         self._locked = False
 
@@ -118,9 +127,11 @@ class DuckDBEngine:
         if not paths:
             return self._register_empty(name, table)
         columns = ", ".join(quote(c) for c in table.column_names)
+        # A history gains columns over time, and its older files lack them: read those as null.
+        by_name = ", union_by_name = true" if table.kind == "history" else ""
         try:
             self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
-                              f"SELECT {columns} FROM read_parquet({_list(paths)})")
+                              f"SELECT {columns} FROM read_parquet({_list(paths)}{by_name})")
         except duckdb.Error as exc:
             raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
                                f"with `stedi run --select {name} --full-refresh`") from None
@@ -145,7 +156,9 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise EngineError(f"building {table.name} failed: {_message(exc)}") from None
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, timeout: float | None = None) -> pa.Table:
+        """The result of one read-only query; a QueryError after `timeout` seconds, KeyboardInterrupt on
+        Ctrl-C (DuckDB stops the query either way)."""
         try:
             statements = self._con.extract_statements(sql)
         except duckdb.Error as exc:
@@ -167,10 +180,32 @@ class DuckDBEngine:
             self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
             self._con.execute("SET enable_external_access = false")
             self._locked = True
+        expired = threading.Event()
+
+        def stop() -> None:
+            expired.set()
+            self._con.interrupt()
+
+        timer = threading.Timer(timeout, stop) if timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             return self._con.execute(sql).to_arrow_table()
+        except duckdb.InterruptException:
+            if expired.is_set():
+                raise QueryError(f"the query was stopped after {timeout:g} s (--timeout, or the setting "
+                                 "query_timeout)") from None
+            raise KeyboardInterrupt from None
+        except RuntimeError as exc:
+            if "interrupted" in str(exc).lower():  # Ctrl-C: DuckDB stopped the query
+                raise KeyboardInterrupt from None
+            raise
         except duckdb.Error as exc:
-            raise QueryError(_message(exc)) from None
+            raise QueryError(_message(exc, keep_lines=True)) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def close(self) -> None:
         self._con.close()
@@ -180,5 +215,13 @@ def _list(items: list[str]) -> str:
     return "[" + ", ".join(literal(i) for i in items) + "]"
 
 
-def _message(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:1000]
+def _message(exc: BaseException, keep_lines: bool = False) -> str:
+    """DuckDB's message on one line; with `keep_lines`, followed by DuckDB's position marker when it gave
+    one (the line of SQL, and under it a `^` at the place of the error)."""
+    if not keep_lines:
+        return " ".join(str(exc).split())[:1000]
+    lines = str(exc).strip().splitlines()
+    at = next((i for i, line in enumerate(lines) if re.match(r"LINE \d+:", line)), len(lines))
+    text = " ".join(" ".join(lines[:at]).split())[:1000]
+    marker = [line.rstrip() for line in lines[at:at + 2] if line.strip()]
+    return "\n".join([text, *marker])

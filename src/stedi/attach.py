@@ -1,0 +1,173 @@
+"""`stedi attach`: make the embedded catalog agree with the root it is used with.
+
+A lakehouse is one folder (or bucket prefix) you can copy, move or back up, but the catalog records each
+table by an absolute location. After a copy or a move, or with a catalog that was lost, replaced or made
+for a bucket since emptied, stedi refuses to work (it would write into another lakehouse, or read files
+that are gone) and points here. For every stedi table, `attach`:
+
+- keeps a registration that already lies under this root;
+- forgets one that lies elsewhere (only the catalog's row: nothing outside the root is touched);
+- registers the table's newest metadata under this root, when its own location is this root's;
+- relocates a copy: a table whose metadata still names the old root is registered anew under this root
+  with the files of its current snapshot (found under this root), its row count and its snapshot
+  properties (so nothing is rebuilt). Its older snapshots are not carried over: time travel starts at
+  the copy.
+- a table with no metadata under the root stays unregistered; the next `stedi run` builds it.
+
+With an s3:// root, this catalog then claims the root (`catalog.json`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from stedi.catalog import FINGERPRINT, claim_root, is_under_root, registered_locations
+from stedi.config import NAMESPACE
+from stedi.errors import CatalogError
+from stedi.tables import TABLES
+
+if TYPE_CHECKING:
+    from pyiceberg.io import FileIO
+    from pyiceberg.table.metadata import TableMetadata
+
+    from stedi.catalog import Catalog
+    from stedi.config import Settings
+    from stedi.storage import Storage
+    from stedi.tables import Table
+
+Action = Literal["kept", "registered", "relocated", "forgotten", "not built"]
+VERSION = re.compile(r"^(\d+)-.*\.metadata\.json$")
+
+
+@dataclass(frozen=True)
+class AttachReport:
+    table: str
+    action: Action
+    rows: int | None
+    location: str  # where the table is registered now ("" when it is not)
+
+
+def attach(settings: Settings, catalog: Catalog, progress: Callable[[str], None] | None = None
+           ) -> list[AttachReport]:
+    """See the module docstring; the caller holds the writer lock and opened the catalog unchecked."""
+    if settings.catalog:
+        raise CatalogError("`stedi attach` repairs the embedded catalog; a shared catalog ([catalog] in the "
+                           "settings) keeps its own registrations: register or drop tables with its own tools")
+    say = progress or (lambda _m: None)
+    storage = settings.storage()
+    iceberg = catalog.iceberg
+    registered = registered_locations(iceberg)
+    reports = []
+    for table in TABLES.values():
+        where = registered.get(table.name)
+        if where is not None and is_under_root(settings, where) and _exists(storage, settings, where):
+            state = catalog.state(table)
+            reports.append(AttachReport(table.name, "kept", state.rows if state else 0, where))
+            continue
+        if where is not None:
+            iceberg.drop_table((NAMESPACE, table.name))  # the registration only: its files are not ours
+            catalog.load(table, fresh=True)
+        reports.append(_register(settings, catalog, storage, table, forgotten=where is not None))
+        if reports[-1].action == "relocated":
+            say(f"{table.name}: relocated from {where} (its current snapshot; older ones stay with the original)")
+    if settings.remote:
+        claim_root(settings, iceberg, write=True, take_over=True)
+    return reports
+
+
+def _register(settings: Settings, catalog: Catalog, storage: Storage, table: Table, forgotten: bool
+              ) -> AttachReport:
+    """Register `table` from the newest metadata under the root (relocating a copy), if there is any."""
+    from pyiceberg.serializers import FromInputFile
+
+    folder = f"warehouse/{NAMESPACE}/{table.name}"
+    io = _io(settings)
+    candidates = []
+    for entry in storage.list(f"{folder}/metadata"):
+        match = VERSION.match(entry.name)
+        if match:
+            candidates.append((int(match.group(1)), storage.uri(entry.key)))
+    newest: tuple[str, TableMetadata] | None = None
+    for _version, uri in sorted(candidates, reverse=True):
+        metadata = FromInputFile.table_metadata(io.new_input(uri))
+        if is_under_root(settings, metadata.location):
+            catalog.iceberg.register_table((NAMESPACE, table.name), _as_uri(settings, uri))
+            catalog.load(table, fresh=True)
+            state = catalog.state(table)
+            return AttachReport(table.name, "registered", state.rows if state else 0, _as_uri(settings, uri))
+        newest = newest or (uri, metadata)
+    if newest is None:
+        return AttachReport(table.name, "forgotten" if forgotten else "not built", None, "")
+    return _relocate(settings, catalog, storage, table, folder, newest[1])
+
+
+def _relocate(settings: Settings, catalog: Catalog, storage: Storage, table: Table, folder: str,
+              metadata: TableMetadata) -> AttachReport:
+    """A copy of a table made under another root: registered anew here with its current files."""
+    from stedi.maintenance import expire_and_clean
+
+    old = metadata.location.rstrip("/")
+    new = storage.uri(folder)
+    moved = _MovedIO(_io(settings), old, new if "://" in new else f"file://{new}")
+    snapshot = metadata.current_snapshot()
+    files: list[str] = []
+    if snapshot is not None:
+        for manifest in snapshot.manifests(moved):  # type: ignore[arg-type]
+            entries = manifest.fetch_manifest_entry(moved, discard_deleted=True)  # type: ignore[arg-type]
+            files += [moved.map(e.data_file.file_path) for e in entries]
+    summary = dict(snapshot.summary.additional_properties) if snapshot is not None and snapshot.summary else {}
+    properties = {k: v for k, v in summary.items() if k.startswith("stedi.") and k != FINGERPRINT}
+    state = catalog.replace(table, files, summary.get(FINGERPRINT), properties, base=None)
+    # The copied metadata and manifests name the old root: nothing references them now.
+    expire_and_clean(catalog, table, grace_seconds=0)
+    ice = catalog.load(table, fresh=True)
+    return AttachReport(table.name, "relocated", state.rows, ice.metadata_location if ice else "")
+
+
+class _MovedIO:
+    """A FileIO that reads, under the new root, the files a copied table's metadata names under the old."""
+
+    def __init__(self, io: FileIO, old: str, new: str) -> None:
+        self._io, self._old, self._new = io, old, new
+
+    def map(self, location: str) -> str:
+        for old in (self._old, self._old.replace("file://", "", 1)):
+            if location.startswith(old + "/"):
+                return self._new + location[len(old):]
+        return location
+
+    def new_input(self, location: str) -> Any:
+        return self._io.new_input(self.map(location))
+
+    def new_output(self, location: str) -> Any:
+        raise CatalogError(f"relocating a table never writes through the old location {location}")
+
+    def delete(self, location: Any) -> None:
+        raise CatalogError("relocating a table never deletes through the old location")
+
+
+def _io(settings: Settings) -> FileIO:
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    return PyArrowFileIO(settings.catalog_properties())
+
+
+def _as_uri(settings: Settings, uri: str) -> str:
+    return uri if "://" in uri else f"file://{uri}"
+
+
+def _exists(storage: Storage, settings: Settings, metadata_location: str) -> bool:
+    from stedi.storage import local_path
+
+    if settings.remote:
+        prefix = storage.uri("")
+        return metadata_location.startswith(prefix + "/") and storage.exists(metadata_location[len(prefix) + 1:])
+    import os
+
+    return os.path.isfile(local_path(metadata_location))
+
+
+__all__ = ["AttachReport", "attach"]

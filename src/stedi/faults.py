@@ -1,0 +1,42 @@
+"""Named points where a test may kill the process, to prove that a crash there loses nothing.
+
+`STEDI_KILL_AT=erase:file-rewritten` makes the process kill itself with SIGKILL (as `kill -9` would,
+no cleanup, no exit handlers) the first time it reaches that point; `erase:file-rewritten@2` at the
+second time. Unset, a point costs one dictionary lookup. The points, in the order a command reaches them:
+
+    lock:acquired                          every writer, right after it took the lakehouse's lock
+    ingest:file-landed, ingest:manifest    after a file is copied in; after the manifest is written
+    run:landing-read                       every source read and validated, nothing committed
+    run:landing-committed                  after a landing table (and its quarantine) is committed
+    run:derived-committed                  after a derived table is committed
+    run:reconciled                         every table committed, the reconciliation not yet recorded
+    optimize:compacted, optimize:deleting  after a compaction commit; after the first old file is deleted
+    erase:journal, erase:suppressed        the erasure recorded; its people added to the suppression list
+    erase:file-rewritten, erase:rebuilt    a landed file rewritten; the tables rebuilt without them
+    erase:cleaned, erase:receipt           old snapshots and files deleted; the receipt written
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+KILL_AT = "STEDI_KILL_AT"
+_hits: dict[str, int] = {}
+_guard = threading.Lock()
+
+
+def point(name: str) -> None:
+    """Kill this process here if STEDI_KILL_AT names this point (and this is the hit it counts)."""
+    spec = os.environ.get(KILL_AT)
+    if not spec:
+        return
+    target, _, nth = spec.partition("@")
+    if target != name:
+        return
+    with _guard:
+        _hits[name] = _hits.get(name, 0) + 1
+        hit = _hits[name]
+    if hit == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
