@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,3 +37,29 @@ def key_of(email: str, key: str = TEST_KEY) -> str:
     import hmac
 
     return hmac.new(key.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+STEDI = Path(sys.executable).with_name("stedi")  # the console script of the interpreter running the tests
+
+
+def stedi_process(home: Path | str, *args: str | Path, kill_at: str | None = None, env: dict[str, str] | None = None,
+                  timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`stedi --home HOME ARGS` as a process of its own (so it can be killed); `kill_at` names a point of
+    stedi.faults where it kills itself with SIGKILL."""
+    environment = {k: v for k, v in os.environ.items() if k != "STEDI_KILL_AT"}
+    environment.update({"STEDI_PSEUDONYM_KEY": TEST_KEY, **(env or {})})
+    if kill_at:
+        environment["STEDI_KILL_AT"] = kill_at
+    return subprocess.run([str(STEDI), "--home", str(home), *map(str, args)], capture_output=True, text=True,
+                          env=environment, timeout=timeout)
+
+
+def contents(lake: Lakehouse) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Every table's rows as a multiset (a row twice counts twice), the reconciliation history aside."""
+    return {t.name: Counter(rows(lake, f"select * from {t.name}")) if t.built else Counter()
+            for t in lake.tables() if t.name != "reconciliation"}
+
+
+def latest_figures(lake: Lakehouse) -> list[tuple[Any, ...]]:
+    """The latest run's reconciliation, per source, without the run's id and time."""
+    return [tuple(v for k, v in f.items() if k not in ("run_id", "run_at")) for f in lake.reconcile()]

@@ -145,7 +145,11 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
     say = progress or (lambda _m: None)
     key = load_key(lake.settings)
     people = _people(emails)
-    finish_pending(lake, say)  # an erasure killed earlier comes first
+    pending = _Journal.load(lake.settings.storage())
+    if pending is not None:  # an erasure killed earlier comes first
+        finished = finish_pending(lake, say)
+        if finished is not None and set(people) <= set(pending.people):
+            return finished  # this very erasure, run again: now it is done
 
     zone = lake.landing
     serials, shared = _devices(zone, zone.files(), people)

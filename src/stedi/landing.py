@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
 MANIFEST = "manifest.json"
 LANDING = "landing"  # the landing zone's folder under the root
+FOUND = "found in the landing zone"  # the origin of a file put there by other means than ingest
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class LandingZone:
                     elif adopt:
                         known = self._adopt(src, entry.name, entry.size, digest)
                     else:
-                        known = digest.entry(src, entry.name, entry.size, "found in the landing zone")
+                        known = digest.entry(src, entry.name, entry.size, FOUND)
                 current[(src, entry.name)] = known
         if current != manifest and adopt:
             self._write_manifest(current.values())
@@ -191,10 +192,11 @@ class LandingZone:
 
     def _adopt(self, source: str, name: str, size: int, digest: Digest) -> LandedFile:
         """The manifest entry of a file found in the landing folder, without erased people's records."""
-        origin = "found in the landing zone"
+        origin = FOUND
         if not self.suppressed:
             return digest.entry(source, name, size, origin)
         folder = self.scratch / f"adopting-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
         try:
             found = LandedFile(source, name, size, digest.sha256, _now(), origin)
             filtered = folder / f"filtered-{name}"
@@ -267,6 +269,7 @@ class LandingZone:
         by_hash = {(f.source, f.sha256): f for f in landed.values()}
         plan: list[tuple[LandedFile, Path]] = []
         conflicts: list[str] = []
+        repaired = False
         for number, (file, src, origin) in enumerate(candidates):
             suppressed_before = report.suppressed
             content = file  # what to land: the file itself, or a copy without erased people
@@ -283,6 +286,10 @@ class LandingZone:
             digest = counted.sha256
             dropped_here = report.suppressed - suppressed_before
             same = by_hash.get((src, digest))
+            if same is not None and same.origin == FOUND and same.name == file.name and not is_s3(origin):
+                # landed by an ingest killed before it wrote the manifest: record where it came from
+                landed[(src, same.name)] = by_hash[(src, digest)] = replace(same, origin=origin)
+                repaired = True
             if same is not None:
                 report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
                 continue
@@ -295,6 +302,8 @@ class LandingZone:
             entry = counted.entry(src, name, content.stat().st_size, origin, dropped_here)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
+        if repaired and not plan and not conflicts:
+            self._write_manifest(landed.values())
         if conflicts:
             raise LandingError("nothing was ingested: landed files are never overwritten, and "
                                + "; ".join(conflicts) + ". Give the new file a new name to land it too")
@@ -308,7 +317,7 @@ class LandingZone:
         finally:
             # A kill before this leaves files the manifest does not list yet: the next writer adopts them.
             if report.landed:
-                self._write_manifest([*before, *report.landed])
+                self._write_manifest([*(landed[(f.source, f.name)] for f in before), *report.landed])
                 faults.point("ingest:manifest")
 
     def rewrite(self, entry: LandedFile, new_content: Path) -> LandedFile:
