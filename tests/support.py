@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,28 @@ def contents(lake: Lakehouse) -> dict[str, Counter[tuple[Any, ...]]]:
 def latest_figures(lake: Lakehouse) -> list[tuple[Any, ...]]:
     """The latest run's reconciliation, per source, without the run's id and time."""
     return [tuple(v for k, v in f.items() if k not in ("run_id", "run_at")) for f in lake.reconcile()]
+
+
+@dataclass(frozen=True)
+class Batches:
+    """Two days of deliveries made by `stedi generate` (tests/integration/conftest.py)."""
+
+    first: Path  # a day's delivery of every source
+    second: Path  # the next day's: other customers with their readings, in files of new names
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a lakehouse holds after both days, ingested and run without interruption."""
+
+    tables: dict[str, Counter[tuple[Any, ...]]]
+    figures: list[tuple[Any, ...]]
+
+
+def built(home: Path, *folders: Path) -> Lakehouse:
+    """A lakehouse at `home` that ingested and ran each folder in turn."""
+    lake = Lakehouse(home)
+    for folder in folders:
+        lake.ingest(folder)
+        lake.run()
+    return lake

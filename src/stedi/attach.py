@@ -60,19 +60,21 @@ def attach(settings: Settings, catalog: Catalog, progress: Callable[[str], None]
     storage = settings.storage()
     iceberg = catalog.iceberg
     registered = registered_locations(iceberg)
+    keep = {name for name, where in registered.items()
+            if is_under_root(settings, where) and _exists(storage, settings, where)}
+    for name in sorted(set(registered) - keep):  # first every registration elsewhere: nothing may read it
+        iceberg.drop_table((NAMESPACE, name))  # the registration only: its files are not ours
     reports = []
     for table in TABLES.values():
-        where = registered.get(table.name)
-        if where is not None and is_under_root(settings, where) and _exists(storage, settings, where):
+        catalog.load(table, fresh=True)
+        if table.name in keep:
             state = catalog.state(table)
-            reports.append(AttachReport(table.name, "kept", state.rows if state else 0, where))
+            reports.append(AttachReport(table.name, "kept", state.rows if state else 0, registered[table.name]))
             continue
-        if where is not None:
-            iceberg.drop_table((NAMESPACE, table.name))  # the registration only: its files are not ours
-            catalog.load(table, fresh=True)
-        reports.append(_register(settings, catalog, storage, table, forgotten=where is not None))
+        reports.append(_register(settings, catalog, storage, table, forgotten=table.name in registered))
         if reports[-1].action == "relocated":
-            say(f"{table.name}: relocated from {where} (its current snapshot; older ones stay with the original)")
+            say(f"{table.name}: relocated from {registered.get(table.name, 'another root')} (its current "
+                "snapshot; older ones stay with the original)")
     if settings.remote:
         claim_root(settings, iceberg, write=True, take_over=True)
     return reports

@@ -138,6 +138,8 @@ class Catalog:
             if embedded:
                 ensure_writable_dir(settings.catalog_path.parent)
         elif embedded and not settings.catalog_path.is_file():
+            if settings.remote and self._checked:
+                claim_root(settings, None, write=False)  # the bucket's tables may be in a catalog elsewhere
             return None
         with self._errors(f"the catalog ({_describe(props)})"):
             if not embedded:
@@ -426,7 +428,7 @@ def require_state(catalog: Catalog, table: Table) -> TableState:
 OWNER = "catalog.json"  # under an s3:// root: which catalog the lakehouse's tables are registered in
 
 
-def claim_root(settings: Settings, catalog: Catalog, write: bool, take_over: bool = False) -> None:
+def claim_root(settings: Settings, catalog: Catalog | None, write: bool, take_over: bool = False) -> None:
     """Refuse to open a bucket's lakehouse with a second embedded catalog, or with a stale one.
 
     A SQLite catalog is private to one machine. Two of them over one bucket would each believe they own
@@ -462,7 +464,7 @@ def claim_root(settings: Settings, catalog: Catalog, write: bool, take_over: boo
         storage.write_bytes(OWNER, json.dumps(mine, indent=1).encode())
         return
     if owner is None:
-        registered = registered_locations(catalog) if kind == "embedded" else {}
+        registered = registered_locations(catalog) if kind == "embedded" and catalog is not None else {}
         if registered:
             raise CatalogError(
                 f"the embedded catalog {settings.catalog_path} lists {len(registered)} tables of {settings.home}, "

@@ -2,7 +2,8 @@
 
 `STEDI_KILL_AT=erase:file-rewritten` makes the process kill itself with SIGKILL (as `kill -9` would,
 no cleanup, no exit handlers) the first time it reaches that point; `erase:file-rewritten@2` at the
-second time. Unset, a point costs one dictionary lookup. The points, in the order a command reaches them:
+second time; `run:landing-read:INT` sends SIGINT instead (Ctrl-C, at a known moment). Unset, a point
+costs one environment lookup. The points, in the order a command reaches them:
 
     lock:acquired                          every writer, right after it took the lakehouse's lock
     ingest:file-landed, ingest:manifest    after a file is copied in; after the manifest is written
@@ -28,15 +29,16 @@ _guard = threading.Lock()
 
 
 def point(name: str) -> None:
-    """Kill this process here if STEDI_KILL_AT names this point (and this is the hit it counts)."""
+    """Kill (or interrupt) this process here if STEDI_KILL_AT names this point and this is the hit it counts."""
     spec = os.environ.get(KILL_AT)
     if not spec:
         return
-    target, _, nth = spec.partition("@")
+    interrupt = spec.endswith(":INT")
+    target, _, nth = spec.removesuffix(":INT").partition("@")
     if target != name:
         return
     with _guard:
         _hits[name] = _hits.get(name, 0) + 1
         hit = _hits[name]
     if hit == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGINT if interrupt else signal.SIGKILL)

@@ -143,7 +143,13 @@ class _LocalLock:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False, Owner.parse(os.pread(self.fd, 1 << 16, 0)), None
+            holder = Owner.parse(os.pread(self.fd, 1 << 16, 0))
+            for _ in range(20):  # the holder writes its name just after it takes the lock
+                if holder is not None:
+                    break
+                time.sleep(0.025)
+                holder = Owner.parse(os.pread(self.fd, 1 << 16, 0))
+            return False, holder, None
         previous = Owner.parse(os.pread(self.fd, 1 << 16, 0))
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, me.encode(), 0)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import pyarrow.fs as pafs
 
 from stedi import faults
-from stedi.config import NAMESPACE
 from stedi.errors import CatalogError, StorageError
 from stedi.s3 import is_s3
 from stedi.storage import open_uri
@@ -162,9 +161,11 @@ def _table_root(catalog: Catalog, ice: IcebergTable, table: Table) -> tuple[pafs
 
 def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
     """Another table's files inside this location would look unreferenced: refuse to clean then."""
-    try:
-        others = [(ident[-1], catalog.iceberg.load_table(ident).location())
-                  for ident in catalog.iceberg.list_tables(NAMESPACE) if ident[-1] != table.name]
+    from stedi.catalog import registered_locations
+
+    try:  # a table's location is its metadata file's folder's parent (<location>/metadata/<file>)
+        others = [(name, metadata.rsplit("/metadata/", 1)[0])
+                  for name, metadata in registered_locations(catalog.iceberg).items() if name != table.name]
     except Exception as exc:
         raise CatalogError(f"cannot list the tables of the catalog: {type(exc).__name__}: {exc}") from exc
     for name, location in others:

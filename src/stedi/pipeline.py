@@ -96,6 +96,9 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
+    from stedi.engines.duckdb import check_settings
+
+    check_settings(settings)  # the landing reader, the reconciliation and the PII guard run on DuckDB
     if settings.engine == "spark" and settings.remote:
         _check_spark_s3(settings)  # before any work: the session would fail only after the landing read
     zone = zone or open_landing(settings)

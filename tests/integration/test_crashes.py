@@ -6,60 +6,19 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stedi import Lakehouse
-from stedi.generate import generate
 
-from support import FIXTURES, contents, latest_figures, rows, stedi_process
+from support import FIXTURES, Batches, Expected, built, contents, latest_figures, rows, stedi_process
 
 pytestmark = pytest.mark.slow
 
 EDGE = FIXTURES / "edge"
 KILLED = -9
-
-
-@dataclass(frozen=True)
-class Batches:
-    first: Path  # a day's delivery of every source
-    second: Path  # the next day's: new customers (some changed) with their readings
-
-
-@dataclass(frozen=True)
-class Expected:
-    tables: dict[str, Counter[tuple[Any, ...]]]
-    figures: list[tuple[Any, ...]]
-
-
-@pytest.fixture(scope="module")
-def batches(tmp_path_factory: pytest.TempPathFactory) -> Batches:
-    root = tmp_path_factory.mktemp("batches")
-    generate(root / "first", scale=0.02, seed=1)
-    generate(root / "made", scale=0.02, seed=2)
-    for file in sorted((root / "made").rglob("*.json")):  # the same sources, new file names
-        target = root / "second" / file.relative_to(root / "made")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(file, target.with_name(f"{file.stem}-day2.json"))
-    return Batches(root / "first", root / "second")
-
-
-def built(home: Path, *folders: Path) -> Lakehouse:
-    lake = Lakehouse(home)
-    for folder in folders:
-        lake.ingest(folder)
-        lake.run()
-    return lake
-
-
-@pytest.fixture(scope="module")
-def expected(batches: Batches, tmp_path_factory: pytest.TempPathFactory) -> Expected:
-    """Both days ingested and run, never interrupted."""
-    lake = built(tmp_path_factory.mktemp("expected") / "lake", batches.first, batches.second)
-    return Expected(contents(lake), latest_figures(lake))
 
 
 def assert_converged(home: Path, expected: Expected) -> None:

@@ -15,7 +15,7 @@ from stedi import CatalogError, ConfigError, EngineError, Lakehouse, QueryError,
 from stedi.cli.main import cli, main
 
 import s3server
-from support import SHARED_DATA, rows
+from support import FIXTURES, SHARED_DATA, rows
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -256,3 +256,59 @@ def test_erasure_on_s3_leaves_no_trace(server: s3server.S3Server) -> None:
         assert email.lower() not in text, key
     # and a re-ingest does not bring them back
     assert lake.ingest(SHARED_DATA).suppressed > 0
+
+
+def test_a_stale_local_catalog_of_an_emptied_bucket_is_explained_and_reset(server: s3server.S3Server) -> None:
+    _bucket(server, "stale")
+    lake = Lakehouse("s3://stale/lake")
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    client = server.client()
+    for key in _keys(server, "stale"):  # the bucket is emptied (or deleted and made again)
+        client.delete_object(Bucket="stale", Key=key)
+    catalog = Lakehouse("s3://stale/lake").settings.catalog_path
+    for command in (["tables"], ["run"], ["sql", "select 1"], ["erase", "--email", "alice@test.com"]):
+        result = invoke_main(command)
+        assert result[0] == 1, command
+        assert result[1] == (f"error: the embedded catalog {catalog} lists 12 tables of s3://stale/lake, but the "
+                             "lakehouse there has no catalog.json: the bucket was emptied or recreated, or this "
+                             "catalog belongs to another lakehouse. Run `stedi attach` to register the tables the "
+                             "root holds (tables whose files are gone are forgotten, and the next `stedi run` "
+                             "builds them again)\n"), command
+    assert invoke_main(["attach"])[0] == 0
+    fresh = Lakehouse("s3://stale/lake")
+    assert not any(t.built for t in fresh.tables())
+    fresh.ingest(FIXTURES / "edge")
+    assert [t.status for t in fresh.run().tables] == ["built"] * 8
+    assert "lake/catalog.json" in _keys(server, "stale")
+
+
+def test_a_lost_local_catalog_is_refused_and_reattached(server: s3server.S3Server) -> None:
+    _bucket(server, "lost")
+    lake = Lakehouse("s3://lost/lake")
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    expected = {t.name: t.rows for t in lake.tables()}
+    for path in lake.settings.state_dir.iterdir():  # this machine's catalog is lost (a new laptop)
+        if path.is_file():
+            path.unlink()
+    code, err = invoke_main(["tables"], home="s3://lost/lake")
+    assert code == 1 and "is registered in an embedded SQLite catalog on host" in err
+    assert "`stedi attach` registers the root's tables in this one" in err
+    assert invoke_main(["attach"], home="s3://lost/lake")[0] == 0
+    again = Lakehouse("s3://lost/lake")
+    assert {t.name: t.rows for t in again.tables()} == expected
+    assert {t.status for t in again.run().tables} == {"up to date"}
+
+
+def invoke_main(args: list[str], home: str = "s3://stale/lake") -> tuple[int, str]:
+    """`stedi --home HOME ARGS` through main(): (exit code, what it printed on stderr)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
+            pytest.raises(SystemExit) as exited:
+        main(["--home", home, *args])
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), err.getvalue()

@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        if _interrupted(exc):  # Ctrl-C, as DuckDB reports it from a statement it stopped
+            _say("interrupted: whatever was committed before stays consistent; run the command again to finish")
+            sys.exit(130)
         full = _disk_full(exc)
         if full:
             _say(f"error: no space left on the device ({full}); free some space (the lakehouse root, its scratch "
@@ -344,10 +347,20 @@ def _disk_full(exc: BaseException) -> str | None:
         seen.add(id(current))
         text = str(current)
         if (isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT)) or \
-                "No space left on device" in text or "Disk quota exceeded" in text:
+                any(sign in text for sign in ("No space left on device", "Disk quota exceeded",
+                                              "database or disk is full")):
             return _first_line(current)
         current = current.__cause__ or current.__context__
     return None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, RuntimeError) and str(current) == "Query interrupted":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _first_line(exc: BaseException) -> str:

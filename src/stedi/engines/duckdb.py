@@ -6,9 +6,10 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -38,6 +39,7 @@ def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyC
     """A DuckDB connection with stedi's settings: spills to a scratch folder (the writers' one under the
     root, or `scratch`: a reader's own, outside the root, which may be read-only), reaches an s3:// root
     through httpfs, then applies the [duckdb] section."""
+    # (DuckDB's progress bar stays on: it is what lets Ctrl-C stop a running statement)
     con = duckdb.connect(config={"preserve_insertion_order": False, "autoinstall_known_extensions": False})
     # A folder of its own: connections spill at the same time (the reconciliation counts beside a build)
     # and DuckDB's spill files have fixed names. DuckDB creates the last level when it first spills and
@@ -55,13 +57,30 @@ def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyC
     if settings.remote:
         load_httpfs(con)
         con.execute(settings.s3_connection().duckdb_secret())
+    try:
+        apply_settings(con, settings)
+    except ConfigError:
+        con.close()
+        raise
+    return con
+
+
+def apply_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The [duckdb] section, each a SET; a ConfigError naming the first DuckDB refuses."""
     for key, value in settings.duckdb.items():
         try:
             con.execute(f"SET {quote(key)} = {literal(str(value))}")
         except duckdb.Error as exc:
-            con.close()
             raise ConfigError(f"[duckdb] {key} = {value!r} is not a valid DuckDB setting: {_message(exc)}") from None
-    return con
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse bad [duckdb] settings before any work (a connection would only refuse them when it opens)."""
+    con = duckdb.connect()
+    try:
+        apply_settings(con, settings)
+    finally:
+        con.close()
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
@@ -180,32 +199,42 @@ class DuckDBEngine:
             self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
             self._con.execute("SET enable_external_access = false")
             self._locked = True
-        expired = threading.Event()
+        # The statement runs in a thread of its own while this one waits, so Ctrl-C (a KeyboardInterrupt
+        # here, at once) and the timeout stop it through DuckDB's interrupt; DuckDB by itself notices a
+        # signal only between tasks, which may be long apart.
+        outcome: dict[str, Any] = {}
 
-        def stop() -> None:
-            expired.set()
-            self._con.interrupt()
+        def execute() -> None:
+            try:
+                outcome["table"] = self._con.execute(sql).to_arrow_table()
+            except BaseException as exc:  # handed to the waiting thread
+                outcome["error"] = exc
 
-        timer = threading.Timer(timeout, stop) if timeout else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        worker = threading.Thread(target=execute, name="stedi-query", daemon=True)
+        worker.start()
+        deadline = time.monotonic() + timeout if timeout else None
+        expired = False
         try:
-            return self._con.execute(sql).to_arrow_table()
-        except duckdb.InterruptException:
-            if expired.is_set():
+            while worker.is_alive():
+                worker.join(0.05)
+                if deadline is not None and not expired and time.monotonic() > deadline:
+                    expired = True
+                    self._con.interrupt()
+        except KeyboardInterrupt:
+            self._con.interrupt()
+            worker.join(10)
+            raise
+        error = outcome.get("error")
+        if error is None:
+            return outcome["table"]  # type: ignore[no-any-return]
+        if isinstance(error, duckdb.InterruptException) or "interrupted" in str(error).lower():
+            if expired:
                 raise QueryError(f"the query was stopped after {timeout:g} s (--timeout, or the setting "
                                  "query_timeout)") from None
             raise KeyboardInterrupt from None
-        except RuntimeError as exc:
-            if "interrupted" in str(exc).lower():  # Ctrl-C: DuckDB stopped the query
-                raise KeyboardInterrupt from None
-            raise
-        except duckdb.Error as exc:
-            raise QueryError(_message(exc, keep_lines=True)) from None
-        finally:
-            if timer is not None:
-                timer.cancel()
+        if isinstance(error, duckdb.Error):
+            raise QueryError(_message(error, keep_lines=True)) from None
+        raise error
 
     def close(self) -> None:
         self._con.close()

@@ -1,0 +1,279 @@
+"""Hostile input and interruption: symlinks out of a folder, a full disk, Ctrl-C, a query that runs too
+long, unknown ids, bad addresses and bad settings. Each gives one clear line, never "internal error"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from stedi import Lakehouse
+
+from support import FIXTURES, STEDI, TEST_KEY, rows, stedi_process, write_jsonl
+
+EDGE = FIXTURES / "edge"
+LONG_QUERY = "select sum(a.range * b.range) from range(1000000) a, range(1000000) b"  # a trillion rows
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    home = tmp_path / "lake"
+    lake = Lakehouse(home)
+    lake.ingest(EDGE)
+    lake.run()
+    return home
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1, result
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- symlinks -------------------------------------------------------------------------------------------
+def test_ingest_lands_no_symlink_that_leads_outside_the_folder(tmp_path: Path) -> None:
+    outside = write_jsonl(tmp_path / "private" / "secrets.json", [{"email": "x@y.z"}])
+    (tmp_path / "private" / "more").mkdir()
+    write_jsonl(tmp_path / "private" / "more" / "customer-1.json", [{"email": "w@y.z"}])
+    folder = tmp_path / "delivery"
+    real = write_jsonl(folder / "customer" / "customer-a.json", [{"email": "a@b.c"}])
+    (folder / "customer" / "customer-b.json").symlink_to(outside)
+    (folder / "customer" / "customer-c.json").symlink_to(real)  # inside the folder: fine
+    (folder / "customer" / "elsewhere").symlink_to(tmp_path / "private" / "more")
+
+    result = stedi_process(tmp_path / "lake", "ingest", folder)
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {folder / 'customer' / 'customer-b.json'}: a symbolic link to {outside}, outside {folder}; " \
+           "not followed (--follow-symlinks lands it)" in result.stderr
+    assert f"skipped {folder / 'customer' / 'elsewhere'}: a symbolic link to {tmp_path / 'private' / 'more'}" \
+        in result.stderr
+    assert "1 landed, 1 already landed, 2 skipped" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "lake" / "landing" / "customer").iterdir()) == ["customer-a.json"]
+
+    followed = stedi_process(tmp_path / "lake", "ingest", folder, "--follow-symlinks")
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(p.name for p in (tmp_path / "lake" / "landing" / "customer").iterdir()) == [
+        "customer-1.json", "customer-a.json", "customer-b.json"]
+
+
+# -- a full disk ----------------------------------------------------------------------------------------
+def can_mount() -> bool:
+    return os.geteuid() == 0 and subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("room_kb", [200, 500])
+def test_a_full_disk_during_a_run_is_one_clear_line_and_the_next_run_converges(tmp_path: Path,
+                                                                               room_kb: int) -> None:
+    """The lakehouse on a small tmpfs (in a mount namespace of its own): the run fails for want of space at
+    the first commit (200 kB spare) or at a later table (500 kB); the tables stay readable, and once the
+    disk has room the next run builds the rest."""
+    if not can_mount():
+        pytest.skip("mounting a small file system needs root and unshare --mount")
+    from stedi.generate import generate
+
+    generate(tmp_path / "data", scale=0.3, seed=3)
+    assert stedi_process(tmp_path / "lake", "ingest", tmp_path / "data").returncode == 0  # landed, no catalog yet
+    size = sum(p.stat().st_size for p in (tmp_path / "lake").rglob("*") if p.is_file()) // 1024 + room_kb
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = """
+        set -u
+        mount -t tmpfs -o size="$2"k tmpfs "$1" && cp -a "$3" "$1/lake" || exit 99
+        "$4" --home "$1/lake" run > /dev/null 2> "$5/run.err"; echo $? > "$5/run.code"
+        "$4" --home "$1/lake" tables --format json > "$5/tables.json" 2> "$5/tables.err"; echo $? > "$5/tables.code"
+        mount -o remount,size=200m "$1"
+        "$4" --home "$1/lake" run > "$5/rerun.out" 2> "$5/rerun.err"; echo $? > "$5/rerun.code"
+    """
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(disk), str(size),
+                           str(tmp_path / "lake"), str(STEDI), str(out)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    def read(name: str) -> str:
+        return (out / name).read_text()
+
+    assert read("run.code").strip() == "1"
+    err = read("run.err").splitlines()[-1]
+    assert err.startswith("error: no space left on the device (") and "internal error" not in err, err
+    assert "free some space" in err
+    assert read("tables.code").strip() == "0", read("tables.err")  # every table readable, as it was
+    assert len(json.loads(read("tables.json"))) == 12
+    assert read("rerun.code").strip() == "0", read("rerun.err")
+    assert "every landed record accounted for" in read("rerun.out").lower()
+
+
+# -- interruption ---------------------------------------------------------------------------------------
+def interruptible() -> None:
+    """Ctrl-C as at a terminal: a job started in the background (as CI may start the tests) ignores SIGINT,
+    and so would every process it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_stops_a_query_with_exit_130(built: Path) -> None:
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    process = subprocess.Popen([str(STEDI), "--home", str(built), "sql", LONG_QUERY], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert time.monotonic() - started < 10
+    # (DuckDB ends its progress line with a newline as it stops)
+    assert err.lstrip("\n").startswith("interrupted: whatever was committed before stays consistent")
+    assert "Traceback" not in err and "internal error" not in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("point", ["run:landing-read", "run:derived-committed@2"])
+def test_ctrl_c_during_a_run_exits_130_and_the_next_run_converges(tmp_path: Path, point: str) -> None:
+    """Ctrl-C at a known moment (stedi.faults sends SIGINT there): in the main thread while landing, and
+    while a worker thread builds the derived tables."""
+    home = tmp_path / "lake"
+    assert stedi_process(home, "ingest", EDGE).returncode == 0
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY, "STEDI_KILL_AT": f"{point}:INT"}
+    process = subprocess.Popen([str(STEDI), "--home", str(home), "run"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
+    try:
+        _out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1].startswith("interrupted: whatever was committed before stays consistent")
+    assert "Traceback" not in err and "internal error" not in err
+    rerun = stedi_process(home, "run")
+    assert rerun.returncode == 0, rerun.stderr
+    assert [t.rows for t in Lakehouse(home).tables()][:11] == [14, 12, 11, 0, 0, 0, 7, 8, 5, 6, 6]
+
+
+def test_a_query_past_its_timeout_is_stopped(built: Path) -> None:
+    started = time.monotonic()
+    result = stedi_process(built, "sql", LONG_QUERY, "--timeout", "1")
+    one_line_error(result, "the query was stopped after 1 s (--timeout, or the setting query_timeout)")
+    assert time.monotonic() - started < 15
+    from_setting = stedi_process(built, "sql", LONG_QUERY, env={"STEDI_QUERY_TIMEOUT": "0.5"})
+    one_line_error(from_setting, "stopped after 0.5 s")
+    assert stedi_process(built, "sql", "select 1", "--timeout", "30").returncode == 0
+
+
+def test_a_sql_error_keeps_the_position_marker(built: Path) -> None:
+    result = stedi_process(built, "sql", "select emial from customer_trusted")
+    assert result.returncode == 1
+    message, quoted, caret = result.stderr.rstrip("\n").split("\n")
+    assert message.startswith('error: Binder Error: Referenced column "emial" not found')
+    assert quoted == "LINE 1: select emial from customer_trusted"
+    assert caret.index("^") == len("LINE 1: select ")
+
+
+# -- ids and addresses ----------------------------------------------------------------------------------
+def test_an_unknown_run_id_is_an_error_that_lists_the_latest(built: Path) -> None:
+    [(latest,)] = rows(Lakehouse(built), "select max_by(run_id, run_at) from reconciliation")
+    one_line_error(stedi_process(built, "reconcile", "--run", "nope"), "error: no run 'nope' in the reconciliation; "
+                   f"the latest runs are: {latest}")
+
+
+def test_erase_refuses_what_is_not_an_address_and_changes_nothing(built: Path) -> None:
+    before = fingerprint(built)
+    result = stedi_process(built, "erase", "--email", "alice@test.com", "--email", "not-an-email")
+    one_line_error(result, "error: 'not-an-email' is not an email address; nothing was erased")
+    assert fingerprint(built) == before
+    assert not (built / "privacy").exists()
+
+
+def test_erase_of_an_address_that_matches_nothing_says_so(built: Path) -> None:
+    result = stedi_process(built, "erase", "--email", "nobody@test.com")
+    assert result.returncode == 0, result.stderr
+    assert "0 records matched: no landed record names this person; kept out of later deliveries" in result.stdout
+    receipt = json.loads((built / "privacy" / "erasures.jsonl").read_text().splitlines()[-1])
+    assert (receipt["people"], receipt["unmatched"], receipt["landed_records_removed"]) == (1, 1, 0)
+    assert "nobody" not in (built / "privacy" / "erasures.jsonl").read_text()
+
+
+def test_erase_dry_run_shows_what_would_go_and_changes_nothing(built: Path) -> None:
+    before = fingerprint(built)
+    result = stedi_process(built, "erase", "--dry-run", "--email", "alice@test.com", "--email", "nobody@test.com",
+                           "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    counts = dict(line.rsplit(",", 1) for line in result.stdout.splitlines()[1:])
+    assert counts == {"landed accelerometer records": "5", "landed customer records": "1",
+                      "landed step_trainer records": "5", "customer_landing rows": "1",
+                      "accelerometer_landing rows": "5", "step_trainer_landing rows": "5",
+                      "customer_trusted rows": "1", "accelerometer_trusted rows": "4", "customers_curated rows": "1",
+                      "step_trainer_trusted rows": "4", "machine_learning_curated rows": "4"}
+    text = stedi_process(built, "erase", "--dry-run", "--email", "alice@test.com", "--email", "nobody@test.com")
+    assert "dry run, nothing changed: 2 people, 11 landed records matched in 3 files, 1 devices of theirs; 1 of " \
+           "them match no landed record" in text.stdout
+    assert fingerprint(built) == before
+    erased = Lakehouse(built).erase(["alice@test.com"])  # the dry run counted what the erasure removes
+    assert erased.landed_records_removed == 11 and erased.rows_removed["machine_learning_curated"] == 4
+
+
+# -- settings -------------------------------------------------------------------------------------------
+BAD_ENVIRONMENT = [
+    ("STEDI_TARGET_FILE_SIZE", "abc", "target_file_size = 'abc' is not a size"),
+    ("STEDI_MAX_RECORD_BYTES", "-1", "max_record_bytes = '-1' is out of range: it must be a whole number"),
+    ("STEDI_MAX_RECORD_BYTES", "1.5", "max_record_bytes = '1.5' is not valid"),
+    ("STEDI_MAX_QUARANTINE_SHARE", "2", "max_quarantine_share = '2' is out of range: it must be a share from 0 to 1"),
+    ("STEDI_SNAPSHOT_RETENTION_DAYS", "soon", "snapshot_retention_days = 'soon' is not valid"),
+    ("STEDI_LOCK_WAIT", "-3", "lock_wait = '-3' is out of range: it must be a number of seconds, 0 or more"),
+    ("STEDI_QUERY_TIMEOUT", "0", "query_timeout = '0' is out of range: it must be a number of seconds, more than 0"),
+    ("STEDI_OPTIMIZE_GRACE_MINUTES", "nan", "optimize_grace_minutes = 'nan' is out of range"),
+    ("STEDI_ENGINE", "oracle", "unknown engine 'oracle'; choose one of: duckdb, spark"),
+    ("STEDI_CONSENT_POLICY", "maybe", "unknown consent_policy 'maybe'; choose one of: any, since_consent"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_ENVIRONMENT)
+def test_a_bad_setting_in_the_environment_is_one_clear_line(built: Path, name: str, value: str,
+                                                            message: str) -> None:
+    one_line_error(stedi_process(built, "tables", env={name: value}), message)
+    if name not in ("STEDI_ENGINE", "STEDI_CONSENT_POLICY"):
+        one_line_error(stedi_process(built, "run", env={name: value}), message)
+    else:  # `run` reads these two as its own options: click says which value it refuses
+        result = stedi_process(built, "run", env={name: value})
+        assert result.returncode == 2 and f"Invalid value for '--{name[6:].lower().replace('_', '-')}': " \
+            f"'{value}' is not one of" in result.stderr
+
+
+BAD_FILE = [
+    ('target_file_size = true', "target_file_size = True is not a size"),
+    ('max_record_bytes = "lots"', "max_record_bytes = 'lots' is not valid"),
+    ('[duckdb]\nthreads = "many"', "[duckdb] threads = 'many' is not a valid DuckDB setting"),
+    ('[duckdb]\nmemory_limit = "lots"', "[duckdb] memory_limit = 'lots' is not a valid DuckDB setting"),
+    ('[duckdb]\nno_such_setting = 1', "[duckdb] no_such_setting = 1 is not a valid DuckDB setting"),
+    ('colour = "blue"', "unknown setting(s) colour in"),
+]
+
+
+@pytest.mark.parametrize(("toml", "message"), BAD_FILE)
+def test_a_bad_setting_in_stedi_toml_is_one_clear_line(built: Path, tmp_path: Path, toml: str, message: str) -> None:
+    config = tmp_path / "stedi.toml"
+    config.write_text(toml + "\n")
+    for command in (["run"], ["sql", "select 1"]):
+        one_line_error(stedi_process(built, "--config", config, *command), message)
+
+
+def test_bad_option_values_are_usage_errors(built: Path) -> None:
+    for args in (["run", "--wait", "-1"], ["sql", "select 1", "--timeout", "0"],
+                 ["optimize", "--retention-days", "-2"]):
+        result = stedi_process(built, *args)
+        assert result.returncode == 2 and "Invalid value" in result.stderr, (args, result.stderr)

@@ -1,0 +1,125 @@
+"""A lakehouse is one folder you can copy, move or back up; read-only, it still answers every reader."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stedi import Lakehouse
+
+from support import FIXTURES, STEDI, TEST_KEY, contents, rows, stedi_process
+
+pytestmark = pytest.mark.slow
+EDGE = FIXTURES / "edge"
+ALICE = "alice@test.com"
+
+
+def fingerprint(root: Path) -> dict[str, tuple[int, str]]:
+    """Every file under `root` with its size and content hash (what a write anywhere would change)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def original(tmp_path: Path) -> Path:
+    home = tmp_path / "lake"
+    lake = Lakehouse(home)
+    lake.ingest(EDGE)
+    lake.run()
+    return home
+
+
+def test_a_copied_lakehouse_never_writes_into_the_original(tmp_path: Path, original: Path) -> None:
+    before, tables = fingerprint(original), contents(Lakehouse(original))
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    for command in (["run"], ["tables"], ["sql", "select 1"], ["erase", "--email", ALICE], ["optimize"]):
+        refused = stedi_process(copy, *command)
+        assert refused.returncode == 1, command
+        assert refused.stderr.startswith(f"error: the catalog {copy / 'catalog.db'} registers 12 tables outside "
+                                         f"the lakehouse at {copy} (e.g. accelerometer_landing at file://"
+                                         f"{original}/warehouse/"), refused.stderr
+        assert "Run `stedi attach` to register the tables at their copies under this root" in refused.stderr
+    assert fingerprint(original) == before
+
+    attached = stedi_process(copy, "attach", "--format", "csv")
+    assert attached.returncode == 0, attached.stderr
+    lines = attached.stdout.splitlines()[1:]
+    assert [line.split(",")[:3] for line in lines] == [[name, "relocated", str(sum(counter.values()))]
+                                                       for name, counter in tables.items()] + [
+        ["reconciliation", "relocated", "3"]]
+    assert all(line.split(",")[3].startswith(f"file://{copy}/warehouse/") for line in lines)
+    again = stedi_process(copy, "run")  # the snapshots' fingerprints came along: nothing to rebuild
+    assert again.returncode == 0 and "0 built, 8 up to date" in again.stdout, again.stderr
+    assert contents(Lakehouse(copy)) == tables
+    assert stedi_process(copy, "erase", "--email", ALICE).returncode == 0
+    assert rows(Lakehouse(copy), f"select count(*) from customer_landing where email = '{ALICE}'") == [(0,)]
+    assert fingerprint(original) == before  # the original still holds everyone, byte for byte
+    assert rows(Lakehouse(original), f"select count(*) from customer_landing where email = '{ALICE}'") == [(1,)]
+    assert not [p for p in copy.rglob("*") if p.is_file() and str(original) in _text(p)]
+
+
+def _text(path: Path) -> str:
+    return "" if path.suffix == ".parquet" else path.read_bytes().decode("latin-1")
+
+
+def test_a_moved_lakehouse_works_again_after_attach(tmp_path: Path, original: Path) -> None:
+    tables = contents(Lakehouse(original))
+    moved = tmp_path / "moved"
+    original.rename(moved)
+    refused = stedi_process(moved, "tables")
+    assert refused.returncode == 1 and "Run `stedi attach`" in refused.stderr
+    assert stedi_process(moved, "attach").returncode == 0
+    assert not original.exists()  # attach reads the copies only
+    assert contents(Lakehouse(moved)) == tables
+    ran = stedi_process(moved, "run")
+    assert ran.returncode == 0 and "8 up to date" in ran.stdout
+    assert stedi_process(moved, "attach", "--format", "csv").stdout.count(",kept,") == 12  # a second time: kept
+
+
+def test_a_catalog_whose_warehouse_is_gone_is_explained_and_repaired(original: Path) -> None:
+    shutil.rmtree(original / "warehouse")
+    refused = stedi_process(original, "tables")
+    assert refused.returncode == 1
+    assert "names files that are not in the lakehouse at" in refused.stderr and "`stedi attach`" in refused.stderr
+    repaired = stedi_process(original, "attach", "--format", "csv")
+    assert repaired.returncode == 0 and repaired.stdout.count(",forgotten,") == 12, repaired.stdout
+    rebuilt = stedi_process(original, "run")
+    assert rebuilt.returncode == 0 and "8 built" in rebuilt.stdout
+
+
+def read_only(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`stedi --home HOME ARGS` with HOME read-only (a read-only bind mount of it, as root; else chmod)."""
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    command = [str(STEDI), "--home", str(home), *args]
+    if os.geteuid() == 0:
+        script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
+        return subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(home), *command],
+                              capture_output=True, text=True, env=env, timeout=120)
+    subprocess.run(["chmod", "-R", "a-w", str(home)], check=True)
+    try:
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(home)], check=True)
+
+
+def test_a_read_only_lakehouse_answers_every_reader(original: Path) -> None:
+    if os.geteuid() == 0 and subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
+        pytest.skip("cannot make a read-only mount here (unshare --mount refused)")
+    probe = read_only(original, "run")
+    assert probe.returncode == 1 and f"the lakehouse root {original} is not writable" in probe.stderr, probe.stderr
+    before = fingerprint(original)
+    for args, shown in ((["tables"], "machine_learning_curated"),
+                        (["sql", "select count(*) as n from machine_learning_curated"], "6"),
+                        (["describe", "customer_trusted"], "customerName"),
+                        (["reconcile"], "step_trainer"),
+                        (["erase", "--dry-run", "--email", ALICE], "dry run, nothing changed")):
+        result = read_only(original, *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert shown in result.stdout, (args, result.stdout)
+    assert fingerprint(original) == before
