@@ -89,3 +89,11 @@ def built(home: Path, *folders: Path) -> Lakehouse:
         lake.ingest(folder)
         lake.run()
     return lake
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under `root` with the sha256 of its content: what a write anywhere under it would change."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}

@@ -3,7 +3,6 @@ long, unknown ids, bad addresses and bad settings. Each gives one clear line, ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -15,7 +14,8 @@ import pytest
 
 from stedi import Lakehouse
 
-from support import FIXTURES, STEDI, TEST_KEY, rows, stedi_process, write_jsonl
+from support import FIXTURES, STEDI, TEST_KEY, rows, stedi_process, tree_digest, write_jsonl
+from support import built as build
 
 EDGE = FIXTURES / "edge"
 LONG_QUERY = "select sum(a.range * b.range) from range(1000000) a, range(1000000) b"  # a trillion rows
@@ -23,11 +23,7 @@ LONG_QUERY = "select sum(a.range * b.range) from range(1000000) a, range(1000000
 
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
-    home = tmp_path / "lake"
-    lake = Lakehouse(home)
-    lake.ingest(EDGE)
-    lake.run()
-    return home
+    return Path(build(tmp_path / "lake", EDGE).settings.home)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -36,11 +32,6 @@ def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) ->
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, (fragment, result.stderr)
-
-
-def fingerprint(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # -- symlinks -------------------------------------------------------------------------------------------
@@ -192,10 +183,10 @@ def test_an_unknown_run_id_is_an_error_that_lists_the_latest(built: Path) -> Non
 
 
 def test_erase_refuses_what_is_not_an_address_and_changes_nothing(built: Path) -> None:
-    before = fingerprint(built)
+    before = tree_digest(built)
     result = stedi_process(built, "erase", "--email", "alice@test.com", "--email", "not-an-email")
     one_line_error(result, "error: 'not-an-email' is not an email address; nothing was erased")
-    assert fingerprint(built) == before
+    assert tree_digest(built) == before
     assert not (built / "privacy").exists()
 
 
@@ -209,7 +200,7 @@ def test_erase_of_an_address_that_matches_nothing_says_so(built: Path) -> None:
 
 
 def test_erase_dry_run_shows_what_would_go_and_changes_nothing(built: Path) -> None:
-    before = fingerprint(built)
+    before = tree_digest(built)
     result = stedi_process(built, "erase", "--dry-run", "--email", "alice@test.com", "--email", "nobody@test.com",
                            "--format", "csv")
     assert result.returncode == 0, result.stderr
@@ -222,7 +213,7 @@ def test_erase_dry_run_shows_what_would_go_and_changes_nothing(built: Path) -> N
     text = stedi_process(built, "erase", "--dry-run", "--email", "alice@test.com", "--email", "nobody@test.com")
     assert "dry run, nothing changed: 2 people, 11 landed records matched in 3 files, 1 devices of theirs; 1 of " \
            "them match no landed record" in text.stdout
-    assert fingerprint(built) == before
+    assert tree_digest(built) == before
     erased = Lakehouse(built).erase(["alice@test.com"])  # the dry run counted what the erasure removes
     assert erased.landed_records_removed == 11 and erased.rows_removed["machine_learning_curated"] == 4
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -12,30 +11,20 @@ import pytest
 
 from stedi import Lakehouse
 
-from support import FIXTURES, STEDI, TEST_KEY, contents, rows, stedi_process
+from support import FIXTURES, STEDI, TEST_KEY, built, contents, rows, stedi_process, tree_digest
 
 pytestmark = pytest.mark.slow
 EDGE = FIXTURES / "edge"
 ALICE = "alice@test.com"
 
 
-def fingerprint(root: Path) -> dict[str, tuple[int, str]]:
-    """Every file under `root` with its size and content hash (what a write anywhere would change)."""
-    return {str(p.relative_to(root)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture
 def original(tmp_path: Path) -> Path:
-    home = tmp_path / "lake"
-    lake = Lakehouse(home)
-    lake.ingest(EDGE)
-    lake.run()
-    return home
+    return Path(built(tmp_path / "lake", EDGE).settings.home)
 
 
 def test_a_copied_lakehouse_never_writes_into_the_original(tmp_path: Path, original: Path) -> None:
-    before, tables = fingerprint(original), contents(Lakehouse(original))
+    before, tables = tree_digest(original), contents(Lakehouse(original))
     copy = tmp_path / "copy"
     shutil.copytree(original, copy, symlinks=True)
     for command in (["run"], ["tables"], ["sql", "select 1"], ["erase", "--email", ALICE], ["optimize"]):
@@ -45,7 +34,7 @@ def test_a_copied_lakehouse_never_writes_into_the_original(tmp_path: Path, origi
                                          f"the lakehouse at {copy} (e.g. accelerometer_landing at file://"
                                          f"{original}/warehouse/"), refused.stderr
         assert "Run `stedi attach` to register the tables at their copies under this root" in refused.stderr
-    assert fingerprint(original) == before
+    assert tree_digest(original) == before
 
     attached = stedi_process(copy, "attach", "--format", "csv")
     assert attached.returncode == 0, attached.stderr
@@ -59,7 +48,7 @@ def test_a_copied_lakehouse_never_writes_into_the_original(tmp_path: Path, origi
     assert contents(Lakehouse(copy)) == tables
     assert stedi_process(copy, "erase", "--email", ALICE).returncode == 0
     assert rows(Lakehouse(copy), f"select count(*) from customer_landing where email = '{ALICE}'") == [(0,)]
-    assert fingerprint(original) == before  # the original still holds everyone, byte for byte
+    assert tree_digest(original) == before  # the original still holds everyone, byte for byte
     assert rows(Lakehouse(original), f"select count(*) from customer_landing where email = '{ALICE}'") == [(1,)]
     assert not [p for p in copy.rglob("*") if p.is_file() and str(original) in _text(p)]
 
@@ -113,7 +102,7 @@ def test_a_read_only_lakehouse_answers_every_reader(original: Path) -> None:
         pytest.skip("cannot make a read-only mount here (unshare --mount refused)")
     probe = read_only(original, "run")
     assert probe.returncode == 1 and f"the lakehouse root {original} is not writable" in probe.stderr, probe.stderr
-    before = fingerprint(original)
+    before = tree_digest(original)
     for args, shown in ((["tables"], "machine_learning_curated"),
                         (["sql", "select count(*) as n from machine_learning_curated"], "6"),
                         (["describe", "customer_trusted"], "customerName"),
@@ -122,4 +111,4 @@ def test_a_read_only_lakehouse_answers_every_reader(original: Path) -> None:
         result = read_only(original, *args)
         assert result.returncode == 0, (args, result.stderr)
         assert shown in result.stdout, (args, result.stdout)
-    assert fingerprint(original) == before
+    assert tree_digest(original) == before
