@@ -231,3 +231,56 @@ def test_erase_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as code:
         main(["--home", str(home), "erase"])
     assert code.value.code == 2
+
+
+def test_erased_people_dropped_into_the_landing_folder_stay_out_and_are_counted(tmp_path: Path) -> None:
+    """Upstream systems deliver straight into landing/<source>/ (no `stedi ingest`): the next writer adopts
+    those files without the erased people's records, and the reconciliation counts what it kept out."""
+    home = tmp_path / "lake"
+    lake = built(home)
+    lake.erase([ALICE])
+    for source in ("customer", "accelerometer", "step_trainer"):
+        (home / "landing" / source / f"{source}-redelivered.json").write_bytes(
+            (EDGE / source / f"{source}-edge.json").read_bytes())
+    report = Lakehouse(home).run()
+    assert rows(lake, f"select count(*) from customer_trusted where email = '{ALICE}'") == [(0,)]
+    assert rows(lake, "select count(*) from step_trainer_landing where serialNumber = 'SN-ALICE'") == [(0,)]
+    assert traces(home, [ALICE, "SN-ALICE", key_of(ALICE)]) == []
+    # her 1 customer record, 5 readings and 5 device readings, in each redelivered file
+    assert {f.source: f.suppressed for f in report.reconciliation} == {
+        "customer": 1, "accelerometer": 5, "step_trainer": 5}
+    assert all(f.balanced for f in report.reconciliation)
+    landed = {(f.source, f.name): f for f in lake.landed_files()}
+    assert landed[("customer", "customer-redelivered.json")].suppressed == 1
+    assert landed[("customer", "customer-redelivered.json")].origin == "found in the landing zone"
+    assert rows(lake, "select source, suppressed from reconciliation where run_id = "
+                      f"'{report.run_id}' order by source") == [("accelerometer", 5), ("customer", 1),
+                                                               ("step_trainer", 5)]
+
+
+def test_a_temporary_file_left_by_a_killed_writer_is_swept_by_the_next(tmp_path: Path) -> None:
+    home = tmp_path / "lake"
+    built(home)
+    left = home / "landing" / "customer" / ".customer-late.json.tmp"  # how a killed ingest leaves a file
+    left.write_bytes((EDGE / "customer" / "customer-edge.json").read_bytes())
+    receipt = Lakehouse(home).erase([ALICE])  # the proof scan would find her in it
+    assert receipt.people == 1 and not left.exists()
+    assert traces(home, [ALICE, "SN-ALICE"]) == []
+
+
+def test_an_older_reconciliation_history_gains_new_columns_and_keeps_its_rows(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A history is never rebuilt: a lakehouse made before a column was added keeps every row it had."""
+    from dataclasses import replace
+
+    current = TABLES["reconciliation"]
+    monkeypatch.setitem(TABLES, "reconciliation", replace(current, columns=current.columns[:-1]))
+    lake = built(tmp_path / "lake")
+    first_run = rows(lake, "select run_id from reconciliation")[0][0]
+    assert lake.sql("select * from reconciliation limit 0").column_names[-1] == "balanced"
+    monkeypatch.setitem(TABLES, "reconciliation", current)
+    lake = Lakehouse(tmp_path / "lake")
+    lake.run(full_refresh=True)
+    assert rows(lake, "select run_id = '" + first_run + "' as old, count(*), count(suppressed) from reconciliation "
+                      "group by all order by old") == [(False, 3, 3), (True, 3, 0)]
+    assert lake.reconcile()[0]["suppressed"] == 0

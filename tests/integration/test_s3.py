@@ -312,3 +312,22 @@ def invoke_main(args: list[str], home: str = "s3://stale/lake") -> tuple[int, st
         main(["--home", home, *args])
     code = exited.value.code
     return (code if isinstance(code, int) else 1), err.getvalue()
+
+
+def test_an_erased_person_delivered_into_the_bucket_stays_out(server: s3server.S3Server) -> None:
+    _bucket(server, "redeliver")
+    lake = Lakehouse("s3://redeliver/lake")
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    lake.erase(["alice@test.com"])
+    client = server.client()
+    for source in ("customer", "step_trainer"):  # an upstream system writes into the landing prefix
+        client.put_object(Bucket="redeliver", Key=f"lake/landing/{source}/{source}-again.json",
+                          Body=(FIXTURES / "edge" / source / f"{source}-edge.json").read_bytes())
+    report = Lakehouse("s3://redeliver/lake").run()
+    assert {f.source: f.suppressed for f in report.reconciliation} == {"customer": 1, "accelerometer": 0,
+                                                                       "step_trainer": 5}
+    assert rows(lake, "select count(*) from step_trainer_landing where serialNumber = 'SN-ALICE'") == [(0,)]
+    for source in ("customer", "step_trainer"):
+        body = client.get_object(Bucket="redeliver", Key=f"lake/landing/{source}/{source}-again.json")["Body"]
+        assert b"alice" not in body.read().lower()
