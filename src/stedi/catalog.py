@@ -120,12 +120,12 @@ class Catalog:
         if self._tables is not None:
             self._tables.clear()
 
-    def _open(self, write: bool, check: bool = True) -> Catalog | None:
+    def _open(self, write: bool) -> Catalog | None:
         """The catalog; None when opening to read and the embedded catalog does not exist.
 
         A reader creates nothing: no folder, no catalog file, no namespace, no claim (so a mistyped
-        --home leaves nothing behind and a read-only root can be queried). `check`: refuse a catalog
-        that is not this root's (see `check_locations` and `claim_root`)."""
+        --home leaves nothing behind and a read-only root can be queried). A catalog that is not this
+        root's is refused (see `check_locations` and `claim_root`) unless `unchecked()`."""
         from pyiceberg.catalog import load_catalog
 
         settings = self._settings
@@ -150,9 +150,9 @@ class Catalog:
                 catalog = SqliteCatalog("stedi", **props, **({} if write else {READ_ONLY: "true"}))
             if write:
                 catalog.create_namespace_if_not_exists(NAMESPACE)
-        if check and self._checked and embedded:
+        if self._checked and embedded:
             check_locations(settings, catalog)
-        if check and self._checked and settings.remote:
+        if self._checked and settings.remote:
             claim_root(settings, catalog, write)
         return catalog
 

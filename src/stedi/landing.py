@@ -249,9 +249,9 @@ class LandingZone:
                 elif file.is_file():
                     found.append((file, str(file.absolute()), lambda f=file: f))  # type: ignore[misc]
         candidates = []
-        for file, origin, fetch in found:
-            src = source or source_of(file)
-            if file.name.startswith(".") or file.suffix.lower() not in DATA_SUFFIXES:
+        for named, origin, fetch in found:
+            src = source or source_of(named)
+            if named.name.startswith(".") or named.suffix.lower() not in DATA_SUFFIXES:
                 report.skipped.append((origin, "not a JSON file"))
             elif src is None:
                 report.skipped.append((origin, "no source folder (customer, accelerometer or "

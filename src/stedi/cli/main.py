@@ -153,7 +153,7 @@ def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | 
         _say(f"({shown.num_rows:,} of {result.num_rows:,} rows shown; --all or --format csv for every row)")
 
 
-RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings"]
+RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]
 
 
 @cli.command()

@@ -226,7 +226,7 @@ class DuckDBEngine:
             raise
         error = outcome.get("error")
         if error is None:
-            return outcome["table"]  # type: ignore[no-any-return]
+            return outcome["table"]
         if isinstance(error, duckdb.InterruptException) or "interrupted" in str(error).lower():
             if expired:
                 raise QueryError(f"the query was stopped after {timeout:g} s (--timeout, or the setting "
