@@ -104,7 +104,7 @@ class Lakehouse:
                 self.catalog.open_for_writing()
             for path in sweep(self.settings, self.settings.storage()):
                 say(f"notice: removed {path}, left by a writer that was killed")
-            if command != "erase":
+            if command not in ("erase", "attach"):  # erase finishes it itself; attach repairs the catalog first
                 self._finish_erasure(say)
             yield
         finally:

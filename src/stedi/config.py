@@ -181,6 +181,9 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raise ConfigError(f"unknown [s3] setting(s) {', '.join(sorted(unknown_s3))} in {path}; known: "
                           f"{', '.join(S3_KEYS)}. Credentials are not set here: they come from the AWS sources "
                           "(environment, ~/.aws, instance role)")
+    style = values.get("s3", {}).get("path_style")
+    if style is not None and str(style).strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"[s3] path_style = {style!r} is not valid: it must be true or false")
     return Settings(**values)
 
 

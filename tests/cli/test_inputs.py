@@ -252,6 +252,7 @@ BAD_FILE = [
     ('[duckdb]\nmemory_limit = "lots"', "[duckdb] memory_limit = 'lots' is not a valid DuckDB setting"),
     ('[duckdb]\nno_such_setting = 1', "[duckdb] no_such_setting = 1 is not a valid DuckDB setting"),
     ('colour = "blue"', "unknown setting(s) colour in"),
+    ('[s3]\npath_style = "maybe"', "[s3] path_style = 'maybe' is not valid: it must be true or false"),
 ]
 
 
