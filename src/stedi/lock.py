@@ -190,8 +190,8 @@ class _S3Lock:
         try:
             return str(self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, **condition)["ETag"])
         except Exception as exc:
-            if _precondition_failed(exc):
-                return None
+            if _precondition_failed(exc) or ("IfMatch" in condition and _missing(exc)):
+                return None  # another writer's, or gone: not ours to write
             raise self._explain(exc) from None
 
     def _explain(self, exc: Exception) -> StorageError:
@@ -207,7 +207,7 @@ class _S3Lock:
         try:
             got = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except Exception as exc:
-            if "NoSuchKey" in str(exc) or "404" in str(exc):
+            if _missing(exc):
                 return False, None, None  # released just now: the next try takes it
             raise self._explain(exc) from None
         holder = Owner.parse(got["Body"].read())
@@ -264,7 +264,7 @@ class _S3Lock:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
         except Exception as exc:
-            if not _precondition_failed(exc):
+            if not (_precondition_failed(exc) or _missing(exc)):  # taken over, or deleted by hand: not ours
                 raise self._explain(exc) from None
         self.etag = None
 
@@ -272,6 +272,11 @@ class _S3Lock:
 def _precondition_failed(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     return code in ("PreconditionFailed", "ConditionalRequestConflict", "412") or "PreconditionFailed" in str(exc)
+
+
+def _missing(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("NoSuchKey", "404") or "NoSuchKey" in str(exc)
 
 
 def _server_time(response: dict[str, Any]) -> datetime | None:

@@ -232,3 +232,17 @@ def test_on_s3_of_two_writers_taking_over_a_stale_lock_only_one_wins(server: s3s
         assert sorted(str(type(r).__name__) for r in results) == ["LockError", "str"], results
         winner = locks[results.index("taken")]
         winner.release()
+
+
+@pytest.mark.s3
+def test_on_s3_a_lock_object_deleted_by_hand_does_not_fail_the_holder(server: s3server.S3Server,
+                                                                      s3_root: str) -> None:
+    holder = s3_lock(s3_root, lease=0.4)  # renewed every 0.1 s
+    holder.acquire()
+    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
+    server.client().delete_object(Bucket=bucket, Key=f"{prefix}/{LOCK}")
+    time.sleep(0.5)  # a renewal finds it gone: the lock is lost, not the command
+    holder.release()
+    other = s3_lock(s3_root)
+    assert other.acquire() is None
+    other.release()
