@@ -4,6 +4,7 @@ Landing JSON -> trusted -> curated Apache Iceberg tables, built by one SQL defin
 """
 
 from stedi.api import Lakehouse, TableInfo
+from stedi.build.runner import RunReport, TableRun
 from stedi.config import Settings, load_settings
 from stedi.errors import (
     CatalogError,
@@ -18,8 +19,7 @@ from stedi.errors import (
     StorageError,
     TableError,
 )
-from stedi.landing import IngestReport, LandedFile
-from stedi.pipeline import RunReport, TableRun
+from stedi.landing.zone import IngestReport, LandedFile
 from stedi.tables import TABLES, Column, Table
 
 __version__ = "0.1.0"

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stedi import faults
-from stedi.catalog import Catalog
+from stedi.build.runner import RunReport
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
-from stedi.landing import LANDING, IngestReport, LandedFile, LandingZone, open_landing
-from stedi.lock import LOCK
-from stedi.pipeline import RunReport
-from stedi.s3 import is_s3
+from stedi.iceberg.catalog import Catalog
+from stedi.landing.zone import LANDING, IngestReport, LandedFile, LandingZone, open_landing
+from stedi.storage.lock import LOCK
+from stedi.storage.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from stedi.attach import AttachReport
-    from stedi.erasure import ErasurePlan, ErasureReceipt
-    from stedi.optimize import OptimizeReport
+    from stedi.iceberg.attach import AttachReport
+    from stedi.iceberg.optimize import OptimizeReport
+    from stedi.privacy.erasure import ErasurePlan, ErasureReceipt
 
 Progress = Callable[[str], None]
 
@@ -54,7 +54,7 @@ class Lakehouse:
     """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root (a folder or s3://).
 
     Methods that write (ingest, run, erase, optimize, attach) hold the root's writer lock while they work
-    (stedi.lock); the others only read and never create anything."""
+    (stedi.storage.lock); the others only read and never create anything."""
 
     def __init__(self, home: str | Path | None = None, *, config: str | Path | None = None,
                  settings: Settings | None = None, **overrides: Any) -> None:
@@ -69,8 +69,8 @@ class Lakehouse:
         """The landing zone (its root is checked on first use: a bucket may be missing or unreachable).
         Erased people are kept out of every file that enters it, by ingest or found in its folders."""
         if self._landing is None:
-            from stedi.privacy import load_key
-            from stedi.suppression import Suppressed
+            from stedi.privacy.keys import load_key
+            from stedi.privacy.suppression import Suppressed
 
             zone = open_landing(self.settings)
             zone.suppressed = Suppressed(zone.storage, lambda: load_key(self.settings))
@@ -89,8 +89,8 @@ class Lakehouse:
             finally:
                 self._writing_depth -= 1
             return
-        from stedi.lock import WriterLock
-        from stedi.recovery import sweep
+        from stedi.storage.lock import WriterLock
+        from stedi.storage.sweep import sweep
 
         say = progress or (lambda _m: None)
         lock = WriterLock(self.settings, f"stedi {command}", self.settings.lock_wait)
@@ -115,7 +115,7 @@ class Lakehouse:
                     "(its lease was not renewed in time); commits of both are compare-and-swap, so none was lost")
 
     def _finish_erasure(self, say: Progress) -> None:
-        from stedi.erasure import finish_pending
+        from stedi.privacy.erasure import finish_pending
 
         finish_pending(self, say)
 
@@ -143,15 +143,15 @@ class Lakehouse:
                                   s3=self.settings.s3_connection() if needs_s3 else None)
 
     def erase(self, emails: Iterable[str], *, progress: Progress | None = None) -> ErasureReceipt:
-        """Erase people everywhere under the root (see stedi.erasure); a receipt without personal data."""
-        from stedi.erasure import erase
+        """Erase people everywhere under the root (see stedi.privacy.erasure); a receipt without personal data."""
+        from stedi.privacy.erasure import erase
 
         with self._writing("erase", progress):
             return erase(self, list(emails), progress)
 
     def erasure_plan(self, emails: Iterable[str]) -> ErasurePlan:
         """What `erase` would remove for these people, changing nothing (`stedi erase --dry-run`)."""
-        from stedi.erasure import plan
+        from stedi.privacy.erasure import plan
 
         self._require()
         return plan(self, list(emails))
@@ -159,7 +159,7 @@ class Lakehouse:
     def attach(self, *, progress: Progress | None = None) -> list[AttachReport]:
         """Register in the catalog the tables this root holds (a copied or moved lakehouse, a lost or stale
         catalog); see stedi.attach."""
-        from stedi.attach import attach
+        from stedi.iceberg.attach import attach
 
         with self.catalog.unchecked(), self._writing("attach", progress):
             return attach(self.settings, self.catalog, progress)
@@ -172,7 +172,7 @@ class Lakehouse:
     def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
             progress: Progress | None = None) -> RunReport:
         """Build the tables (or the selected ones and what they need); unchanged tables are kept."""
-        from stedi.pipeline import run
+        from stedi.build.runner import run
 
         with self._writing("run", progress):
             return run(self.settings, self.catalog, list(select or []), full_refresh, progress, self.landing)
@@ -228,8 +228,8 @@ class Lakehouse:
 
     def optimize(self, *, retention_days: float | None = None, grace_minutes: float | None = None,
                  progress: Progress | None = None) -> list[OptimizeReport]:
-        """Compact small table files and expire snapshots older than the retention (see stedi.optimize)."""
-        from stedi.optimize import optimize
+        """Compact small table files and expire snapshots older than the retention (see stedi.iceberg.optimize)."""
+        from stedi.iceberg.optimize import optimize
 
         with self._writing("optimize", progress):
             return optimize(self.settings, self.catalog, retention_days, progress, grace_minutes)

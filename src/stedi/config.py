@@ -9,7 +9,7 @@ Precedence, lowest first: defaults < stedi.toml < environment < explicit argumen
                                 # root in the user data directory (~/.local/share/stedi/s3/<bucket>/…)
     [catalog]                   # pyiceberg catalog properties; default: the embedded SQLite catalog
     type = "glue"
-    [s3]                        # optional; see stedi.s3 (credentials come from the AWS sources only)
+    [s3]                        # optional; see stedi.storage.s3 (credentials come from the AWS sources only)
     endpoint = "http://127.0.0.1:9000"
     [duckdb]
     threads = 2
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stedi.errors import ConfigError
-from stedi.s3 import S3_KEYS, is_s3, split
+from stedi.storage.s3 import S3_KEYS, is_s3, split
 
 if TYPE_CHECKING:
-    from stedi.s3 import S3Connection
-    from stedi.storage import Storage
+    from stedi.storage.files import Storage
+    from stedi.storage.s3 import S3Connection
 
 CONFIG_FILE = "stedi.toml"
 ENGINES = ("duckdb", "spark")
@@ -94,13 +94,13 @@ class Settings:
         return self.state_dir / ".tmp"
 
     def s3_connection(self) -> S3Connection:
-        from stedi.s3 import connection
+        from stedi.storage.s3 import connection
 
         return connection(self.s3)
 
     def storage(self) -> Storage:
         """The lakehouse's files: the root on the local disk or in the bucket."""
-        from stedi.storage import Storage
+        from stedi.storage.files import Storage
 
         return Storage(self.home, self.s3_connection() if self.remote else None)
 

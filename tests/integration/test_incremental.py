@@ -113,13 +113,13 @@ def test_full_refresh_reads_every_file(batches: tuple[Path, Path], tmp_path: Pat
 def test_reading_in_batches_gives_the_same_tables(batches: tuple[Path, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays flat because landed files are read a batch at a time: one file per batch here."""
-    import stedi.landing_reader
+    import stedi.landing.reader
 
     first, second = batches
     whole = Lakehouse(tmp_path / "whole")
     whole.ingest(first, second)
     one = {t.table: t for t in whole.run().tables}
-    monkeypatch.setattr(stedi.landing_reader, "BATCH_BYTES", 1)
+    monkeypatch.setattr(stedi.landing.reader, "BATCH_BYTES", 1)
     batched = Lakehouse(tmp_path / "batched")
     batched.ingest(first, second)
     many = {t.table: t for t in batched.run().tables}

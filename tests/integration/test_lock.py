@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stedi import Lakehouse, LockError
-from stedi.lock import LOCK, Owner, WriterLock
+from stedi.storage.lock import LOCK, Owner, WriterLock
 
 import s3server
 from support import FIXTURES, rows, stedi_process

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stedi.erasure import find_traces
+from stedi.privacy.erasure import find_traces
 
 
 def test_finds_a_needle_in_parquet_data_and_in_other_files_case_insensitively(tmp_path: Path) -> None:

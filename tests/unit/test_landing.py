@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stedi import Lakehouse, LandingError
-from stedi.landing import source_of
+from stedi.landing.zone import source_of
 
 from support import write_jsonl
 

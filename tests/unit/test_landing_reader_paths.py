@@ -49,7 +49,7 @@ def test_clean_files_give_the_exact_values(tmp_path: Path, ensure_ascii: bool, s
 
 def _paths(lake: Lakehouse) -> tuple[list[str], list[str]]:
     """(quick, exact) files of a fresh read of the accelerometer files."""
-    from stedi.landing_reader import LandingReader
+    from stedi.landing.reader import LandingReader
 
     reader = LandingReader(lake.settings, lake.landing, "test")
     try:
@@ -105,7 +105,7 @@ def test_a_file_the_quick_path_cannot_prove_clean_is_read_exactly(tmp_path: Path
 def test_an_older_manifest_gains_the_counts_of_the_quick_path(tmp_path: Path) -> None:
     """Manifests written before the value counts existed are completed on the next read of the landing
     zone (the file hashed again), so their files can take the quick path."""
-    from stedi.landing import LANDING, MANIFEST
+    from stedi.landing.zone import LANDING, MANIFEST
 
     lake = _landed(tmp_path, "a.json", "".join(json.dumps(r) + "\n" for r in READINGS))
     manifest = tmp_path / "lake" / LANDING / MANIFEST

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stedi import TABLES, Lakehouse, StorageError
-from stedi.maintenance import CleanReport, expire_and_clean
-from stedi.storage import local_path
+from stedi.iceberg.maintenance import CleanReport, expire_and_clean
+from stedi.storage.files import local_path
 
 from support import rows, write_jsonl
 
@@ -260,7 +260,7 @@ def test_tags_and_branches_on_old_snapshots_are_dropped(built: Lakehouse) -> Non
 
 
 def test_refuses_a_location_shared_with_another_table(built: Lakehouse) -> None:
-    from stedi.catalog import iceberg_schema
+    from stedi.iceberg.catalog import iceberg_schema
 
     table = ice(built, "accelerometer_trusted")
     schema = iceberg_schema(TABLES["accelerometer_trusted"].columns)

@@ -1,4 +1,4 @@
-"""stedi.records: the exact landing parser. Every defect class is rejected with its reason, position and
+"""stedi.landing.records: the exact landing parser. Every defect class is rejected with its reason, position and
 a message naming the field, and the valid records around it are kept with their exact values."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stedi import LandingError
-from stedi.records import KEY_FIELDS, RAW_LIMIT, REASONS, ParsedFile, Rejected, parse_file
+from stedi.landing.records import KEY_FIELDS, RAW_LIMIT, REASONS, ParsedFile, Rejected, parse_file
 from stedi.tables import SOURCES, landing_table
 
 ACC_1 = {"user": "a@x.com", "timestamp": 1655564444103, "x": 1.0, "y": -1.0, "z": 0.5}

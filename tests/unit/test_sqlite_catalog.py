@@ -1,4 +1,4 @@
-"""The embedded catalog (stedi.sqlite_catalog): pyiceberg's SqlCatalog layout through sqlite3, so either
+"""The embedded catalog (stedi.iceberg.sqlite): pyiceberg's SqlCatalog layout through sqlite3, so either
 opens the other's file, and a commit is a compare-and-swap."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pyiceberg.exceptions import (
 )
 
 from stedi import TABLES, CatalogError, Lakehouse
-from stedi.catalog import Catalog
-from stedi.sqlite_catalog import SqliteCatalog
-from stedi.storage import local_path
+from stedi.iceberg.catalog import Catalog
+from stedi.iceberg.sqlite import SqliteCatalog
+from stedi.storage.files import local_path
 
 from support import FIXTURES
 

@@ -204,8 +204,8 @@ def describe(obj: Context, table: str, fmt: Format) -> None:
 @click.pass_obj
 def keygen(obj: Context, out: str | None, if_missing: bool) -> None:
     """Create the secret key of the pseudonyms in machine_learning_curated (never overwrites one)."""
-    from stedi.privacy import key_file
-    from stedi.privacy import keygen as make_key
+    from stedi.privacy.keys import key_file
+    from stedi.privacy.keys import keygen as make_key
 
     lake = obj.lakehouse()
     target = Path(out) if out else key_file(lake.settings)

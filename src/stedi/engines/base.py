@@ -3,7 +3,7 @@
 An engine reads tables as Parquet files (the file list comes from the catalog's scan planning), runs a
 derived table's `.sql`, and writes the result as Parquet files into a folder. Committing those files is
 the catalog's job, so every engine shares one commit path. (Landed JSON is read, validated and
-quarantined once, by stedi.landing_reader, whichever engine builds the derived tables.)
+quarantined once, by stedi.landing.reader, whichever engine builds the derived tables.)
 """
 
 from __future__ import annotations

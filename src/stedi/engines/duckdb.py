@@ -16,7 +16,7 @@ import duckdb
 from stedi.config import parse_size
 from stedi.engines import memory_budget
 from stedi.errors import CatalogError, ConfigError, EngineError, QueryError
-from stedi.storage import ensure_writable_dir, local_path
+from stedi.storage.files import ensure_writable_dir, local_path
 
 if TYPE_CHECKING:
     import pyarrow as pa

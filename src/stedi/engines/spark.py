@@ -2,7 +2,7 @@
 
 The tables' SQL is written in DuckDB's dialect; sqlglot translates it to Spark SQL. Spark reads the
 tables through the Parquet file lists pyiceberg plans (the landing tables included: landed JSON is
-validated once by stedi.landing_reader) and writes plain Parquet that the catalog commits.
+validated once by stedi.landing.reader) and writes plain Parquet that the catalog commits.
 One Spark session serves a whole process (tests included): starting one costs seconds.
 """
 
@@ -25,7 +25,7 @@ from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, Str
 
 from stedi.engines import memory_budget
 from stedi.errors import EngineError
-from stedi.storage import local_path, open_uri
+from stedi.storage.files import local_path, open_uri
 
 if TYPE_CHECKING:
     from stedi.config import Settings

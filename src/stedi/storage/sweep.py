@@ -1,11 +1,11 @@
 """What every writer does first, right after it took the lock: clear what a killed writer left behind.
 
 - Temporary files: a local write goes to `.NAME.tmp` beside its target and is renamed into place
-  (stedi.storage); a writer killed in between leaves the temporary file. Scratch space (files on their
+  (stedi.storage.files); a writer killed in between leaves the temporary file. Scratch space (files on their
   way in, DuckDB's spill files) belongs to writers only (readers spill elsewhere), so with the lock
   held nobody else uses it.
 - An erasure killed midway: its journal is still there, and the erasure is finished from it before
-  anything else happens (stedi.erasure), so no writer ever works on data that should be gone.
+  anything else happens (stedi.privacy.erasure), so no writer ever works on data that should be gone.
 
 Data files of a build that never committed are not touched here: no snapshot references them, so
 `stedi optimize` deletes them once they are older than its grace period.
@@ -16,11 +16,11 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from stedi.landing import LANDING
+from stedi.landing.zone import LANDING
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.storage import Storage
+    from stedi.storage.files import Storage
 
 TEMPORARY = ".tmp"  # the suffix of a local write on its way into place
 

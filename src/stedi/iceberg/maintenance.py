@@ -24,13 +24,13 @@ import pyarrow.fs as pafs
 
 from stedi import faults
 from stedi.errors import CatalogError, StorageError
-from stedi.s3 import is_s3
-from stedi.storage import open_uri
+from stedi.storage.files import open_uri
+from stedi.storage.s3 import is_s3
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
 
-    from stedi.catalog import Catalog
+    from stedi.iceberg.catalog import Catalog
     from stedi.tables import Table
 
 MAIN_BRANCH = "main"
@@ -161,7 +161,7 @@ def _table_root(catalog: Catalog, ice: IcebergTable, table: Table) -> tuple[pafs
 
 def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
     """Another table's files inside this location would look unreferenced: refuse to clean then."""
-    from stedi.catalog import registered_locations
+    from stedi.iceberg.catalog import registered_locations
 
     try:  # a table's location is its metadata file's folder's parent (<location>/metadata/<file>)
         others = [(name, metadata.rsplit("/metadata/", 1)[0])

@@ -24,18 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from stedi.catalog import FINGERPRINT, claim_root, is_under_root, registered_locations
 from stedi.config import NAMESPACE
 from stedi.errors import CatalogError
+from stedi.iceberg.catalog import FINGERPRINT, claim_root, is_under_root, registered_locations
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.table.metadata import TableMetadata
 
-    from stedi.catalog import Catalog
     from stedi.config import Settings
-    from stedi.storage import Storage
+    from stedi.iceberg.catalog import Catalog
+    from stedi.storage.files import Storage
     from stedi.tables import Table
 
 Action = Literal["kept", "registered", "relocated", "forgotten", "not built"]
@@ -109,7 +109,7 @@ def _register(settings: Settings, catalog: Catalog, storage: Storage, table: Tab
 def _relocate(settings: Settings, catalog: Catalog, storage: Storage, table: Table, folder: str,
               metadata: TableMetadata) -> AttachReport:
     """A copy of a table made under another root: registered anew here with its current files."""
-    from stedi.maintenance import expire_and_clean
+    from stedi.iceberg.maintenance import expire_and_clean
 
     old = metadata.location.rstrip("/")
     new = storage.uri(folder)
@@ -162,7 +162,7 @@ def _as_uri(settings: Settings, uri: str) -> str:
 
 
 def _exists(storage: Storage, settings: Settings, metadata_location: str) -> bool:
-    from stedi.storage import local_path
+    from stedi.storage.files import local_path
 
     if settings.remote:
         prefix = storage.uri("")

@@ -15,7 +15,7 @@ holds it, or waits for it (`--wait SECONDS`, setting `lock_wait`).
   write on the stale object's ETag, so two writers cannot both take it over.
 
 Correctness does not rest on the lock alone: commits are compare-and-swap on the snapshot they were
-built from (stedi.catalog), so even writers that ignore the lock cannot double rows.
+built from (stedi.iceberg.catalog), so even writers that ignore the lock cannot double rows.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class _LocalLock:
     def try_acquire(self, me: Owner) -> tuple[bool, Owner | None, str | None]:
         import fcntl
 
-        from stedi.storage import ensure_writable_dir
+        from stedi.storage.files import ensure_writable_dir
 
         if self.fd is None:
             ensure_writable_dir(os.path.dirname(self.path))
@@ -173,7 +173,7 @@ class _LocalLock:
 
 class _S3Lock:
     def __init__(self, settings: Settings) -> None:
-        from stedi.s3 import split
+        from stedi.storage.s3 import split
 
         bucket, prefix = split(settings.home)
         self.bucket, self.key = bucket, f"{prefix}/{LOCK}".lstrip("/")
@@ -195,7 +195,7 @@ class _S3Lock:
             raise self._explain(exc) from None
 
     def _explain(self, exc: Exception) -> StorageError:
-        from stedi.s3 import explain
+        from stedi.storage.s3 import explain
 
         return explain(OSError(str(exc)), f"the writer lock {self.uri}", self.conn)
 

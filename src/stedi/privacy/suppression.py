@@ -1,6 +1,6 @@
 """The suppression list: erased people, remembered by keyed hash only, kept out of the landing zone.
 
-`<root>/privacy/suppressed.json` holds keyed hashes (stedi.privacy.subject_hash) of each erased email
+`<root>/privacy/suppressed.json` holds keyed hashes (stedi.privacy.keys.subject_hash) of each erased email
 and device serial number: no address, no serial. A landed record is suppressed when its email (customer),
 user (accelerometer) or serialNumber (any source) hashes to an entry. For a line that is not a valid
 record, every email- or serial-like string in it is tried, so an erased person does not come back
@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stedi.privacy import subject_hash
-from stedi.records import is_json_array_file
+from stedi.landing.records import is_json_array_file
+from stedi.privacy.keys import subject_hash
 
 if TYPE_CHECKING:
-    from stedi.storage import Storage
+    from stedi.storage.files import Storage
 
 LIST = "privacy/suppressed.json"  # under the lakehouse root
 EMAIL_LIKE = re.compile(rb"[^\s\"',;:<>\[\]{}()\\]+@[^\s\"',;:<>\[\]{}()\\]+")

@@ -1,6 +1,6 @@
 """The landing zone: raw files as delivered, one folder per source, and the manifest that lists them.
 
-The root is a local folder or an S3 prefix (stedi.storage); sources may be local files or s3:// objects.
+The root is a local folder or an S3 prefix (stedi.storage.files); sources may be local files or s3:// objects.
 
     <home>/landing/customer/…json
     <home>/landing/accelerometer/…json
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from stedi import faults
 from stedi.errors import LandingError, StorageError
-from stedi.s3 import S3Connection, is_s3, split
+from stedi.storage.s3 import S3Connection, is_s3, split
 from stedi.tables import SOURCES
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.storage import Storage
-    from stedi.suppression import Suppressed
+    from stedi.privacy.suppression import Suppressed
+    from stedi.storage.files import Storage
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
 MANIFEST = "manifest.json"
@@ -333,7 +333,7 @@ class LandingZone:
 
 def open_landing(settings: Settings, suppressed: Suppressed | None = None, writable: bool = True) -> LandingZone:
     """The landing zone of the lakehouse, after checking that its root can be reached (and written)."""
-    from stedi.storage import ensure_writable_dir
+    from stedi.storage.files import ensure_writable_dir
 
     storage = settings.storage()
     if storage.remote:
@@ -362,7 +362,7 @@ def _leads_outside(file: Path, folder: Path) -> Path | None:
 
 def _s3_files(uri: str, s3: S3Connection, incoming: Path) -> list[tuple[PurePath, str, Callable[[], Path]]]:
     """The files at an s3:// path (one object, or every object below a prefix), fetched on demand."""
-    from stedi.storage import Storage
+    from stedi.storage.files import Storage
 
     bucket, prefix = split(uri)
     store = Storage(f"s3://{bucket}", s3)

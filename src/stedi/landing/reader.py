@@ -7,7 +7,7 @@ Three paths, one result:
   in SQL (never casting "123" to 123), and extracts the typed values. Files whose every record passes
   are done.
 - exact: a file DuckDB cannot read (malformed JSON, invalid UTF-8, a JSON array, a byte-order mark,
-  an oversized record), or with any invalid record, is parsed by stedi.records, which says what is wrong
+  an oversized record), or with any invalid record, is parsed by stedi.landing.records, which says what is wrong
   with which record (reason, position, raw text) and keeps the valid ones.
 Then the source's quality checks run over the valid records (warn, quarantine or fail). Nothing is
 committed here: the pipeline commits once every source has been read without a failing rule.
@@ -31,10 +31,10 @@ from stedi.arrow_types import ARROW_TYPES
 from stedi.config import Settings
 from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
 from stedi.errors import LandingError, QualityError
-from stedi.landing import LandedFile, LandingZone
-from stedi.quality import Check, CheckResult
-from stedi.records import parse_file
-from stedi.storage import open_uri
+from stedi.landing.quality import Check, CheckResult
+from stedi.landing.records import parse_file
+from stedi.landing.zone import LandedFile, LandingZone
+from stedi.storage.files import open_uri
 from stedi.tables import Column, Table, landing_table, quarantine_table
 
 

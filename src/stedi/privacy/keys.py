@@ -18,7 +18,7 @@ from stedi.config import Settings
 from stedi.errors import ConfigError
 
 if TYPE_CHECKING:
-    from stedi.catalog import TableState
+    from stedi.iceberg.catalog import TableState
     from stedi.tables import Table
 
 KEY_ENV = "STEDI_PSEUDONYM_KEY"

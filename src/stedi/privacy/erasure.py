@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 from stedi import faults
 from stedi.errors import ErasureError, StediError
-from stedi.privacy import load_key, normalise_email, pseudonym, subject_hash
-from stedi.suppression import Suppressed
+from stedi.privacy.keys import load_key, normalise_email, pseudonym, subject_hash
+from stedi.privacy.suppression import Suppressed
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     from stedi.api import Lakehouse
-    from stedi.landing import LandedFile, LandingZone
-    from stedi.storage import Storage
+    from stedi.landing.zone import LandedFile, LandingZone
+    from stedi.storage.files import Storage
 
 AUDIT_LOG = "privacy/erasures.jsonl"  # under the lakehouse root
 JOURNAL = "privacy/erasing.json"  # under the lakehouse root, while an erasure is under way
@@ -217,7 +217,7 @@ def _finish(lake: Lakehouse, journal: _Journal, say: Progress) -> ErasureReceipt
 
     # 4. Older snapshots and unreferenced files: the person's rows live on in them. Erasure wins: no
     # grace period for readers, every snapshot but the current one goes.
-    from stedi.maintenance import expire_and_clean
+    from stedi.iceberg.maintenance import expire_and_clean
 
     deleted = 0
     for table in TABLES.values():
@@ -266,7 +266,7 @@ def plan(lake: Lakehouse, emails: list[str]) -> ErasurePlan:
     """What erasing these people would remove, counted without changing anything."""
     key = load_key(lake.settings)
     people = _people(emails)
-    from stedi.landing import open_landing
+    from stedi.landing.zone import open_landing
 
     zone = open_landing(lake.settings, writable=False)
     landed = zone.files(adopt=False)
@@ -351,7 +351,7 @@ def find_traces(root: Storage | Path, needles: list[str], skip: set[str] | None 
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from stedi.storage import Storage
+    from stedi.storage.files import Storage
 
     storage = root if isinstance(root, Storage) else Storage(str(root))
     wanted = sorted({n.lower() for n in needles if n})

@@ -7,7 +7,7 @@ keeps the snapshot's properties (the fingerprint, the landing figures): the cont
 table that reads it is rebuilt. Then snapshots older than `snapshot_retention_days` are expired (the
 current one always stays) and files no remaining snapshot references are deleted. Files a reader may
 still be using are kept for a grace period (`optimize_grace_minutes`, default 60): snapshots that were
-current within it, and files younger than it (see stedi.maintenance).
+current within it, and files younger than it (see stedi.iceberg.maintenance).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from stedi import faults
-from stedi.catalog import FINGERPRINT
 from stedi.config import parse_size
-from stedi.maintenance import expire_and_clean
+from stedi.iceberg.catalog import FINGERPRINT
+from stedi.iceberg.maintenance import expire_and_clean
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from stedi.catalog import Catalog
     from stedi.config import Settings
+    from stedi.iceberg.catalog import Catalog
     from stedi.tables import Table
 
 SMALL = 0.5  # a file under half the target size counts as small

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from stedi.errors import StorageError
-from stedi.s3 import S3Connection, explain, is_s3, split
+from stedi.storage.s3 import S3Connection, explain, is_s3, split
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs

@@ -19,7 +19,7 @@ from typing import Literal
 
 from stedi.config import Settings
 from stedi.errors import ConfigError
-from stedi.storage import Storage
+from stedi.storage.files import Storage
 from stedi.tables import SOURCES
 
 Action = Literal["warn", "quarantine", "fail"]
@@ -45,7 +45,7 @@ class CheckResult:
 def load_checks(settings: Settings) -> list[Check]:
     """The default checks, then the user's (a user check replaces a default of the same name)."""
     found: dict[tuple[str, str], Check] = {}
-    defaults = resources.files("stedi").joinpath("checks")
+    defaults = resources.files("stedi.landing").joinpath("checks")
     for source in SOURCES:
         folder = defaults.joinpath(source)
         for item in sorted(folder.iterdir(), key=lambda i: i.name) if folder.is_dir() else []:

@@ -1,6 +1,6 @@
 """`stedi run`: landing -> trusted -> curated, each table in one atomic Iceberg commit.
 
-1. Landing: each source's landed files are read and validated once (stedi.landing_reader); valid
+1. Landing: each source's landed files are read and validated once (stedi.landing.reader); valid
    records become the landing table, the rest its quarantine table. A `fail` rule or too much
    quarantined stops the run here, before anything is committed.
 2. Derived tables: the engine runs each table's `.sql`, a table starting as soon as its inputs are built.
@@ -31,23 +31,23 @@ from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
 from stedi import faults
-from stedi.catalog import Catalog, TableState
+from stedi.build.reconcile import Figures, Reconciliation, last_counts, record
 from stedi.config import Settings
 from stedi.engines import open_engine
 from stedi.engines.base import Engine
 from stedi.errors import LandingError, QualityError
-from stedi.landing import LandedFile, LandingZone, open_landing
-from stedi.privacy import key_id, load_key, pii_guard, pseudonym
-from stedi.quality import CheckResult, load_checks
-from stedi.reconcile import Figures, Reconciliation, last_counts, record
-from stedi.storage import open_uri
+from stedi.iceberg.catalog import Catalog, TableState
+from stedi.landing.quality import CheckResult, load_checks
+from stedi.landing.zone import LandedFile, LandingZone, open_landing
+from stedi.privacy.keys import key_id, load_key, pii_guard, pseudonym
+from stedi.storage.files import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
 if TYPE_CHECKING:
-    from stedi.landing_reader import SourceRead
+    from stedi.landing.reader import SourceRead
 
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
-READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
+READ = "stedi.landing.records-read"  # landing snapshot property: records read from the landed files
 UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen, with counts
 WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
 LOADED = "stedi.loaded-files"  # landing snapshot property: the landed files in the table, "name sha256" lines
@@ -194,7 +194,7 @@ class _Landing:
         self.added: dict[str, list[str]] = {}  # landing tables appended this run: their new data files
 
     def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
-        from stedi.landing_reader import LandingReader
+        from stedi.landing.reader import LandingReader
 
         checks = load_checks(self.settings) if tables else []
         results: dict[str, TableRun] = {}

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
-from stedi.s3 import S3Connection, explain
-from stedi.storage import ensure_writable_dir, local_path
+from stedi.storage.files import ensure_writable_dir, local_path
+from stedi.storage.s3 import S3Connection, explain
 from stedi.tables import Column, Table
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ class Catalog:
         with self._errors(f"the catalog ({_describe(props)})"):
             if not embedded:
                 catalog = load_catalog("stedi", **props)
-            else:  # the embedded SQLite catalog, without SQLAlchemy (see stedi.sqlite_catalog)
-                from stedi.sqlite_catalog import READ_ONLY, SqliteCatalog
+            else:  # the embedded SQLite catalog, without SQLAlchemy (see stedi.iceberg.sqlite)
+                from stedi.iceberg.sqlite import READ_ONLY, SqliteCatalog
 
                 catalog = SqliteCatalog("stedi", **props, **({} if write else {READ_ONLY: "true"}))
             if write:
@@ -332,7 +332,7 @@ class Catalog:
 
     def _conflict(self, table: Table, files: list[str]) -> CatalogError:
         """Another writer changed `table` while this process worked on it; its files are deleted."""
-        from stedi.storage import open_uri
+        from stedi.storage.files import open_uri
 
         for uri in files:
             try:
@@ -491,7 +491,7 @@ def registered_locations(catalog: Catalog) -> dict[str, str]:
     """{table name: metadata location} of the tables in stedi's namespace."""
     from pyiceberg.exceptions import NoSuchNamespaceError
 
-    from stedi.sqlite_catalog import SqliteCatalog
+    from stedi.iceberg.sqlite import SqliteCatalog
 
     if isinstance(catalog, SqliteCatalog):
         return catalog.metadata_locations(NAMESPACE)

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
-from stedi.catalog import Catalog, TableState
 from stedi.config import Settings
 from stedi.engines import open_query_engine
-from stedi.storage import open_uri
+from stedi.iceberg.catalog import Catalog, TableState
+from stedi.storage.files import open_uri
 from stedi.tables import TABLES
 
 RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, counts...}}

@@ -1,0 +1,2 @@
+"""The build stage: `stedi run` (runner), each derived table from its .sql, and the reconciliation of every
+landed record."""
