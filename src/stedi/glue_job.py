@@ -75,14 +75,10 @@ def parse_args(argv: Sequence[str]) -> JobArgs:
 def _glue_job(job_name: str, argv: Sequence[str]) -> Any:
     """Glue's Job bookkeeping when running on Glue; None elsewhere."""
     try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]
-        from awsglue.job import Job  # type: ignore[import-not-found]
-        from pyspark.context import SparkContext
+        from stedi.engines.spark import glue_job
     except ImportError:
         return None
-    job = Job(GlueContext(SparkContext.getOrCreate()))
-    job.init(job_name, {"JOB_NAME": job_name})
-    return job
+    return glue_job(job_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stedi.errors import TableError
+from stedi.types import ColumnType
 
 Zone = Literal["landing", "trusted", "curated", "audit"]
 # How a table is made: read from landed files (landing), rejected by that read (quarantine),
 # computed by its .sql file (derived), or appended to by every run (history).
 Kind = Literal["landing", "quarantine", "derived", "history"]
-ColumnType = Literal["string", "bigint", "int", "double"]
 SOURCES: tuple[str, ...] = ("customer", "accelerometer", "step_trainer")
 
 

@@ -153,7 +153,7 @@ def test_optimize_keeps_what_a_reader_planned_for_its_grace_period(tmp_path: Pat
                                                                    ) -> None:
     home = tmp_path / "lake"
     lake = built(home, batches.first, batches.second)
-    from stedi.engines.duckdb import local_path
+    from stedi.storage.files import local_path
     from stedi.tables import TABLES
 
     planned = Catalog(lake.settings).state(TABLES["accelerometer_landing"])  # a reader's plan, before optimize

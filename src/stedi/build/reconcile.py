@@ -147,9 +147,9 @@ def record(catalog: Catalog, run_id: str, figures: list[Figures], kept: Mapping[
     when = datetime.now(UTC).isoformat(timespec="microseconds")  # two runs can end within a second
     rows = [{"run_id": run_id, "run_at": when, **{k: v for k, v in asdict(f).items()},
              "balanced": str(f.balanced).lower()} for f in figures]
-    from stedi.arrow_types import ARROW_TYPES
+    from stedi.types import arrow_type
 
-    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], ARROW_TYPES[c.type]) for c in table.columns})
+    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
     uri = f"{catalog.data_location(table)}/{run_id}.parquet"
     fs, path = open_uri(uri, catalog.s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)

@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, Literal
 from stedi import faults
 from stedi.build.reconcile import Figures, Reconciliation, last_counts, record
 from stedi.config import Settings
-from stedi.engines import open_engine
+from stedi.engines import check_settings, open_engine
 from stedi.engines.base import Engine
 from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import Catalog, TableState
 from stedi.landing.quality import CheckResult, load_checks
 from stedi.landing.zone import LandedFile, LandingZone, open_landing
-from stedi.privacy.keys import key_id, load_key, pii_guard, pseudonym
+from stedi.privacy.guard import pii_guard
+from stedi.privacy.keys import key_id, load_key, pseudonym
+from stedi.sqltext import quote
 from stedi.storage.files import open_uri
 from stedi.tables import RESEARCH_TABLES, Table, build_order, quarantine_table
 
@@ -96,8 +98,6 @@ def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_re
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
-    from stedi.engines.duckdb import check_settings
-
     check_settings(settings)  # the landing reader, the reconciliation and the PII guard run on DuckDB
     if settings.engine == "spark" and settings.remote:
         _check_spark_s3(settings)  # before any work: the session would fail only after the landing read
@@ -453,7 +453,6 @@ class _Build:
         """The rows `table` gains from the new rows of `grown`: for inputs I1..In that grew by D1..Dn, the
         SQL over (I1+D1 .. Ii-1+Di-1, Di, Ii+1 .. In) for each i, which together are exactly the rows a
         rebuild adds (the SQL being linear in each); a set table leaves out rows it already holds."""
-        from stedi.engines.duckdb import quote
         from stedi.tables import TABLES
 
         written: list[str] = []

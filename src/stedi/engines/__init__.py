@@ -12,7 +12,7 @@ from stedi.errors import EngineError
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.engines.base import Engine
+    from stedi.engines.base import Engine, Session
     from stedi.engines.duckdb import DuckDBEngine
 
 
@@ -56,6 +56,20 @@ def open_engine(settings: Settings) -> Engine:
     except ImportError as exc:
         raise EngineError(f"the {settings.engine} engine needs {package}, which is not installed ({exc}); "
                           f"install it with `pip install 'stedi[{settings.engine}]'`") from None
+
+
+def open_session(settings: Settings) -> Session:
+    """A SQL session of the embedded engine for a writer (the landing reader, compaction)."""
+    from stedi.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine(settings)
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse bad [duckdb] settings before any work."""
+    from stedi.engines.duckdb import check_settings as check
+
+    check(settings)
 
 
 def open_query_engine(settings: Settings, beside_a_build: bool = False) -> DuckDBEngine:

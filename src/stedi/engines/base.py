@@ -8,10 +8,19 @@ quarantined once, by stedi.landing.reader, whichever engine builds the derived t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from stedi.errors import EngineError
 
 if TYPE_CHECKING:
-    from stedi.tables import ColumnType, Table
+    import pyarrow as pa
+
+    from stedi.tables import Table
+    from stedi.types import ColumnType
+
+
+class StatementError(EngineError):
+    """A statement the engine refused; the caller may try another way (a file the fast read cannot parse)."""
 
 
 class Engine(Protocol):
@@ -30,5 +39,27 @@ class Engine(Protocol):
 
         Returns the URIs of the files written and the number of rows.
         """
+
+    def close(self) -> None: ...
+
+
+class Session(Protocol):
+    """SQL in stedi's dialect, one statement at a time, on the embedded engine: the landing reader's
+    validation, compaction. Failures raise StatementError."""
+
+    def execute(self, sql: str) -> None: ...
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make `name` a relation over an Arrow table held in memory."""
+
+    def unregister(self, name: str) -> None: ...
+
+    def register_parquet(self, name: str, files: list[str], table: Table) -> None: ...
+
+    def copy_to_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
+        """The rows of `sql`, cast to `table`'s columns, as Parquet files in the new `folder`: their URIs and
+        the row count."""
 
     def close(self) -> None: ...

@@ -15,24 +15,18 @@ import duckdb
 
 from stedi.config import parse_size
 from stedi.engines import memory_budget
+from stedi.engines.base import StatementError
 from stedi.errors import CatalogError, ConfigError, EngineError, QueryError
+from stedi.sqltext import literal, literals, quote
 from stedi.storage.files import ensure_writable_dir, local_path
+from stedi.types import TYPES, arrow_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from stedi.config import Settings
-    from stedi.tables import ColumnType, Table
-
-TYPES: dict[ColumnType, str] = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE"}
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    from stedi.tables import Table
+    from stedi.types import ColumnType
 
 
 def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -106,7 +100,7 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, fold
     Returns the file URIs and the row count; leaves no files behind when it fails.
     """
     out = local_path(folder)
-    columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
+    columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type].duckdb}) AS {quote(c.name)}" for c in table.columns)
     statement = (
         f"COPY (SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS result) TO {literal(out)} "
         f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {parse_size(target_file_size)}, "
@@ -150,7 +144,7 @@ class DuckDBEngine:
         by_name = ", union_by_name = true" if table.kind == "history" else ""
         try:
             self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
-                              f"SELECT {columns} FROM read_parquet({_list(paths)}{by_name})")
+                              f"SELECT {columns} FROM read_parquet({literals(paths)}{by_name})")
         except duckdb.Error as exc:
             raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
                                f"with `stedi run --select {name} --full-refresh`") from None
@@ -159,16 +153,39 @@ class DuckDBEngine:
                       ) -> None:
         import pyarrow as pa
 
-        from stedi.arrow_types import ARROW_TYPES
-
-        arrow = pa.table({c: pa.array([r[i] for r in rows], ARROW_TYPES[t]) for i, (c, t) in enumerate(columns)})
+        arrow = pa.table({c: pa.array([r[i] for r in rows], arrow_type(t)) for i, (c, t) in enumerate(columns)})
         self._con.register(name, arrow)
 
     def _register_empty(self, name: str, table: Table) -> None:
-        columns = ", ".join(f"CAST(NULL AS {TYPES[c.type]}) AS {quote(c.name)}" for c in table.columns)
+        columns = ", ".join(f"CAST(NULL AS {TYPES[c.type].duckdb}) AS {quote(c.name)}" for c in table.columns)
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS SELECT {columns} WHERE false")
 
     # -- work -------------------------------------------------------------------------------------
+    # -- a Session (stedi.engines.base): statements of the landing reader and of compaction ----------------
+    def execute(self, sql: str) -> None:
+        try:
+            self._con.execute(sql)
+        except duckdb.Error as exc:
+            raise StatementError(_message(exc)) from exc
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise StatementError(_message(exc)) from exc
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self._con.unregister(name)
+
+    def copy_to_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
+        try:
+            return copy_to_parquet(self._con, sql, table, folder, self._settings.target_file_size)
+        except duckdb.Error as exc:
+            raise StatementError(_message(exc)) from exc
+
     def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
         try:
             return copy_to_parquet(self._con, sql, table, folder, self._settings.target_file_size)
@@ -196,7 +213,7 @@ class DuckDBEngine:
         if not self._locked:
             # Defence in depth: queries may read the tables' own folders and nothing else on disk
             # (so relations are registered before the first query).
-            self._con.execute(f"SET allowed_directories = {_list(sorted(set(self._folders)))}")
+            self._con.execute(f"SET allowed_directories = {literals(sorted(set(self._folders)))}")
             self._con.execute("SET enable_external_access = false")
             self._locked = True
         # The statement runs in a thread of its own while this one waits, so Ctrl-C (a KeyboardInterrupt
@@ -238,10 +255,6 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
-
-
-def _list(items: list[str]) -> str:
-    return "[" + ", ".join(literal(i) for i in items) + "]"
 
 
 def _message(exc: BaseException, keep_lines: bool = False) -> str:

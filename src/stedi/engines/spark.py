@@ -21,19 +21,18 @@ import sqlglot
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import DataType, StructField, StructType, _parse_datatype_json_value
 
 from stedi.engines import memory_budget
 from stedi.errors import EngineError
 from stedi.storage.files import local_path, open_uri
+from stedi.types import TYPES
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.tables import ColumnType, Table
+    from stedi.tables import Table
+    from stedi.types import ColumnType
 
-TYPES: dict[ColumnType, str] = {"string": "STRING", "bigint": "BIGINT", "int": "INT", "double": "DOUBLE"}
-SPARK_TYPES: dict[ColumnType, Any] = {"string": StringType, "bigint": LongType, "int": IntegerType,
-                                      "double": DoubleType}
 DEFAULT_CONF = {
     "spark.master": "local[*]",
     "spark.app.name": "stedi",
@@ -55,8 +54,14 @@ def translate(sql: str) -> str:
         raise EngineError(f"cannot translate SQL to Spark: {exc}") from None
 
 
+def spark_type(column: ColumnType) -> DataType:
+    """The Spark type of a column type (Spark's JSON names of types are Iceberg's, but `integer`)."""
+    name = TYPES[column].iceberg
+    return _parse_datatype_json_value("integer" if name == "int" else name)
+
+
 def schema(table: Table) -> StructType:
-    return StructType([StructField(c.name, SPARK_TYPES[c.type](), True) for c in table.columns])
+    return StructType([StructField(c.name, spark_type(c.type), True) for c in table.columns])
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -190,7 +195,7 @@ class SparkEngine:
 
     def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
                       ) -> None:
-        struct = StructType([StructField(c, SPARK_TYPES[t](), True) for c, t in columns])
+        struct = StructType([StructField(c, spark_type(t), True) for c, t in columns])
         with _spark_errors(f"registering {name}"):
             self._view(name, self._spark.createDataFrame(rows, struct))
 
@@ -200,7 +205,7 @@ class SparkEngine:
 
     def write_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
         out = local_path(folder)
-        columns = ", ".join(f"CAST(`{c.name}` AS {TYPES[c.type]}) AS `{c.name}`" for c in table.columns)
+        columns = ", ".join(f"CAST(`{c.name}` AS {TYPES[c.type].spark}) AS `{c.name}`" for c in table.columns)
         statement = f"SELECT {columns} FROM ({translate(sql.strip().rstrip(';'))}) AS result"
         try:
             frame = self._spark.sql(statement)
@@ -238,3 +243,17 @@ def _message(exc: BaseException) -> str:
     text = str(exc).strip()
     # Spark errors carry a JVM stack trace after the first lines; the user needs the first line.
     return " ".join(text.splitlines()[0].split())[:1000] if text else type(exc).__name__
+
+
+def glue_job(job_name: str) -> Any:
+    """AWS Glue's Job bookkeeping (it starts Glue's Spark session, which the engine then uses); None when
+    not on Glue."""
+    try:
+        from awsglue.context import GlueContext  # type: ignore[import-not-found]
+        from awsglue.job import Job  # type: ignore[import-not-found]
+        from pyspark.context import SparkContext
+    except ImportError:
+        return None
+    job = Job(GlueContext(SparkContext.getOrCreate()))
+    job.init(job_name, {"JOB_NAME": job_name})
+    return job

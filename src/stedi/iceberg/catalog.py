@@ -20,6 +20,7 @@ from stedi.errors import CatalogError, StediError, TableError
 from stedi.storage.files import ensure_writable_dir, local_path
 from stedi.storage.s3 import S3Connection, explain
 from stedi.tables import Column, Table
+from stedi.types import iceberg_type
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -45,10 +46,9 @@ class TableState:
 
 def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
     from pyiceberg.schema import Schema
-    from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
+    from pyiceberg.types import NestedField
 
-    types = {"string": StringType, "bigint": LongType, "int": IntegerType, "double": DoubleType}
-    return Schema(*(NestedField(i, c.name, types[c.type](), required=False, doc=c.doc or None)
+    return Schema(*(NestedField(i, c.name, iceberg_type(c.type), required=False, doc=c.doc or None)
                     for i, c in enumerate(columns, start=1)))
 
 

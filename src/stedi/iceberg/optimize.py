@@ -71,17 +71,17 @@ def optimize(settings: Settings, catalog: Catalog, retention_days: float | None 
 
 
 def _compact(settings: Settings, catalog: Catalog, table: Table, target: int) -> int:
-    from stedi.engines.duckdb import DuckDBEngine
+    from stedi.engines import open_session
 
     state = catalog.state(table)
     assert state is not None
-    engine = DuckDBEngine(settings)
+    session = open_session(settings)
     try:
-        engine.register_parquet(table.name, state.files, table)
+        session.register_parquet(table.name, state.files, table)
         folder = f"{catalog.data_location(table)}/optimize-{uuid.uuid4().hex[:12]}"
-        files, rows = engine.write_parquet(f"SELECT * FROM {table.name}", table, folder)
+        files, rows = session.copy_to_parquet(f"SELECT * FROM {table.name}", table, folder)
     finally:
-        engine.close()
+        session.close()
     assert rows == state.rows, f"compaction of {table.name} wrote {rows} rows, not {state.rows}"
     properties = {k: v for k, v in state.summary.items() if k.startswith("stedi.") and k != FINGERPRINT}
     # on the snapshot it compacted: a commit in between (a run appending) refuses it, losing nothing

@@ -24,18 +24,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
-from stedi.arrow_types import ARROW_TYPES
 from stedi.config import Settings
-from stedi.engines.duckdb import TYPES, connect, copy_to_parquet, literal, quote
+from stedi.engines import open_session
+from stedi.engines.base import StatementError
 from stedi.errors import LandingError, QualityError
 from stedi.landing.quality import Check, CheckResult
 from stedi.landing.records import parse_file
 from stedi.landing.zone import LandedFile, LandingZone
+from stedi.sqltext import literal, quote
 from stedi.storage.files import open_uri
 from stedi.tables import Column, Table, landing_table, quarantine_table
+from stedi.types import TYPES, arrow_type
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _valid_type(column: Column, t: str, e: str) -> str:
 
 def _value(column: Column, t: str, e: str) -> str:
     check = _valid_type(column, t, e)
-    value = f"{e} ->> '$'" if column.type == "string" else f"try_cast({e} AS {TYPES[column.type]})"
+    value = f"{e} ->> '$'" if column.type == "string" else f"try_cast({e} AS {TYPES[column.type].duckdb})"
     return f"CASE WHEN {check} THEN {value} END AS {quote(column.name)}"
 
 
@@ -136,7 +137,7 @@ def _quick_value(column: Column, v: str) -> str:
     if column.type in ("bigint", "int"):
         # DuckDB writes a real with a '.' (1e3 as 1000.0); TRY_CAST would round 1.5 to 2
         return (f"CASE WHEN NOT contains({v}, '.') AND NOT contains({v}, 'e') AND NOT contains({v}, 'E') "
-                f"THEN TRY_CAST({v} AS {TYPES[column.type]}) END")
+                f"THEN TRY_CAST({v} AS {TYPES[column.type].duckdb}) END")
     return v  # a double: infinities are refused outside
 
 
@@ -163,10 +164,10 @@ class LandingReader:
         self.settings = settings
         self.zone = zone
         self.run_id = run_id
-        self.con = connect(settings)
+        self.db = open_session(settings)
 
     def close(self) -> None:
-        self.con.close()
+        self.db.close()
 
     def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
              checks: list[Check], already: tuple[int, int] = (0, 0)) -> SourceRead:
@@ -201,12 +202,11 @@ class LandingReader:
             self._discard(result.landing_files)
             raise
         qtable = quarantine_table(source)
-        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], ARROW_TYPES[c.type])
+        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], arrow_type(c.type))
                           for c in qtable.columns})
-        self.con.register("_quarantine", arrow)
-        result.quarantine_files, _ = copy_to_parquet(self.con, "SELECT * FROM _quarantine", qtable,
-                                                     quarantine_folder, self.settings.target_file_size)
-        self.con.unregister("_quarantine")
+        self.db.register_arrow("_quarantine", arrow)
+        result.quarantine_files, _ = self.db.copy_to_parquet("SELECT * FROM _quarantine", qtable, quarantine_folder)
+        self.db.unregister("_quarantine")
         return result
 
     def _discard(self, uris: list[str]) -> None:
@@ -228,29 +228,29 @@ class LandingReader:
         exact = [p for p, f in by_path.items() if not f.plain]
         fast = [p for p in by_path if p not in exact]
 
-        typed = ", ".join(f"{quote(c.name)} {TYPES[c.type]}" for c in table.columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
+        typed = ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in table.columns)
+        self.db.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
                          "_extra VARCHAR[], _present INTEGER)")
         fast = self._quick(table, scan, fast, by_path)
         result.quick_files += sorted(f"{source}/{by_path[p].name}" for p in by_path if p not in fast and p not in exact)
         if fast:
             try:
-                self.con.execute(f"INSERT INTO {scan} BY NAME "
+                self.db.execute(f"INSERT INTO {scan} BY NAME "
                                  f"{fast_select(table, fast, self.settings.max_record_bytes)}")
-            except duckdb.Error:
+            except StatementError:
                 # Some file is unreadable as JSON Lines: find which, one file at a time.
-                self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in fast)})")
+                self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in fast)})")
                 for path in fast:
                     try:
-                        self.con.execute(f"INSERT INTO {scan} BY NAME "
+                        self.db.execute(f"INSERT INTO {scan} BY NAME "
                                          f"{fast_select(table, [path], self.settings.max_record_bytes)}")
-                    except duckdb.Error:
+                    except StatementError:
                         exact.append(path)
-        dirty = [r[0] for r in self.con.execute(f"SELECT DISTINCT _file FROM {scan} WHERE NOT _valid").fetchall()]
+        dirty = [r[0] for r in self.db.rows(f"SELECT DISTINCT _file FROM {scan} WHERE NOT _valid")]
         if dirty:
-            self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
+            self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
             exact.extend(dirty)
-        [(fast_rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
+        [(fast_rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")  # type: ignore[misc]
         result.read += int(fast_rows)
 
         for path in sorted(exact):
@@ -269,26 +269,25 @@ class LandingReader:
             quarantine.extend({"file": name, "position": r.position, "reason": r.reason, "message": r.message,
                                "raw": r.raw, "run_id": self.run_id} for r in parsed.rejected)
             if parsed.positions:
-                arrow = pa.table({**{c.name: pa.array(parsed.columns[c.name], ARROW_TYPES[c.type])
+                arrow = pa.table({**{c.name: pa.array(parsed.columns[c.name], arrow_type(c.type))
                                      for c in table.columns},
                                   "_file": pa.array([path] * len(parsed.positions), pa.string())})
-                self.con.register("_parsed", arrow)
+                self.db.register_arrow("_parsed", arrow)
                 columns = ", ".join(quote(c.name) for c in table.columns)
-                self.con.execute(f"INSERT INTO {scan} SELECT _file, {columns}, true, [], NULL FROM _parsed")
-                self.con.unregister("_parsed")
+                self.db.execute(f"INSERT INTO {scan} SELECT _file, {columns}, true, [], NULL FROM _parsed")
+                self.db.unregister("_parsed")
 
-        for name, count in self.con.execute(
-                f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k").fetchall():
+        for name, count in self.db.rows(
+                f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k"):
             unknown[name] += count
 
         quarantine.extend(self._run_checks(source, table, scan, checks, counts))
-        [(rows,)] = self.con.execute(f"SELECT count(*) FROM {scan}").fetchall()  # type: ignore[misc]
+        [(rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")  # type: ignore[misc]
         result.rows += int(rows)
         columns = ", ".join(quote(c.name) for c in table.columns)
-        written, _ = copy_to_parquet(self.con, f"SELECT {columns} FROM {scan}", table, landing_folder,
-                                     self.settings.target_file_size)
+        written, _ = self.db.copy_to_parquet(f"SELECT {columns} FROM {scan}", table, landing_folder)
         result.landing_files += written
-        self.con.execute(f"DROP TABLE {scan}")
+        self.db.execute(f"DROP TABLE {scan}")
 
     def _quick(self, table: Table, scan: str, paths: list[str], by_path: dict[str, LandedFile]) -> list[str]:
         """Read the files that can be proven clean in one typed parse per record (quick_select); the
@@ -297,15 +296,15 @@ class LandingReader:
         if not counted:
             return paths
         try:
-            self.con.execute(f"INSERT INTO {scan} {quick_select(table, counted, self.settings.max_record_bytes)}")
-        except duckdb.Error:
-            self.con.execute(f"DELETE FROM {scan}")
+            self.db.execute(f"INSERT INTO {scan} {quick_select(table, counted, self.settings.max_record_bytes)}")
+        except StatementError:
+            self.db.execute(f"DELETE FROM {scan}")
             return paths  # some file is not plain JSON Lines, or has a value a typed read refuses
         typed = " + ".join(f"count({quote(c.name)})" for c in table.columns)
         texts = " + ".join(f"count({quote(c.name)})" for c in table.columns if c.type == "string") or "0"
         keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
-        figures = self.con.execute(f"SELECT _file, count(*), sum(_present), {typed}, {texts}, {keys} FROM {scan} "
-                                   "GROUP BY _file").fetchall()
+        figures = self.db.rows(f"SELECT _file, count(*), sum(_present), {typed}, {texts}, {keys} FROM {scan} "
+                                   "GROUP BY _file")
 
         def proven(file: str, records: int, fields: int, typed_values: int, text_values: int, keys: bool) -> bool:
             landed = by_path[file]
@@ -316,7 +315,7 @@ class LandingReader:
         clean = {f[0] for f in figures if proven(*f)} | {p for p in counted if by_path[p].lines == 0}
         unclean = [p for p in counted if p not in clean]
         if unclean:
-            self.con.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
+            self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
         return [p for p in paths if p not in clean]
 
     def _run_checks(self, source: str, table: Table, scan: str, checks: list[Check],
@@ -324,21 +323,21 @@ class LandingReader:
         """Evaluate the source's checks, adding the rows each flags to `counts`; quarantined rows leave the
         scan. A `fail` check raises."""
         columns = ", ".join(quote(c.name) for c in table.columns)
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
+        self.db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
                          f"FROM {scan}")
         moved: list[dict[str, object]] = []
         for check in sorted(checks, key=lambda c: ("fail", "quarantine", "warn").index(c.action)):
             if check.source != source:
                 continue
             try:
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _flagged AS SELECT DISTINCT _row FROM ({check.sql}) "
+                self.db.execute(f"CREATE OR REPLACE TEMP TABLE _flagged AS SELECT DISTINCT _row FROM ({check.sql}) "
                                  "AS flagged")
-            except duckdb.Error as exc:
+            except StatementError as exc:
                 hint = (f" A check returns whole rows: `select * from {source} where ...`."
                         if "_row" in str(exc) else "")
                 raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
                                    f"{' '.join(str(exc).split())[:500]}.{hint}") from None
-            [(count,)] = self.con.execute("SELECT count(*) FROM _flagged").fetchall()  # type: ignore[misc]
+            [(count,)] = self.db.rows("SELECT count(*) FROM _flagged")  # type: ignore[misc]
             counts[check.name] += int(count)
             if not count:
                 continue
@@ -347,11 +346,11 @@ class LandingReader:
                                    f"records: {check.reason}. Nothing was committed")
             if check.action == "quarantine":
                 flagged = "rowid IN (SELECT _row FROM _flagged)"
-                rows = self.con.execute(
-                    f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}").fetchall()
+                rows = self.db.rows(
+                    f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}")
                 moved.extend({"file": f"{source}/{Path(file).name}", "position": None,
                               "reason": f"check:{check.name}", "message": check.reason, "raw": raw,
                               "run_id": self.run_id} for file, raw in rows)
-                self.con.execute(f"DELETE FROM {scan} WHERE {flagged}")
+                self.db.execute(f"DELETE FROM {scan} WHERE {flagged}")
         return moved
 

@@ -295,7 +295,7 @@ def plan(lake: Lakehouse, emails: list[str]) -> ErasurePlan:
 
 def _rows_naming(lake: Lakehouse, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
     """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
-    from stedi.engines.duckdb import literal
+    from stedi.sqltext import literal
 
     def values(items: list[str]) -> str:
         return "[" + ", ".join(literal(i) for i in items) + "]" if items else "[NULL]"
