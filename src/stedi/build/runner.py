@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from stedi.landing.reader import SourceRead
 
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
-READ = "stedi.landing.records-read"  # landing snapshot property: records read from the landed files
+READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
 UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen, with counts
 WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
 LOADED = "stedi.loaded-files"  # landing snapshot property: the landed files in the table, "name sha256" lines
