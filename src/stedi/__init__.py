@@ -4,7 +4,7 @@ Landing JSON -> trusted -> curated Apache Iceberg tables, built by one SQL defin
 """
 
 from stedi.api import Lakehouse, TableInfo
-from stedi.build.runner import RunReport, TableRun
+from stedi.build.report import RunReport, TableRun
 from stedi.config import Settings, load_settings
 from stedi.errors import (
     CatalogError,

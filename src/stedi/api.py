@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stedi import faults
-from stedi.build.runner import RunReport
+from stedi.build.report import RunReport
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
 from stedi.iceberg.catalog import Catalog

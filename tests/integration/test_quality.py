@@ -363,16 +363,16 @@ def test_random_damage_never_crashes_and_always_balances(tmp_path_factory: pytes
 # -- the safety net and the command --------------------------------------------------------------------
 def test_figures_that_do_not_balance_fail_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault injected into a table's SQL (every reading twice) is caught by the reconciliation."""
-    import stedi.build.runner
+    import stedi.build.derived
 
-    real = stedi.build.runner.table_sql
+    real = stedi.build.derived.table_sql
 
     def doubled(table: Any) -> str:
         sql = real(table)
         return f"select * from ({sql}) union all select * from ({sql})" if table.name == "accelerometer_trusted" \
             else sql
 
-    monkeypatch.setattr(stedi.build.runner, "table_sql", doubled)
+    monkeypatch.setattr(stedi.build.derived, "table_sql", doubled)
     lake = Lakehouse(tmp_path / "lake")
     lake.ingest(EDGE)
     with pytest.raises(QualityError, match=r"do not balance: accelerometer: read 12 != kept 16 \+ filtered 3"):

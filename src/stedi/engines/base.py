@@ -26,6 +26,9 @@ class StatementError(EngineError):
 class Engine(Protocol):
     name: str
     parallel_builds: int  # how many independent tables the pipeline may build at once
+    # Whether a table may grow by the rows its inputs gained: growing re-points the inputs' relations at
+    # their new rows for a moment, which only an engine that builds one table at a time allows.
+    grows_tables: bool
 
     def register_parquet(self, name: str, files: list[str], table: Table) -> None:
         """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""

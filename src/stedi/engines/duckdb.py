@@ -126,6 +126,7 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, fold
 class DuckDBEngine:
     name = "duckdb"
     parallel_builds = 1  # DuckDB already uses every core within a statement
+    grows_tables = True
 
     def __init__(self, settings: Settings, scratch: Path | None = None) -> None:
         self._settings = settings

@@ -178,6 +178,7 @@ class SparkEngine:
     # Independent tables (the three landing tables) run as concurrent Spark jobs: a job's fixed costs
     # (planning, scheduling, committing) then overlap with another job's work.
     parallel_builds = 3
+    grows_tables = False  # it builds tables side by side (see stedi.engines.base)
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

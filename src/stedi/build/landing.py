@@ -1,0 +1,180 @@
+"""The landing step of a run: each source's landed files read and validated (stedi.landing.reader), then
+committed, all sources or none: a `fail` rule or too much quarantined stops the run before any commit.
+A landing table grows by the new files alone when every file it holds is still landed unchanged."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from stedi import faults
+from stedi.build.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
+from stedi.build.report import Progress, TableRun
+from stedi.config import Settings
+from stedi.iceberg.catalog import Catalog, TableState
+from stedi.landing.quality import CheckResult, load_checks
+from stedi.landing.zone import LandedFile, LandingZone
+from stedi.tables import Table, quarantine_table
+
+if TYPE_CHECKING:
+    from stedi.landing.reader import SourceRead
+
+
+@dataclass(frozen=True)
+class _SourceRead:
+    """A source read by the landing reader, waiting for its commit."""
+
+    table: Table
+    fingerprint: str
+    rules: str
+    files: list[LandedFile]  # every landed file of the source (recorded in the snapshot)
+    read: SourceRead
+    base: tuple[TableState, TableState] | None  # landing and quarantine states to grow; None: replace them
+    snapshots: tuple[int | None, int | None]  # the landing and quarantine snapshots it was read against
+    seconds: float  # spent reading
+
+
+class LandingStep:
+    """Reads and validates the landed files of each source; commits only if every source passed."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, zone: LandingZone, run_id: str, full_refresh: bool,
+                 say: Progress) -> None:
+        self.settings, self.catalog, self.zone, self.run_id = settings, catalog, zone, run_id
+        self.full_refresh, self.say = full_refresh, say
+        self.states: dict[str, TableState] = {}
+        self.read: dict[str, int] = {}
+        self.warnings: dict[str, int] = {}
+        self.checks: list[CheckResult] = []
+        self.added: dict[str, list[str]] = {}  # landing tables appended this run: their new data files
+
+    def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
+        from stedi.landing.reader import LandingReader
+
+        checks = load_checks(self.settings) if tables else []
+        results: dict[str, TableRun] = {}
+        to_commit: list[_SourceRead] = []
+        reader: LandingReader | None = None
+        try:
+            for table in tables:
+                assert table.source is not None
+                self.say(f"{number[table.name]} {table.name} ...")
+                t0 = time.perf_counter()
+                files = [f for f in landed if f.source == table.source]
+                if not files:
+                    self.say(f"      no landed {table.source} files: {table.name} is empty")
+                own = [c for c in checks if c.source == table.source]
+                rules = fingerprint_of(table, "landing_reader", [
+                    self.settings.max_record_bytes, self.settings.max_quarantine_share,
+                    [(c.name, c.action, c.sql) for c in own]])
+                fingerprint = fingerprint_of(table, rules, [[(f.name, f.sha256) for f in files]])
+                qtable = quarantine_table(table.source)
+                state, qstate = self.catalog.state(table), self.catalog.state(qtable)
+                if (not self.full_refresh and state is not None and qstate is not None
+                        and state.fingerprint == fingerprint and qstate.fingerprint == fingerprint):
+                    self._keep(table, state, qstate)
+                    results[table.name] = TableRun(table.name, table.zone, "up to date", self.read[table.source],
+                                                   state.rows, time.perf_counter() - t0, qstate.rows)
+                    self.say(f"      {table.name} up to date: {self.read[table.source]:,} rows in, "
+                             f"{state.rows:,} rows out")
+                    continue
+                new = None if self.full_refresh else _new_files(state, qstate, rules, files)
+                reader = reader or LandingReader(self.settings, self.zone, self.run_id)
+                folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
+                if new:
+                    self.say(f"      {len(new):,} new landed files of {len(files):,}: reading only those")
+                already = (int(state.summary.get(READ, 0)), qstate.rows) if new and state and qstate else (0, 0)
+                read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
+                                   f"{self.catalog.data_location(qtable)}/{folder}", own, already)
+                base = (state, qstate) if new else None
+                snapshots = (state.snapshot_id if state else None, qstate.snapshot_id if qstate else None)
+                to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
+                                             time.perf_counter() - t0))
+                self._tell(read)
+        finally:
+            if reader is not None:
+                reader.close()
+        faults.point("run:landing-read")
+
+        # Every source passed its rules: now commit (each table atomically). The sources commit side by
+        # side: a commit is mostly waiting on storage (three writes, each a request on S3).
+        with ThreadPoolExecutor(max_workers=max(1, len(to_commit)), thread_name_prefix="stedi-commit") as pool:
+            commits = [pool.submit(self._commit, item) for item in to_commit]
+            for item, commit in zip(to_commit, commits, strict=True):
+                table, read = item.table, item.read
+                state, qstate, status, committing = commit.result()
+                faults.point("run:landing-committed")
+                self._keep(table, state, qstate)
+                if status == "appended":
+                    self.added[table.name] = read.landing_files
+                self.checks.extend(read.checks)
+                results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
+                                               item.seconds + committing, read.quarantined)
+                self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
+                         f"{read.quarantined:,} quarantined ({item.seconds:.2f} s)")
+        return results
+
+    def _commit(self, item: _SourceRead) -> tuple[TableState, TableState, Literal["built", "appended"], float]:
+        """Commit a source's landing and quarantine tables: replaced, or grown by the new files."""
+        table, fingerprint, read, base = item.table, item.fingerprint, item.read, item.base
+        assert table.source is not None
+        t0 = time.perf_counter()
+        warned = sum(r.rows for r in read.checks if r.check.action == "warn")
+        loaded = "\n".join(f"{f.name} {f.sha256}" for f in item.files)
+        props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
+                 RULES: item.rules, LOADED: loaded}
+        qtable = quarantine_table(table.source)
+        # Each commit is a compare-and-swap on the snapshot the files were read against: another writer's
+        # commit in between refuses it, so the same landed file can never be added twice.
+        on, qon = item.snapshots
+        if base is None:
+            state = self.catalog.replace(table, read.landing_files, fingerprint, props, base=on)
+            qstate = self.catalog.replace(qtable, read.quarantine_files, fingerprint, base=qon)
+            return state, qstate, "built", time.perf_counter() - t0
+        # New files only: the tables grow by an APPEND snapshot; the figures add up.
+        old = base[0].summary
+        unknown = Counter(json.loads(old.get(UNKNOWN, "{}"))) + Counter(read.unknown_fields)
+        props.update({READ: str(int(old.get(READ, 0)) + read.read),
+                      WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
+                      UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
+        state = self.catalog.append(table, read.landing_files, fingerprint, props, base=on)
+        qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint, base=qon)
+        return state, qstate, "appended", time.perf_counter() - t0
+
+    def _keep(self, table: Table, state: TableState, qstate: TableState) -> None:
+        assert table.source is not None
+        self.states[table.name] = state
+        self.states[qstate.name] = qstate
+        self.read[table.source] = int(state.summary.get(READ, state.rows + qstate.rows))
+        self.warnings[table.source] = int(state.summary.get(WARNINGS, 0))
+
+    def _tell(self, read: SourceRead) -> None:
+        for result in read.checks:
+            if result.rows and result.check.action == "warn":
+                self.say(f"      warning: {result.rows:,} {read.source} records: {result.check.reason} "
+                         f"({result.check.name})")
+        if read.unknown_fields:
+            fields = ", ".join(f"{k} ({n:,})" for k, n in read.unknown_fields.items())
+            self.say(f"      note: {read.source} records carry fields outside the schema, left out of the "
+                     f"tables and kept in the landed files: {fields}")
+
+
+def _new_files(state: TableState | None, qstate: TableState | None, rules: str,
+               files: list[LandedFile]) -> list[LandedFile] | None:
+    """The landed files not yet in the landing table, when it can simply grow by them: same rules, and
+    every file it holds still landed unchanged. None when the table must be rebuilt from every file
+    (first build, changed rules, a file rewritten by an erasure or removed)."""
+    if state is None or qstate is None or state.summary.get(RULES) != rules or LOADED not in state.summary:
+        return None
+    loaded = dict(line.split(" ", 1) for line in state.summary[LOADED].splitlines() if line)
+    current = {f.name: f.sha256 for f in files}
+    if any(current.get(name) != sha for name, sha in loaded.items()):
+        return None
+    new = [f for f in files if f.name not in loaded]
+    return new or None
+
+

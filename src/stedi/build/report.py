@@ -1,0 +1,35 @@
+"""What a run reports: per table, and for the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from stedi.build.reconcile import Figures
+from stedi.landing.quality import CheckResult
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TableRun:
+    table: str
+    zone: str
+    status: Literal["built", "appended", "up to date"]
+    rows_in: int
+    rows_out: int
+    seconds: float
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    engine: str
+    tables: list[TableRun]
+    seconds: float
+    reconciliation: list[Figures] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+
+
