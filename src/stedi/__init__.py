@@ -4,7 +4,6 @@ Landing JSON -> trusted -> curated Apache Iceberg tables, built by one SQL defin
 """
 
 from stedi.api import Lakehouse, TableInfo
-from stedi.build.report import RunReport, TableRun
 from stedi.config import Settings, load_settings
 from stedi.errors import (
     CatalogError,
@@ -20,6 +19,7 @@ from stedi.errors import (
     TableError,
 )
 from stedi.landing.zone import IngestReport, LandedFile
+from stedi.pipeline.report import RunReport, TableRun
 from stedi.tables import TABLES, Column, Table
 
 __version__ = "0.1.0"

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stedi import faults
-from stedi.build.report import RunReport
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
 from stedi.iceberg.catalog import Catalog
 from stedi.landing.zone import LANDING, IngestReport, LandedFile, LandingZone, open_landing
+from stedi.pipeline.report import RunReport
 from stedi.storage.lock import LOCK
 from stedi.storage.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
@@ -172,7 +172,7 @@ class Lakehouse:
     def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
             progress: Progress | None = None) -> RunReport:
         """Build the tables (or the selected ones and what they need); unchanged tables are kept."""
-        from stedi.build.runner import run
+        from stedi.pipeline.runner import run
 
         with self._writing("run", progress):
             return run(self.settings, self.catalog, list(select or []), full_refresh, progress, self.landing)

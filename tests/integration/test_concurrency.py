@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from stedi import CatalogError, Lakehouse
-from stedi.build.runner import run as pipeline_run
 from stedi.iceberg.catalog import Catalog
+from stedi.pipeline.runner import run as pipeline_run
 
 from support import STEDI, TEST_KEY, Batches, Expected, built, contents, latest_figures, stedi_process
 

@@ -100,16 +100,16 @@ def test_keygen_writes_a_private_key_once_and_never_inside_the_root(tmp_path: Pa
 def test_the_pii_guard_refuses_a_research_table_holding_an_identifier(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault injected into the ML SQL (the email as customer_key) never reaches the table."""
-    import stedi.build.derived
+    import stedi.pipeline.derived
 
-    real = stedi.build.derived.table_sql
+    real = stedi.pipeline.derived.table_sql
 
     def leaky(table: Any) -> str:
         sql = real(table)
         return sql.replace("pseudonyms.customer_key", "owners.email as customer_key") \
             if table.name == "machine_learning_curated" else sql
 
-    monkeypatch.setattr(stedi.build.derived, "table_sql", leaky)
+    monkeypatch.setattr(stedi.pipeline.derived, "table_sql", leaky)
     lake = Lakehouse(tmp_path / "lake")
     lake.ingest(EDGE)
     with pytest.raises(QualityError, match="PII guard: 6 values of machine_learning_curated equal a landed"):

@@ -187,19 +187,19 @@ def test_reconcile_lists_the_latest_run(tmp_path: Path) -> None:
 def test_a_rerun_with_nothing_new_reuses_the_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The counts re-derive the distinct readings (seconds at scale): a run whose tables are all unchanged
     reuses the last counts; a change in what they are counted from, or --full-refresh, counts again."""
-    import stedi.build.reconcile
+    import stedi.pipeline.reconcile
 
     lake = Lakehouse(tmp_path / "lake")
     lake.ingest(EDGE)
     first = lake.run()
-    real = stedi.build.reconcile.Reconciliation._count
+    real = stedi.pipeline.reconcile.Reconciliation._count
     counted: list[str] = []
 
     def counting(self: Any, source: str, tables: Any) -> Any:
         counted.append(source)
         return real(self, source, tables)
 
-    monkeypatch.setattr(stedi.build.reconcile.Reconciliation, "_count", counting)
+    monkeypatch.setattr(stedi.pipeline.reconcile.Reconciliation, "_count", counting)
     second = lake.run()
     assert counted == [] and second.reconciliation == first.reconciliation
     assert {r["run_id"] for r in lake.reconcile()} == {second.run_id}  # still recorded, run by run
@@ -363,16 +363,16 @@ def test_random_damage_never_crashes_and_always_balances(tmp_path_factory: pytes
 # -- the safety net and the command --------------------------------------------------------------------
 def test_figures_that_do_not_balance_fail_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault injected into a table's SQL (every reading twice) is caught by the reconciliation."""
-    import stedi.build.derived
+    import stedi.pipeline.derived
 
-    real = stedi.build.derived.table_sql
+    real = stedi.pipeline.derived.table_sql
 
     def doubled(table: Any) -> str:
         sql = real(table)
         return f"select * from ({sql}) union all select * from ({sql})" if table.name == "accelerometer_trusted" \
             else sql
 
-    monkeypatch.setattr(stedi.build.derived, "table_sql", doubled)
+    monkeypatch.setattr(stedi.pipeline.derived, "table_sql", doubled)
     lake = Lakehouse(tmp_path / "lake")
     lake.ingest(EDGE)
     with pytest.raises(QualityError, match=r"do not balance: accelerometer: read 12 != kept 16 \+ filtered 3"):
@@ -403,7 +403,7 @@ def test_reconcile_command_prints_the_documented_json(tmp_path: Path, capsys: py
 
 def test_the_latest_reconciliation_is_the_last_recorded_even_within_one_second(tmp_path: Path) -> None:
     """Runs can end within the same second: `reconcile()` still gives the last one's figures."""
-    from stedi.build.reconcile import Figures, record
+    from stedi.pipeline.reconcile import Figures, record
 
     lake = Lakehouse(tmp_path / "lake")
     for run_id in ("run-b", "run-a", "run-c"):  # recorded in this order, ids not in order

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stedi import TABLES, Lakehouse
-from stedi.build.report import RunReport
+from stedi.pipeline.report import RunReport
 from stedi.tables import build_order
 
 from support import FIXTURES, key_of, rows, write_jsonl

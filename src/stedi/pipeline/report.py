@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stedi.build.reconcile import Figures
 from stedi.landing.quality import CheckResult
+from stedi.pipeline.reconcile import Figures
 
 Progress = Callable[[str], None]
 

@@ -11,11 +11,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Literal
 
 from stedi import faults
-from stedi.build.plan import DEFINITION, INPUTS, content_id, fingerprint_of, table_sql
-from stedi.build.report import Progress, TableRun
 from stedi.config import Settings
 from stedi.engines.base import Engine
 from stedi.iceberg.catalog import Catalog, TableState
+from stedi.pipeline.plan import DEFINITION, INPUTS, content_id, fingerprint_of, table_sql
+from stedi.pipeline.report import Progress, TableRun
 from stedi.privacy.guard import pii_guard
 from stedi.privacy.keys import key_id, pseudonym
 from stedi.sqltext import quote

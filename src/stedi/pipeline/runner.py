@@ -24,15 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from stedi import faults
-from stedi.build.derived import DerivedStep
-from stedi.build.landing import LandingStep
-from stedi.build.reconcile import Reconciliation, last_counts, record
-from stedi.build.report import Progress, RunReport, TableRun
 from stedi.config import Settings
 from stedi.engines import check_settings, open_engine
 from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import Catalog
 from stedi.landing.zone import LandingZone, open_landing
+from stedi.pipeline.derived import DerivedStep
+from stedi.pipeline.landing import LandingStep
+from stedi.pipeline.reconcile import Reconciliation, last_counts, record
+from stedi.pipeline.report import Progress, RunReport, TableRun
 from stedi.privacy.keys import load_key
 from stedi.tables import build_order
 

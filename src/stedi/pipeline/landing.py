@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from stedi import faults
-from stedi.build.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
-from stedi.build.report import Progress, TableRun
 from stedi.config import Settings
 from stedi.iceberg.catalog import Catalog, TableState
 from stedi.landing.quality import CheckResult, load_checks
 from stedi.landing.zone import LandedFile, LandingZone
+from stedi.pipeline.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
+from stedi.pipeline.report import Progress, TableRun
 from stedi.tables import Table, quarantine_table
 
 if TYPE_CHECKING:
