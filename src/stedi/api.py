@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stedi import faults
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
-from stedi.iceberg.catalog import Catalog
+from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LANDING, IngestReport, LandedFile, LandingZone, open_landing
 from stedi.pipeline.report import RunReport
 from stedi.storage.lock import LOCK
@@ -60,7 +60,7 @@ class Lakehouse:
                  settings: Settings | None = None, **overrides: Any) -> None:
         """Settings come from `settings` if given, else stedi.toml / STEDI_* / `overrides`."""
         self.settings = settings or load_settings(config, home=home, **overrides)
-        self.catalog = Catalog(self.settings)
+        self.catalog = TableCatalog(self.settings)
         self._landing: LandingZone | None = None
         self._writing_depth = 0  # nested writes (an erasure rebuilds the tables) take the lock once
 

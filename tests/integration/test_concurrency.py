@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stedi import CatalogError, Lakehouse
-from stedi.iceberg.catalog import Catalog
+from stedi.iceberg.catalog import TableCatalog
 from stedi.pipeline.runner import run as pipeline_run
 
 from support import STEDI, TEST_KEY, Batches, Expected, built, contents, latest_figures, stedi_process
@@ -97,7 +97,7 @@ def run_around_the_lock(settings: object, start: threading.Barrier, errors: list
     assert isinstance(settings, Settings)
     start.wait()
     try:
-        pipeline_run(settings, Catalog(settings))
+        pipeline_run(settings, TableCatalog(settings))
     except BaseException as exc:  # noqa: BLE001  (checked by the test)
         errors.append(exc)
 
@@ -156,7 +156,7 @@ def test_optimize_keeps_what_a_reader_planned_for_its_grace_period(tmp_path: Pat
     from stedi.storage.files import local_path
     from stedi.tables import TABLES
 
-    planned = Catalog(lake.settings).state(TABLES["accelerometer_landing"])  # a reader's plan, before optimize
+    planned = TableCatalog(lake.settings).state(TABLES["accelerometer_landing"])  # a reader's plan, before optimize
     assert planned is not None and len(planned.files) > 1
     reports = {r.table: r for r in lake.optimize(retention_days=0)}  # default grace: 60 minutes
     assert reports["accelerometer_landing"].files_after == 1

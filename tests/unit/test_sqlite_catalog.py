@@ -19,7 +19,7 @@ from pyiceberg.exceptions import (
 )
 
 from stedi import TABLES, CatalogError, Lakehouse
-from stedi.iceberg.catalog import Catalog
+from stedi.iceberg.catalog import TableCatalog
 from stedi.iceberg.sqlite import SqliteCatalog
 from stedi.storage.files import local_path
 
@@ -139,7 +139,7 @@ def test_a_lakehouse_whose_catalog_sqlalchemy_made_runs_on(tmp_path: Path) -> No
         ("stedi", "machine_learning_curated")).scan().to_arrow().num_rows == 6
 
 
-def written(catalog: Catalog, name: str) -> str:
+def written(catalog: TableCatalog, name: str) -> str:
     """A one-row Parquet file for step_trainer_landing in its data folder, not committed."""
     table = TABLES["step_trainer_landing"]
     rows = pa.table({"sensorReadingTime": pa.array([1], pa.int64()), "serialNumber": ["s"],
@@ -156,7 +156,7 @@ def test_an_append_on_a_stale_view_of_the_table_keeps_both_writers_files(tmp_pat
     lake = Lakehouse(tmp_path / "lake")
     table = TABLES["step_trainer_landing"]
 
-    mine, theirs = Catalog(lake.settings), Catalog(lake.settings)
+    mine, theirs = TableCatalog(lake.settings), TableCatalog(lake.settings)
     with mine.cached():
         first = written(mine, "first")
         assert mine.append(table, [first], base="any").files == [first]  # built from what it knew
@@ -164,7 +164,7 @@ def test_an_append_on_a_stale_view_of_the_table_keeps_both_writers_files(tmp_pat
         state = mine.append(table, [written(mine, "second")], base="any")
     assert (sorted(Path(f).name for f in state.files), state.rows) == (
         ["first.parquet", "second.parquet", "theirs.parquet"], 3)
-    assert sorted(Path(f).name for f in Catalog(lake.settings).state(table).files) == sorted(  # type: ignore[union-attr]
+    assert sorted(Path(f).name for f in TableCatalog(lake.settings).state(table).files) == sorted(  # type: ignore[union-attr]
         Path(f).name for f in state.files)
 
 
@@ -175,7 +175,7 @@ def test_an_append_or_replace_on_a_stale_snapshot_is_refused_and_its_files_delet
     lake = Lakehouse(tmp_path / "lake")
     table = TABLES["step_trainer_landing"]
 
-    mine, theirs = Catalog(lake.settings), Catalog(lake.settings)
+    mine, theirs = TableCatalog(lake.settings), TableCatalog(lake.settings)
     with mine.cached():
         base = mine.append(table, [written(mine, "first")], base=None).snapshot_id
         theirs.append(table, [written(theirs, "theirs")], base=base)  # the other writer comes first
@@ -187,6 +187,6 @@ def test_an_append_or_replace_on_a_stale_snapshot_is_refused_and_its_files_delet
                 else:
                     mine.replace(table, [late], None, base=base)
             assert not Path(local_path(late)).exists()
-    state = Catalog(lake.settings).state(table)
+    state = TableCatalog(lake.settings).state(table)
     assert state is not None and sorted(Path(f).name for f in state.files) == ["first.parquet", "theirs.parquet"]
     assert state.rows == 2

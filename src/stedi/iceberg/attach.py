@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pyiceberg.table.metadata import TableMetadata
 
     from stedi.config import Settings
-    from stedi.iceberg.catalog import Catalog
+    from stedi.iceberg.catalog import TableCatalog
     from stedi.storage.files import Storage
     from stedi.tables import Table
 
@@ -50,7 +50,7 @@ class AttachReport:
     location: str  # where the table is registered now ("" when it is not)
 
 
-def attach(settings: Settings, catalog: Catalog, progress: Callable[[str], None] | None = None
+def attach(settings: Settings, catalog: TableCatalog, progress: Callable[[str], None] | None = None
            ) -> list[AttachReport]:
     """See the module docstring; the caller holds the writer lock and opened the catalog unchecked."""
     if settings.catalog:
@@ -80,7 +80,7 @@ def attach(settings: Settings, catalog: Catalog, progress: Callable[[str], None]
     return reports
 
 
-def _register(settings: Settings, catalog: Catalog, storage: Storage, table: Table, forgotten: bool
+def _register(settings: Settings, catalog: TableCatalog, storage: Storage, table: Table, forgotten: bool
               ) -> AttachReport:
     """Register `table` from the newest metadata under the root (relocating a copy), if there is any."""
     from pyiceberg.serializers import FromInputFile
@@ -106,7 +106,7 @@ def _register(settings: Settings, catalog: Catalog, storage: Storage, table: Tab
     return _relocate(settings, catalog, storage, table, folder, newest[1])
 
 
-def _relocate(settings: Settings, catalog: Catalog, storage: Storage, table: Table, folder: str,
+def _relocate(settings: Settings, catalog: TableCatalog, storage: Storage, table: Table, folder: str,
               metadata: TableMetadata) -> AttachReport:
     """A copy of a table made under another root: registered anew here with its current files."""
     from stedi.iceberg.maintenance import expire_and_clean

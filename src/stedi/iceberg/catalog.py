@@ -52,7 +52,7 @@ def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
                     for i, c in enumerate(columns, start=1)))
 
 
-class Catalog:
+class TableCatalog:
     """stedi's tables in a pyiceberg catalog (namespace `stedi`)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -413,12 +413,12 @@ def _table_properties(table: Table) -> dict[str, str]:
       names and serial numbers of every file ever written, beyond the reach of erasure, since pyiceberg
       carries manifests of deleted entries forward. Counts are enough: stedi prunes nothing by value.
     - No commit retries by pyiceberg: a retry rebases the commit onto whatever another writer committed,
-      which would add the same landed file twice. stedi decides what may be retried (Catalog.append)."""
+      which would add the same landed file twice. stedi decides what may be retried (TableCatalog.append)."""
     return {**{f"write.metadata.metrics.column.{c.name}": "counts" for c in table.columns if c.type == "string"},
             "commit.retry.num-retries": "0"}
 
 
-def require_state(catalog: Catalog, table: Table) -> TableState:
+def require_state(catalog: TableCatalog, table: Table) -> TableState:
     state = catalog.state(table)
     if state is None:
         raise TableError(f"table {table.name} has not been built yet; run `stedi run --select {table.name}`")

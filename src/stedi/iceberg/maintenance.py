@@ -30,7 +30,7 @@ from stedi.storage.s3 import is_s3
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
 
-    from stedi.iceberg.catalog import Catalog
+    from stedi.iceberg.catalog import TableCatalog
     from stedi.tables import Table
 
 MAIN_BRANCH = "main"
@@ -46,7 +46,7 @@ class CleanReport:
     bytes_deleted: int
 
 
-def expire_and_clean(catalog: Catalog, table: Table, keep_since: datetime | None = None, *,
+def expire_and_clean(catalog: TableCatalog, table: Table, keep_since: datetime | None = None, *,
                      grace_seconds: float) -> CleanReport | None:
     """Expire `table`'s snapshots (all but the current one; with `keep_since`, only those older than it;
     never one superseded less than `grace_seconds` ago) and delete the files under its location that no
@@ -132,7 +132,7 @@ def _expire(ice: IcebergTable, keep_since: datetime | None, grace_seconds: float
     return len(doomed)
 
 
-def _referenced_files(catalog: Catalog, ice: IcebergTable) -> set[str]:
+def _referenced_files(catalog: TableCatalog, ice: IcebergTable) -> set[str]:
     """Paths (local, or bucket/key) of every file the table's remaining snapshots need."""
     uris = [ice.metadata_location]
     uris += [s.statistics_path for s in ice.metadata.statistics]
@@ -147,7 +147,7 @@ def _referenced_files(catalog: Catalog, ice: IcebergTable) -> set[str]:
     return {_normal(catalog, uri) for uri in uris}
 
 
-def _table_root(catalog: Catalog, ice: IcebergTable, table: Table) -> tuple[pafs.FileSystem, str]:
+def _table_root(catalog: TableCatalog, ice: IcebergTable, table: Table) -> tuple[pafs.FileSystem, str]:
     location = ice.location()
     if "://" in location and not location.startswith(("file://", "s3://", "s3a://")):
         raise StorageError(f"table {table.name} is at {location}: only tables on a local disk or on S3 "
@@ -159,7 +159,7 @@ def _table_root(catalog: Catalog, ice: IcebergTable, table: Table) -> tuple[pafs
     return fs, root
 
 
-def _refuse_shared_location(catalog: Catalog, table: Table, root: str) -> None:
+def _refuse_shared_location(catalog: TableCatalog, table: Table, root: str) -> None:
     """Another table's files inside this location would look unreferenced: refuse to clean then."""
     from stedi.iceberg.catalog import registered_locations
 
@@ -201,7 +201,7 @@ def _remove_empty_dirs(root: str) -> None:
                 pass  # not empty
 
 
-def _normal(catalog: Catalog, uri: str) -> str:
+def _normal(catalog: TableCatalog, uri: str) -> str:
     """A location as its file system names it: a normalised local path, or bucket/key on S3."""
     _fs, path = open_uri(uri, catalog.s3)
     return path.rstrip("/") if is_s3(uri) else os.path.normpath(os.path.abspath(path))

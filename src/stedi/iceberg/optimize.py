@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from stedi.config import Settings
-    from stedi.iceberg.catalog import Catalog
+    from stedi.iceberg.catalog import TableCatalog
     from stedi.tables import Table
 
 SMALL = 0.5  # a file under half the target size counts as small
@@ -43,7 +43,7 @@ class OptimizeReport:
     bytes_deleted: int
 
 
-def optimize(settings: Settings, catalog: Catalog, retention_days: float | None = None,
+def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | None = None,
              progress: Callable[[str], None] | None = None, grace_minutes: float | None = None
              ) -> list[OptimizeReport]:
     say = progress or (lambda _m: None)
@@ -70,7 +70,7 @@ def optimize(settings: Settings, catalog: Catalog, retention_days: float | None 
     return reports
 
 
-def _compact(settings: Settings, catalog: Catalog, table: Table, target: int) -> int:
+def _compact(settings: Settings, catalog: TableCatalog, table: Table, target: int) -> int:
     from stedi.engines import open_session
 
     state = catalog.state(table)

@@ -13,7 +13,7 @@ from typing import Literal
 from stedi import faults
 from stedi.config import Settings
 from stedi.engines.base import Engine
-from stedi.iceberg.catalog import Catalog, TableState
+from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.pipeline.plan import DEFINITION, INPUTS, content_id, fingerprint_of, table_sql
 from stedi.pipeline.report import Progress, TableRun
 from stedi.privacy.guard import pii_guard
@@ -26,7 +26,7 @@ from stedi.tables import RESEARCH_TABLES, Table
 class DerivedStep:
     """Builds derived tables: skips one whose fingerprint is unchanged, else computes and commits it."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, engine: Engine, run_id: str, full_refresh: bool,
+    def __init__(self, settings: Settings, catalog: TableCatalog, engine: Engine, run_id: str, full_refresh: bool,
                  states: dict[str, TableState], say: Progress, key: bytes | None,
                  added: dict[str, list[str]], built: Callable[[dict[str, TableState]], None]) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from stedi import faults
 from stedi.config import Settings
-from stedi.iceberg.catalog import Catalog, TableState
+from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.landing.quality import CheckResult, load_checks
 from stedi.landing.zone import LandedFile, LandingZone
 from stedi.pipeline.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
@@ -42,7 +42,7 @@ class _SourceRead:
 class LandingStep:
     """Reads and validates the landed files of each source; commits only if every source passed."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, zone: LandingZone, run_id: str, full_refresh: bool,
+    def __init__(self, settings: Settings, catalog: TableCatalog, zone: LandingZone, run_id: str, full_refresh: bool,
                  say: Progress) -> None:
         self.settings, self.catalog, self.zone, self.run_id = settings, catalog, zone, run_id
         self.full_refresh, self.say = full_refresh, say

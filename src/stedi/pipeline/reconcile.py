@@ -21,7 +21,7 @@ from importlib import resources
 
 from stedi.config import Settings
 from stedi.engines import open_query_engine
-from stedi.iceberg.catalog import Catalog, TableState
+from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.storage.files import open_uri
 from stedi.tables import TABLES
 
@@ -127,7 +127,7 @@ def _sql(source: str) -> str:
     return resources.files("stedi").joinpath("sql", "reconcile", f"{source}.sql").read_text("utf-8")
 
 
-def last_counts(catalog: Catalog) -> dict[str, dict[str, object]]:
+def last_counts(catalog: TableCatalog) -> dict[str, dict[str, object]]:
     """The counts the last run recorded, with what they were counted from (empty if none)."""
     state = catalog.state(TABLES["reconciliation"])
     try:
@@ -137,7 +137,8 @@ def last_counts(catalog: Catalog) -> dict[str, dict[str, object]]:
     return known if isinstance(known, dict) else {}
 
 
-def record(catalog: Catalog, run_id: str, figures: list[Figures], kept: Mapping[str, Mapping[str, object]]) -> None:
+def record(catalog: TableCatalog, run_id: str, figures: list[Figures],
+           kept: Mapping[str, Mapping[str, object]]) -> None:
     """Append a run's figures to the `reconciliation` table, with the counts kept for the next run
     (`Reconciliation.to_keep`) in its snapshot."""
     import pyarrow as pa

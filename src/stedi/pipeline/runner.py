@@ -27,7 +27,7 @@ from stedi import faults
 from stedi.config import Settings
 from stedi.engines import check_settings, open_engine
 from stedi.errors import LandingError, QualityError
-from stedi.iceberg.catalog import Catalog
+from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
 from stedi.pipeline.derived import DerivedStep
 from stedi.pipeline.landing import LandingStep
@@ -37,7 +37,7 @@ from stedi.privacy.keys import load_key
 from stedi.tables import build_order
 
 
-def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, full_refresh: bool = False,
+def run(settings: Settings, catalog: TableCatalog, select: list[str] | None = None, full_refresh: bool = False,
         progress: Progress | None = None, zone: LandingZone | None = None) -> RunReport:
     """Build the tables; the caller holds the writer lock (stedi.api). `zone`: the landing zone, with the
     suppression list that keeps erased people out of files found in it."""
@@ -45,7 +45,7 @@ def run(settings: Settings, catalog: Catalog, select: list[str] | None = None, f
         return _run(settings, catalog, select, full_refresh, progress, zone)
 
 
-def _run(settings: Settings, catalog: Catalog, select: list[str] | None, full_refresh: bool,
+def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, full_refresh: bool,
          progress: Progress | None, zone: LandingZone | None) -> RunReport:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)

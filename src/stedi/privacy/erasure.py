@@ -31,11 +31,11 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stedi import faults
 from stedi.errors import ErasureError, StediError
@@ -44,8 +44,12 @@ from stedi.privacy.suppression import Suppressed
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
-    from stedi.api import Lakehouse
+    import pyarrow as pa
+
+    from stedi.config import Settings
+    from stedi.iceberg.catalog import TableCatalog
     from stedi.landing.zone import LandedFile, LandingZone
+    from stedi.pipeline.report import RunReport
     from stedi.storage.files import Storage
 
 AUDIT_LOG = "privacy/erasures.jsonl"  # under the lakehouse root
@@ -53,6 +57,31 @@ JOURNAL = "privacy/erasing.json"  # under the lakehouse root, while an erasure i
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 Progress = Callable[[str], None]
+
+
+class Lake(Protocol):
+    """What an erasure uses of the lakehouse (stedi.api.Lakehouse is one): it rewrites the landed files,
+    then rebuilds the tables through `run`."""
+
+    settings: Settings
+    catalog: TableCatalog
+
+    @property
+    def landing(self) -> LandingZone: ...
+
+    def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
+            progress: Progress | None = None) -> RunReport: ...
+
+    def sql(self, query: str, *, timeout: float | None = None) -> pa.Table: ...
+
+
+def _row_counts(lake: Lake) -> dict[str, int]:
+    """Rows per table now (0 for a table not built)."""
+    counts = {}
+    for table in TABLES.values():
+        state = lake.catalog.state(table)
+        counts[table.name] = state.rows if state else 0
+    return counts
 
 __all__ = ["ErasureError", "ErasurePlan", "ErasureReceipt", "erase", "finish_pending", "plan"]
 
@@ -140,7 +169,7 @@ def _devices(zone: LandingZone, landed: list[LandedFile], people: list[str]) -> 
     return serials - others, serials & others
 
 
-def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) -> ErasureReceipt:
+def erase(lake: Lake, emails: list[str], progress: Progress | None = None) -> ErasureReceipt:
     """Erase people (the caller holds the writer lock); see the module docstring."""
     say = progress or (lambda _m: None)
     key = load_key(lake.settings)
@@ -157,13 +186,13 @@ def erase(lake: Lakehouse, emails: list[str], progress: Progress | None = None) 
         say(f"note: {len(shared)} device(s) also belong to other customers: their readings are kept")
     journal = _Journal(receipt_id=uuid.uuid4().hex[:12], started=_now(), people=people, serials=sorted(serials),
                        subjects=[subject_hash(key, "email", p) for p in people],
-                       before={t.name: t.rows for t in lake.tables()})
+                       before=_row_counts(lake))
     journal.save(zone.storage)
     faults.point("erase:journal")
     return _finish(lake, journal, say)
 
 
-def finish_pending(lake: Lakehouse, say: Progress) -> ErasureReceipt | None:
+def finish_pending(lake: Lake, say: Progress) -> ErasureReceipt | None:
     """Finish an erasure that was interrupted (its journal is still there); None if there is none."""
     journal = _Journal.load(lake.settings.storage())
     if journal is None:
@@ -172,7 +201,7 @@ def finish_pending(lake: Lakehouse, say: Progress) -> ErasureReceipt | None:
     return _finish(lake, journal, say)
 
 
-def _finish(lake: Lakehouse, journal: _Journal, say: Progress) -> ErasureReceipt:
+def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
     settings = lake.settings
     key = load_key(settings)
     zone = lake.landing
@@ -226,7 +255,7 @@ def _finish(lake: Lakehouse, journal: _Journal, say: Progress) -> ErasureReceipt
     shutil.rmtree(settings.scratch_dir, ignore_errors=True)
     faults.point("erase:cleaned")
 
-    after = {t.name: t.rows for t in lake.tables()}
+    after = _row_counts(lake)
     rows_removed = {name: journal.before[name] - after.get(name, 0) for name in journal.before
                     if journal.before[name] and TABLES[name].kind != "history"}
 
@@ -262,7 +291,7 @@ def _append_receipt(storage: Storage, receipt: ErasureReceipt) -> None:
     storage.write_bytes(AUDIT_LOG, log + (json.dumps(entry) + "\n").encode())  # S3 cannot append
 
 
-def plan(lake: Lakehouse, emails: list[str]) -> ErasurePlan:
+def plan(lake: Lake, emails: list[str]) -> ErasurePlan:
     """What erasing these people would remove, counted without changing anything."""
     key = load_key(lake.settings)
     people = _people(emails)
@@ -293,7 +322,7 @@ def plan(lake: Lakehouse, emails: list[str]) -> ErasurePlan:
                        rows=_rows_naming(lake, people, sorted(serials), [pseudonym(key, p) for p in people]))
 
 
-def _rows_naming(lake: Lakehouse, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
+def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
     """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
     from stedi.sqltext import literal
 
@@ -306,16 +335,15 @@ def _rows_naming(lake: Lakehouse, people: list[str], serials: list[str], keys: l
              "customer_key": f"list_contains({values(keys)}, customer_key)",
              "raw": " or ".join([f"contains(lower(raw), {literal(n.lower())})" for n in people + serials]) or "false"}
     counts = {}
-    for info in lake.tables():
-        if not info.built or info.zone == "audit":
+    for table in TABLES.values():
+        if table.kind == "history" or lake.catalog.state(table) is None:
             continue
-        where = " or ".join(f"({test})" for column, test in tests.items() if column in
-                            {c.name for c in info.columns})
+        where = " or ".join(f"({test})" for column, test in tests.items() if column in table.column_names)
         if where:
-            [(count,)] = [tuple(r.values()) for r in lake.sql(f"select count(*) from {info.name} where {where}")
+            [(count,)] = [tuple(r.values()) for r in lake.sql(f"select count(*) from {table.name} where {where}")
                           .to_pylist()]
             if count:
-                counts[info.name] = int(count)
+                counts[table.name] = int(count)
     return counts
 
 
