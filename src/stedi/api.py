@@ -93,7 +93,7 @@ class Lakehouse:
         from stedi.storage.sweep import sweep
 
         say = progress or (lambda _m: None)
-        lock = WriterLock(self.settings, f"stedi {command}", self.settings.lock_wait)
+        lock = WriterLock(self.settings.storage(), f"stedi {command}", self.settings.lock_wait)
         notice = lock.acquire()
         self._writing_depth = 1
         try:
@@ -102,7 +102,7 @@ class Lakehouse:
             faults.point("lock:acquired")
             if catalog:
                 self.catalog.open_for_writing()
-            for path in sweep(self.settings, self.settings.storage()):
+            for path in sweep(self.settings.storage(), self.settings.scratch_dir):
                 say(f"notice: removed {path}, left by a writer that was killed")
             if command not in ("erase", "attach"):  # erase finishes it itself; attach repairs the catalog first
                 self._finish_erasure(say)

@@ -42,7 +42,7 @@ def built(tmp_path: Path) -> Lakehouse:
 @pytest.fixture
 def held(built: Lakehouse) -> Iterator[WriterLock]:
     """The lakehouse's lock, held by this test as if by another writer (`stedi run`)."""
-    lock = WriterLock(built.settings, "stedi run")
+    lock = WriterLock(built.settings.storage(), "stedi run")
     assert lock.acquire() is None
     yield lock
     lock.release()
@@ -86,7 +86,7 @@ def test_readers_never_wait_for_a_writer(built: Lakehouse, held: WriterLock) -> 
 
 
 def test_a_writer_waits_for_the_lock_when_asked(built: Lakehouse) -> None:
-    lock = WriterLock(built.settings, "stedi optimize")
+    lock = WriterLock(built.settings.storage(), "stedi optimize")
     lock.acquire()
     threading.Timer(1.5, lock.release).start()
     started = time.monotonic()
@@ -148,7 +148,7 @@ def s3_root(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def s3_lock(root: str, command: str = "stedi run", lease: float | None = None) -> WriterLock:
-    lock = WriterLock(Lakehouse(root).settings, command)
+    lock = WriterLock(Lakehouse(root).settings.storage(), command)
     if lease is not None:
         lock.owner = replace(lock.owner, lease_seconds=lease)
     return lock

@@ -21,22 +21,30 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from stedi import faults
 from stedi.errors import LandingError, StorageError
+from stedi.storage.files import LANDING
 from stedi.storage.s3 import S3Connection, is_s3, split
 from stedi.tables import SOURCES
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.privacy.suppression import Suppressed
     from stedi.storage.files import Storage
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
 MANIFEST = "manifest.json"
-LANDING = "landing"  # the landing zone's folder under the root
 FOUND = "found in the landing zone"  # the origin of a file put there by other means than ingest
+
+
+class RecordFilter(Protocol):
+    """Keeps records out of files as they land (stedi.privacy.suppression: erased people)."""
+
+    def __bool__(self) -> bool: ...
+
+    def filter_file(self, source: str, src: Path, dst: Path) -> tuple[int, int]:
+        """Copy `src` to `dst` without the records it keeps out: (records kept, records dropped)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class IngestReport:
 class LandingZone:
     """The landed files under `<root>/landing/`, on the local disk or in a bucket."""
 
-    def __init__(self, storage: Storage, scratch: Path, suppressed: Suppressed | None = None) -> None:
+    def __init__(self, storage: Storage, scratch: Path, suppressed: RecordFilter | None = None) -> None:
         self.storage = storage
         self.scratch = scratch  # a local folder for files on their way in
         self.root = storage.uri(LANDING)  # for messages
@@ -331,7 +339,8 @@ class LandingZone:
         return updated
 
 
-def open_landing(settings: Settings, suppressed: Suppressed | None = None, writable: bool = True) -> LandingZone:
+def open_landing(settings: Settings, suppressed: RecordFilter | None = None, writable: bool = True
+                 ) -> LandingZone:
     """The landing zone of the lakehouse, after checking that its root can be reached (and written)."""
     from stedi.storage.files import ensure_writable_dir
 

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from stedi.config import Settings
     from stedi.iceberg.catalog import TableCatalog
     from stedi.landing.zone import LandedFile, LandingZone
-    from stedi.pipeline.report import RunReport
     from stedi.storage.files import Storage
 
 AUDIT_LOG = "privacy/erasures.jsonl"  # under the lakehouse root
@@ -70,7 +69,7 @@ class Lake(Protocol):
     def landing(self) -> LandingZone: ...
 
     def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
-            progress: Progress | None = None) -> RunReport: ...
+            progress: Progress | None = None) -> object: ...
 
     def sql(self, query: str, *, timeout: float | None = None) -> pa.Table: ...
 

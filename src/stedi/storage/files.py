@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 
+# The root's layout: the folders under it (the catalog, for an s3:// root, is on the local disk).
+LANDING = "landing"  # raw files as delivered, one folder per source, and the manifest
+WAREHOUSE = "warehouse"  # the Iceberg tables
+PRIVACY = "privacy"  # the suppression list, erasure receipts and journal
+
+
 @dataclass(frozen=True)
 class Entry:
     key: str  # relative to the storage root, `/`-separated

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from stedi.errors import LockError, StorageError
 
 if TYPE_CHECKING:
-    from stedi.config import Settings
+    from stedi.storage.files import Storage
 
 LOCK = "lock.json"  # under the root
 LEASE_SECONDS = 60.0  # an S3 lock not renewed for this long belongs to a writer that is gone
@@ -96,10 +96,10 @@ def _process_start(pid: int) -> str:
 class WriterLock:
     """The writer lock of one root. `acquire()` returns a notice when it took over a dead writer's lock."""
 
-    def __init__(self, settings: Settings, command: str, wait: float = 0.0) -> None:
-        self.settings, self.command, self.wait = settings, command, max(0.0, wait)
+    def __init__(self, root: Storage, command: str, wait: float = 0.0) -> None:
+        self.root, self.command, self.wait = root, command, max(0.0, wait)
         self.owner = Owner.me(command)
-        self._impl: _LocalLock | _S3Lock = _S3Lock(settings) if settings.remote else _LocalLock(settings.home)
+        self._impl: _LocalLock | _S3Lock = _S3Lock(root) if root.remote else _LocalLock(root.root)
 
     def acquire(self) -> str | None:
         deadline = time.monotonic() + self.wait
@@ -110,7 +110,7 @@ class WriterLock:
             if time.monotonic() >= deadline:
                 held = other.describe() if other else "another stedi process (it is starting)"
                 waited = f" after waiting {self.wait:g} s" if self.wait else ""
-                raise LockError(f"the lakehouse at {self.settings.home} is locked by {held}{waited}: one writer "
+                raise LockError(f"the lakehouse at {self.root.root} is locked by {held}{waited}: one writer "
                                 "at a time. Try again when it is done, or wait for it with --wait SECONDS")
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
@@ -172,13 +172,14 @@ class _LocalLock:
 
 
 class _S3Lock:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, root: Storage) -> None:
         from stedi.storage.s3 import split
 
-        bucket, prefix = split(settings.home)
+        assert root.conn is not None
+        bucket, prefix = split(root.root)
         self.bucket, self.key = bucket, f"{prefix}/{LOCK}".lstrip("/")
         self.uri = f"s3://{bucket}/{self.key}"
-        self.conn = settings.s3_connection()
+        self.conn = root.conn
         self.client: Any = self.conn.client()
         self.etag: str | None = None
         self.lost: Owner | None = None

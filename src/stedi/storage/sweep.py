@@ -16,16 +16,17 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from stedi.landing.zone import LANDING
+from stedi.storage.files import LANDING
 
 if TYPE_CHECKING:
-    from stedi.config import Settings
+    from pathlib import Path
+
     from stedi.storage.files import Storage
 
 TEMPORARY = ".tmp"  # the suffix of a local write on its way into place
 
 
-def sweep(settings: Settings, storage: Storage) -> list[str]:
+def sweep(storage: Storage, scratch: Path) -> list[str]:
     """Delete leftover temporary files under the root and the writers' scratch space; what was deleted."""
     swept = []
     if not storage.remote:  # a PUT is atomic: S3 has no temporary objects
@@ -34,6 +35,6 @@ def sweep(settings: Settings, storage: Storage) -> list[str]:
                 if entry.name.startswith(".") and entry.name.endswith(TEMPORARY):
                     storage.delete(entry.key)
                     swept.append(storage.uri(entry.key))
-    if settings.scratch_dir.exists():
-        shutil.rmtree(settings.scratch_dir, ignore_errors=True)
+    if scratch.exists():
+        shutil.rmtree(scratch, ignore_errors=True)
     return swept
