@@ -1,15 +1,19 @@
 """The one list of stedi's tables: zone, columns and types, inputs.
 
-Everything else derives from here: the Iceberg schemas, the types an engine casts its output to, the
-schema used to read landing JSON, and the Athena/Glue DDL files in `ddl/`.
-Column names keep the source JSON's spelling (`serialNumber`, `sensorReadingTime`, ...).
+Landing, quarantine and history tables are declared here; each derived table describes itself beside its
+SQL (stedi.models: `sql/<zone>/<name>.toml`), and its inputs are read from that SQL. Everything else
+derives from this list: the Iceberg schemas, the types an engine casts its output to, the schema used to
+read landing JSON, and the Athena/Glue DDL files in `ddl/`. Column names keep the source JSON's
+spelling (`serialNumber`, `sensorReadingTime`, ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
+from stedi import models
 from stedi.errors import TableError
 from stedi.types import ColumnType
 
@@ -32,21 +36,35 @@ class Table:
     name: str
     zone: Zone
     columns: tuple[Column, ...]
-    inputs: tuple[str, ...]
     doc: str
     kind: Kind = "derived"
     source: str | None = None  # landing and quarantine tables: the source whose landed files they hold
     keys: tuple[str, ...] = ()  # landing tables: fields every record must carry (else quarantined)
-    uses: tuple[str, ...] = ()  # relations of the run its SQL reads: run_settings, pseudonyms
+    made_from: tuple[str, ...] = ()  # a table without SQL: the table it is made with (a quarantine's landing)
     # Derived tables: inputs whose appended rows add exactly the rows the SQL gives for the new rows alone
     # (joins, filters and projections of them), so the table can grow instead of being rebuilt; `is_set`
     # when the SQL returns each row once (then rows it already holds are not added again).
     linear_in: tuple[str, ...] = ()
     is_set: bool = False
+    research: bool = False  # meant for research: the PII guard checks it before every commit
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """The tables it is built from: read from its SQL (derived tables)."""
+        return models.relations(self.zone, self.name)[0] if self.kind == "derived" else self.made_from
+
+    @cached_property
+    def uses(self) -> tuple[str, ...]:
+        """The run's relations its SQL reads (stedi.models.RUN_RELATIONS)."""
+        return models.relations(self.zone, self.name)[1] if self.kind == "derived" else ()
+
+    @property
+    def sql(self) -> str:
+        return models.sql(self.zone, self.name)
 
 
 def _cols(*spec: tuple[str, ColumnType, str]) -> tuple[Column, ...]:
@@ -78,16 +96,6 @@ STEP_TRAINER_COLUMNS = _cols(
     ("distanceFromObject", "int", "distance measured by the device"),
 )
 
-ML_COLUMNS = _cols(
-    ("customer_key", "string", "keyed pseudonym of the customer: HMAC-SHA256 of the normalised email"),
-    ("sensorReadingTime", "bigint", "epoch milliseconds, of both readings"),
-    ("distanceFromObject", "int", "distance measured by the step trainer"),
-    ("x", "double", "acceleration, x axis"),
-    ("y", "double", "acceleration, y axis"),
-    ("z", "double", "acceleration, z axis"),
-)
-# Tables meant for research: the PII guard checks them for any landed identifier.
-RESEARCH_TABLES = ("machine_learning_curated",)
 QUARANTINE_COLUMNS = _cols(
     ("file", "string", "landed file the record came from"),
     ("position", "bigint", "line number (JSON Lines) or element number (JSON array) in the file; null when "
@@ -114,43 +122,42 @@ RECONCILIATION_COLUMNS = _cols(
                              "outside the balance)"),
 )
 
+# The derived tables, in build order (each after its inputs: a test holds this against their SQL).
+DERIVED = (("trusted", "customer_trusted"), ("trusted", "accelerometer_trusted"), ("curated", "customers_curated"),
+           ("trusted", "step_trainer_trusted"), ("curated", "machine_learning_curated"))
+SCHEMAS = {"customer": CUSTOMER_COLUMNS, "accelerometer": ACCELEROMETER_COLUMNS, "step_trainer": STEP_TRAINER_COLUMNS}
+
+
+def _derived(zone: Zone, name: str) -> Table:
+    declared = models.model(zone, name)
+    if isinstance(declared.columns, str):
+        columns = SCHEMAS[declared.columns]
+    else:
+        columns = tuple(Column(c["name"], c["type"], c.get("doc", "")) for c in declared.columns)  # type: ignore[arg-type]
+    return Table(name, zone, columns, declared.doc, linear_in=declared.grows_with, is_set=declared.distinct_rows,
+                 research=declared.research)
+
+
 _ALL = (
-    Table("customer_landing", "landing", CUSTOMER_COLUMNS, (), "Valid customer records from the website, as landed.",
+    Table("customer_landing", "landing", CUSTOMER_COLUMNS, "Valid customer records from the website, as landed.",
           kind="landing", source="customer", keys=("email", "serialNumber", "lastUpdateDate")),
-    Table("accelerometer_landing", "landing", ACCELEROMETER_COLUMNS, (),
+    Table("accelerometer_landing", "landing", ACCELEROMETER_COLUMNS,
           "Valid accelerometer readings from the mobile app, as landed.", kind="landing", source="accelerometer",
           keys=("user", "timestamp")),
-    Table("step_trainer_landing", "landing", STEP_TRAINER_COLUMNS, (),
+    Table("step_trainer_landing", "landing", STEP_TRAINER_COLUMNS,
           "Valid step trainer readings from the devices, as landed.", kind="landing", source="step_trainer",
           keys=("serialNumber", "sensorReadingTime")),
-    Table("customer_quarantine", "landing", QUARANTINE_COLUMNS, ("customer_landing",),
+    Table("customer_quarantine", "landing", QUARANTINE_COLUMNS,
           "Landed customer records that failed validation or a quality rule, with the reason.",
-          kind="quarantine", source="customer"),
-    Table("accelerometer_quarantine", "landing", QUARANTINE_COLUMNS, ("accelerometer_landing",),
+          kind="quarantine", source="customer", made_from=("customer_landing",)),
+    Table("accelerometer_quarantine", "landing", QUARANTINE_COLUMNS,
           "Landed accelerometer records that failed validation or a quality rule, with the reason.",
-          kind="quarantine", source="accelerometer"),
-    Table("step_trainer_quarantine", "landing", QUARANTINE_COLUMNS, ("step_trainer_landing",),
+          kind="quarantine", source="accelerometer", made_from=("accelerometer_landing",)),
+    Table("step_trainer_quarantine", "landing", QUARANTINE_COLUMNS,
           "Landed step trainer records that failed validation or a quality rule, with the reason.",
-          kind="quarantine", source="step_trainer"),
-    Table("customer_trusted", "trusted", CUSTOMER_COLUMNS, ("customer_landing",),
-          "The current record of each customer who consented to research."),
-    Table("accelerometer_trusted", "trusted", ACCELEROMETER_COLUMNS, ("accelerometer_landing", "customer_trusted"),
-          "Readings of customers in customer_trusted (under since_consent: from their consent on); exact "
-          "duplicates once.", uses=("run_settings",), linear_in=("accelerometer_landing", "customer_trusted"),
-          is_set=True),
-    Table("customers_curated", "curated", CUSTOMER_COLUMNS, ("customer_trusted", "accelerometer_trusted"),
-          "customer_trusted customers with at least one accelerometer_trusted reading.",
-          linear_in=("customer_trusted", "accelerometer_trusted"), is_set=True),
-    Table("step_trainer_trusted", "trusted", STEP_TRAINER_COLUMNS, ("step_trainer_landing", "customers_curated"),
-          "Readings of the devices of customers_curated customers (under since_consent: from the owner's "
-          "consent on); exact duplicates once.", uses=("run_settings",),
-          linear_in=("step_trainer_landing", "customers_curated"), is_set=True),
-    Table("machine_learning_curated", "curated", ML_COLUMNS,
-          ("step_trainer_trusted", "customers_curated", "accelerometer_trusted"),
-          "Each step trainer reading paired with its owner's accelerometer readings at the same time; "
-          "no direct identifier (the customer is a keyed pseudonym).", uses=("pseudonyms",),
-          linear_in=("step_trainer_trusted", "customers_curated", "accelerometer_trusted")),
-    Table("reconciliation", "audit", RECONCILIATION_COLUMNS, (),
+          kind="quarantine", source="step_trainer", made_from=("step_trainer_landing",)),
+    *(_derived(zone, name) for zone, name in DERIVED),
+    Table("reconciliation", "audit", RECONCILIATION_COLUMNS,
           "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
           kind="history"),
 )

@@ -20,7 +20,7 @@ from stedi.privacy.guard import pii_guard
 from stedi.privacy.keys import key_id, pseudonym
 from stedi.sqltext import quote
 from stedi.storage.files import open_uri
-from stedi.tables import RESEARCH_TABLES, Table
+from stedi.tables import Table
 
 
 class DerivedStep:
@@ -111,7 +111,7 @@ class DerivedStep:
                 files_written = self._grow(table, sql, grown, state, folder) if grown else []
             else:
                 files_written, _rows = self.engine.write_parquet(sql, table, folder)
-            if table.name in RESEARCH_TABLES:
+            if table.research:
                 pii_guard(self.settings, table, files_written, self.states)  # before the commit
             on = state.snapshot_id if state else None  # the commit is a compare-and-swap on it
             with self._commit:

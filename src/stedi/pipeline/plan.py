@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 
 from stedi.tables import Table
 
@@ -24,8 +23,8 @@ DEFINITION = "stedi.definition"  # derived snapshot property: fingerprint of its
 
 
 def table_sql(table: Table) -> str:
-    """The transformation of a derived table: its `.sql` file, shipped as package data."""
-    return resources.files("stedi").joinpath("sql", table.zone, f"{table.name}.sql").read_text(encoding="utf-8")
+    """The transformation of a derived table (its `.sql`; tests replace this to inject faults)."""
+    return table.sql
 
 
 def content_id(files: list[str]) -> str:

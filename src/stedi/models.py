@@ -1,0 +1,66 @@
+"""Derived tables describe themselves: each is `sql/<zone>/<name>.sql` (what it computes, in DuckDB's
+dialect) with `<name>.toml` beside it (its meaning, columns and how it may be maintained incrementally).
+What the SQL says is read from the SQL: the tables it reads (its inputs) and the relations a run gives it
+(run_settings, pseudonyms), parsed with sqlglot the first time they are needed (the CLI starts without it).
+tests/unit/test_models.py holds every declaration against the SQL.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from stedi.errors import TableError
+
+# Relations a run hands to the SQL besides the tables: the run's settings, and email -> customer_key.
+RUN_RELATIONS = ("run_settings", "pseudonyms")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A derived table's declaration, from its .toml."""
+
+    name: str
+    zone: str
+    doc: str
+    columns: str | list[dict[str, str]]  # a source's landing schema by name, or the columns themselves
+    grows_with: tuple[str, ...]  # inputs whose new rows add exactly the rows the SQL gives for them alone
+    distinct_rows: bool  # the SQL returns each row once
+    research: bool  # meant for research: checked by the PII guard
+
+
+def _folder(zone: str) -> Any:
+    return resources.files("stedi").joinpath("sql", zone)
+
+
+def model(zone: str, name: str) -> Model:
+    """The declaration of `name` in `zone` (its .toml beside its .sql)."""
+    try:
+        data = tomllib.loads(_folder(zone).joinpath(f"{name}.toml").read_text(encoding="utf-8"))
+    except (FileNotFoundError, tomllib.TOMLDecodeError) as exc:
+        raise TableError(f"the model {zone}/{name}.toml cannot be read ({exc})") from None
+    return Model(name, zone, str(data["doc"]), data["columns"], tuple(data.get("grows_with", ())),
+                 bool(data.get("distinct_rows", False)), bool(data.get("research", False)))
+
+
+def sql(zone: str, name: str) -> str:
+    """The transformation of a derived table: its `.sql` file, shipped as package data."""
+    return str(_folder(zone).joinpath(f"{name}.sql").read_text(encoding="utf-8"))
+
+
+@cache
+def relations(zone: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the tables the SQL reads, the run's relations it reads), each in order of first use."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql(zone, name), read="duckdb")
+    ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+    read: list[str] = []
+    for table in tree.find_all(exp.Table, bfs=False):
+        if table.name not in ctes and table.name not in read:
+            read.append(table.name)
+    return (tuple(r for r in read if r not in RUN_RELATIONS), tuple(r for r in read if r in RUN_RELATIONS))
