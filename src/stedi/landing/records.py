@@ -22,11 +22,12 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from stedi.errors import LandingError
 from stedi.tables import SOURCES, landing_table
@@ -104,6 +105,31 @@ _BIG_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_pars
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
+NOT_JSON: Final = object()  # the value of a landed record that is not JSON (LandedRecord.value)
+
+
+@dataclass(frozen=True)
+class LandedRecord:
+    """One record of a landed file as the landing read frames it, before any validation."""
+
+    position: int  # as Rejected.position: the line number, or the element's index in an array file
+    raw: bytes  # the line, or the element's text (a damaged array's rest: its first RAW_LIMIT characters)
+    value: Any  # the decoded JSON value, or NOT_JSON
+
+
+def scan_records(path: str | Path, visit: Callable[[LandedRecord], None], *, chunk_bytes: int = 1 << 20) -> None:
+    """Every record of a landed file, framed exactly as `parse_file` frames it (JSON Lines or one JSON
+    array, a byte-order mark skipped, blank lines not records), handed to `visit` one at a time: the one
+    reader of landed JSON for the landing read, erasure and suppression alike. No size limit: a caller
+    that must bound memory per record uses parse_file."""
+    sink = _Visit(visit)
+    with open(path, "rb") as f:
+        if _starts_with_bracket(f, chunk_bytes):
+            _parse_array(f, sink, sys.maxsize // ARRAY_FILE_LIMIT)
+        else:
+            _parse_lines(f, sink, sys.maxsize, chunk_bytes)
+
+
 def parse_file(path: str | Path, source: str, *, max_record_bytes: int = 1 << 20,
                chunk_bytes: int = 1 << 20) -> ParsedFile:
     """Parse and validate one landed file of `source` record by record.
@@ -131,6 +157,18 @@ def parse_file(path: str | Path, source: str, *, max_record_bytes: int = 1 << 20
         else:
             _parse_lines(f, out, max_record_bytes, chunk_bytes)
     return out.result()
+
+
+class _Sink(Protocol):
+    """What the framing of a landed file hands each record to: the validator or scan_records."""
+
+    def line(self, position: int, data: bytes) -> None: ...
+
+    def element(self, position: int, value: Any, span: str) -> None: ...
+
+    def reject(self, position: int, reason: int, message: str, raw: str) -> None: ...
+
+    def too_large(self, position: int, over: _Oversize) -> None: ...
 
 
 def _starts_with_bracket(f: IO[bytes], chunk_bytes: int) -> bool:
@@ -170,7 +208,7 @@ class _Oversize:
             self.blank = False
 
 
-def _parse_lines(f: IO[bytes], out: _Builder, max_bytes: int, chunk_bytes: int) -> None:
+def _parse_lines(f: IO[bytes], out: _Sink, max_bytes: int, chunk_bytes: int) -> None:
     lineno = 0  # physical line number of the last complete line; blank lines count too
     # The start of the current line, from earlier chunks (a bytearray: with tiny chunks, a list of
     # pieces would cost far more than the bytes themselves).
@@ -228,7 +266,7 @@ def _parse_lines(f: IO[bytes], out: _Builder, max_bytes: int, chunk_bytes: int) 
 
 # -- JSON array files --------------------------------------------------------------------------------
 
-def _parse_array(f: IO[bytes], out: _Builder, max_bytes: int) -> None:
+def _parse_array(f: IO[bytes], out: _Sink, max_bytes: int) -> None:
     start = f.tell()
     size = os.fstat(f.fileno()).st_size - start
     if size > ARRAY_FILE_LIMIT * max_bytes:
@@ -465,6 +503,35 @@ class _Builder:
                 if name not in self.names:
                     unknown[name] = unknown.get(name, 0) + 1
         return None
+
+
+class _Visit:
+    """The sink of scan_records: each framed record decoded, handed on as a LandedRecord."""
+
+    def __init__(self, visit: Callable[[LandedRecord], None]) -> None:
+        self.visit = visit
+
+    def line(self, position: int, data: bytes) -> None:
+        try:
+            text = data.decode()
+            try:
+                value = _DECODER.decode(text)
+            except (json.JSONDecodeError, _RefusedConstant):
+                raise
+            except ValueError:  # an integer literal longer than int() accepts
+                value = _BIG_DECODER.decode(text)
+        except (ValueError, RecursionError):
+            value = NOT_JSON
+        self.visit(LandedRecord(position, data, value))
+
+    def element(self, position: int, value: Any, span: str) -> None:
+        self.visit(LandedRecord(position, span.encode("utf-8", "surrogateescape"), value))
+
+    def reject(self, position: int, reason: int, message: str, raw: str) -> None:
+        self.visit(LandedRecord(position, raw.encode("utf-8", "surrogateescape"), NOT_JSON))
+
+    def too_large(self, position: int, over: _Oversize) -> None:  # pragma: no cover - scan_records has no limit
+        self.visit(LandedRecord(position, bytes(over.head), NOT_JSON))
 
 
 def _encodable(s: str) -> bool:

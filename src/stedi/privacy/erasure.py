@@ -35,10 +35,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from stedi import faults
 from stedi.errors import ErasureError, StediError
+from stedi.landing.records import LandedRecord, scan_records
 from stedi.privacy.keys import load_key, normalise_email, pseudonym, subject_hash
 from stedi.privacy.suppression import Suppressed
 from stedi.tables import TABLES
@@ -157,14 +158,21 @@ def _people(emails: list[str]) -> list[str]:
 def _devices(zone: LandingZone, landed: list[LandedFile], people: list[str]) -> tuple[set[str], set[str]]:
     """The serial numbers on any of the people's customer records (every version), and those of them
     that other customers have too."""
+    import tempfile
+
     serials: set[str] = set()
     others: set[str] = set()
     wanted = set(people)
-    for entry in (f for f in landed if f.source == "customer"):
-        for record in _records(zone.storage.read_bytes(zone.key(entry.source, entry.name))):
-            serial, email = record.get("serialNumber"), record.get("email")
+
+    def visit(record: LandedRecord) -> None:
+        if isinstance(record.value, dict):
+            serial, email = record.value.get("serialNumber"), record.value.get("email")
             if isinstance(serial, str) and isinstance(email, str):
                 (serials if normalise_email(email) in wanted else others).add(serial)
+
+    with tempfile.TemporaryDirectory(prefix="stedi-erase-") as folder:  # copies of files in a bucket
+        for entry in (f for f in landed if f.source == "customer"):
+            scan_records(zone.local_copy(entry, Path(folder)), visit)
     return serials - others, serials & others
 
 
@@ -348,26 +356,6 @@ def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[s
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _records(content: bytes) -> list[dict[str, Any]]:
-    """The records of a landed file that parse as JSON objects (JSON Lines or an array)."""
-    text = content.decode("utf-8", "replace").lstrip("\ufeff")
-    if text.lstrip().startswith("["):
-        try:
-            values = json.loads(text)
-            return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
-        except ValueError:
-            pass
-    out = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
 
 
 def find_traces(root: Storage | Path, needles: list[str], skip: set[str] | None = None) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stedi.landing.records import is_json_array_file
+from stedi.landing.records import NOT_JSON, LandedRecord, is_json_array_file, scan_records
 from stedi.privacy.keys import subject_hash
 
 if TYPE_CHECKING:
@@ -77,37 +77,63 @@ class Suppressed:
             return False
         return any(self._hit(kind, record.get(name)) for kind, name in FIELDS[source])
 
-    def line_hit(self, source: str, line: bytes) -> bool:
-        try:
-            return self.record_hit(source, json.loads(line))
-        except (ValueError, RecursionError):
-            pass
-        text_hits = (self._hit("email", m.decode("utf-8", "replace")) for m in EMAIL_LIKE.findall(line))
-        serial_hits = (self._hit("serial", m.decode("utf-8", "replace")) for m in SERIAL_LIKE.findall(line))
+    def text_hit(self, text: bytes) -> bool:
+        """Whether an email- or serial-like string in text that is not a record is an erased person's."""
+        text_hits = (self._hit("email", m.decode("utf-8", "replace")) for m in EMAIL_LIKE.findall(text))
+        serial_hits = (self._hit("serial", m.decode("utf-8", "replace")) for m in SERIAL_LIKE.findall(text))
         return any(text_hits) or any(serial_hits)
+
+    def suppresses(self, source: str, record: LandedRecord) -> bool:
+        """Whether a landed record is an erased person's: by its fields, or, if it is not JSON, by its text."""
+        return self.text_hit(record.raw) if record.value is NOT_JSON else self.record_hit(source, record.value)
 
     def filter_file(self, source: str, src: Path, dst: Path) -> tuple[int, int]:
         """Copy `src` to `dst` without suppressed records; (records kept, records dropped).
 
-        JSON Lines are filtered line by line (other bytes untouched, so the same file filtered twice
-        gives the same bytes); a JSON array file is written back as an array of the kept elements.
+        Records are framed by the landing read's own reader (stedi.landing.records.scan_records). JSON Lines
+        lose the dropped lines, other bytes untouched (the same file filtered twice gives the same bytes); a
+        JSON array file is written back as an array of the kept elements (a damaged one is filtered as lines).
         """
+        dropped: set[int] = set()
+        elements: list[Any] = []
+        damaged = False
+
+        def visit(record: LandedRecord) -> None:
+            nonlocal damaged
+            if self.suppresses(source, record):
+                dropped.add(record.position)
+            if array:
+                elements.append(record.value)
+                damaged = damaged or record.value is NOT_JSON
+
+        array = is_json_array_file(src)
+        scan_records(src, visit)
+        if array and not damaged:
+            keep = [e for i, e in enumerate(elements, start=1) if i not in dropped]
+            dst.write_text(json.dumps(keep), encoding="utf-8")
+            return len(keep), len(elements) - len(keep)
+        if array:  # a damaged array: its lines, as for JSON Lines
+            return self._filter_lines(source, src, dst)
+        kept = 0
+        with src.open("rb") as fin, dst.open("wb") as fout:
+            for number, line in enumerate(fin, start=1):
+                if number not in dropped:
+                    kept += bool(line.strip())
+                    fout.write(line)
+        return kept, len(dropped)
+
+    def _filter_lines(self, source: str, src: Path, dst: Path) -> tuple[int, int]:
+        """A file that is neither JSON Lines nor a valid array: each line tested as a record, else as text."""
         kept = dropped = 0
-        if is_json_array_file(src):
-            try:
-                elements = json.loads(src.read_bytes().decode("utf-8-sig"))
-                if isinstance(elements, list):
-                    keep = [e for e in elements if not self.record_hit(source, e)]
-                    dst.write_text(json.dumps(keep), encoding="utf-8")
-                    return len(keep), len(elements) - len(keep)
-            except (ValueError, RecursionError):
-                pass  # not a valid array: filter it as lines
         with src.open("rb") as fin, dst.open("wb") as fout:
             for line in fin:
-                if line.strip() and self.line_hit(source, line):
+                try:
+                    value = json.loads(line)
+                except (ValueError, RecursionError):
+                    value = NOT_JSON
+                if line.strip() and self.suppresses(source, LandedRecord(0, line, value)):
                     dropped += 1
                 else:
                     kept += bool(line.strip())
                     fout.write(line)
         return kept, dropped
-
