@@ -123,8 +123,9 @@ RECONCILIATION_COLUMNS = _cols(
 )
 
 # The derived tables, in build order (each after its inputs: a test holds this against their SQL).
-DERIVED = (("trusted", "customer_trusted"), ("trusted", "accelerometer_trusted"), ("curated", "customers_curated"),
-           ("trusted", "step_trainer_trusted"), ("curated", "machine_learning_curated"))
+DERIVED: tuple[tuple[Zone, str], ...] = (
+    ("trusted", "customer_trusted"), ("trusted", "accelerometer_trusted"), ("curated", "customers_curated"),
+    ("trusted", "step_trainer_trusted"), ("curated", "machine_learning_curated"))
 SCHEMAS = {"customer": CUSTOMER_COLUMNS, "accelerometer": ACCELEROMETER_COLUMNS, "step_trainer": STEP_TRAINER_COLUMNS}
 
 

@@ -40,7 +40,7 @@ TYPES: dict[ColumnType, TypeNames] = {
 def iceberg_type(column: ColumnType) -> PrimitiveType:
     from pyiceberg.types import PrimitiveType
 
-    return PrimitiveType.model_validate(TYPES[column].iceberg)  # type: ignore[no-any-return]
+    return PrimitiveType.model_validate(TYPES[column].iceberg)
 
 
 def arrow_type(column: ColumnType) -> pa.DataType:

@@ -131,13 +131,18 @@ def s3_configured(settings: Settings) -> bool:
     return any(any(folder.glob("hadoop-aws-*.jar")) for folder in folders if folder.is_dir())
 
 
+def check_s3_now(settings: Settings) -> None:
+    """check_s3 with the Spark session already running in this process, if any (Glue's)."""
+    check_s3(settings, SparkSession.getActiveSession())
+
+
 def check_s3(settings: Settings, spark: SparkSession | None = None) -> None:
     """Refuse an s3:// root early and clearly when Spark cannot reach S3."""
     if spark is not None:
         try:  # the running JVM knows best (Glue and EMR register their own S3 file systems)
-            jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-            conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass("s3", conf)
+            jvm, jsc = spark.sparkContext._jvm, spark.sparkContext._jsc
+            assert jvm is not None and jsc is not None
+            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass("s3", jsc.hadoopConfiguration())
             return
         except Exception:
             pass
@@ -250,8 +255,8 @@ def glue_job(job_name: str) -> Any:
     """AWS Glue's Job bookkeeping (it starts Glue's Spark session, which the engine then uses); None when
     not on Glue."""
     try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]
-        from awsglue.job import Job  # type: ignore[import-not-found]
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
         from pyspark.context import SparkContext
     except ImportError:
         return None

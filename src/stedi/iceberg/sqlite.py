@@ -143,7 +143,7 @@ class SqliteCatalog(MetastoreCatalog):
     def create_table(self, identifier: str | Identifier, schema: Schema | pa.Schema, location: str | None = None,
                      partition_spec: PartitionSpec = UNPARTITIONED_PARTITION_SPEC,
                      sort_order: SortOrder = UNSORTED_SORT_ORDER, properties: Properties = EMPTY_DICT) -> Table:
-        schema = self._convert_schema_if_needed(  # type: ignore[assignment]
+        iceberg_schema = self._convert_schema_if_needed(
             schema, int(properties.get(TableProperties.FORMAT_VERSION,  # type: ignore[arg-type]
                                        TableProperties.DEFAULT_FORMAT_VERSION)))
         namespace, name = self._names(identifier)
@@ -151,7 +151,7 @@ class SqliteCatalog(MetastoreCatalog):
             raise NoSuchNamespaceError(f"Namespace does not exist: {namespace}")
         location = self._resolve_table_location(location, namespace, name)
         metadata_location = load_location_provider(location, dict(properties)).new_table_metadata_file_location()
-        metadata = new_table_metadata(location=location, schema=schema,  # type: ignore[arg-type]
+        metadata = new_table_metadata(location=location, schema=iceberg_schema,
                                       partition_spec=partition_spec, sort_order=sort_order, properties=properties)
         self._write_metadata(metadata, load_file_io(self.properties, location=metadata_location), metadata_location)
         self._insert(namespace, name, metadata_location)
@@ -227,7 +227,7 @@ class SqliteCatalog(MetastoreCatalog):
                 current = None
         staged = self._update_and_stage_table(current, table.name(), requirements, updates)
         if current is not None and staged.metadata == current.metadata:
-            return CommitTableResponse(metadata=current.metadata, metadata_location=current.metadata_location)
+            return _response(current.metadata, current.metadata_location)
         self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
         if current is None:
             self._insert(namespace, name, staged.metadata_location)
@@ -246,7 +246,7 @@ class SqliteCatalog(MetastoreCatalog):
                 except OSError:
                     pass
                 raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
-        return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
+        return _response(staged.metadata, staged.metadata_location)
 
     def list_tables(self, namespace: str | Identifier) -> list[Identifier]:
         if namespace and not self.namespace_exists(namespace):
@@ -336,3 +336,8 @@ class SqliteCatalog(MetastoreCatalog):
 
     def __repr__(self) -> str:
         return f"SqliteCatalog({self.name!r})"
+
+
+def _response(metadata: TableMetadata, location: str) -> CommitTableResponse:
+    """pyiceberg's answer to a commit (its field is named by alias, as the REST spec spells it)."""
+    return CommitTableResponse.model_validate({"metadata": metadata, "metadata-location": location})

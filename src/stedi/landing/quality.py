@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
 
 from stedi.config import Settings
 from stedi.errors import ConfigError
@@ -47,8 +47,8 @@ def load_checks(settings: Settings) -> list[Check]:
     found: dict[tuple[str, str], Check] = {}
     defaults = resources.files("stedi.landing").joinpath("checks")
     for source in SOURCES:
-        folder = defaults.joinpath(source)
-        for item in sorted(folder.iterdir(), key=lambda i: i.name) if folder.is_dir() else []:
+        shipped = defaults.joinpath(source)
+        for item in sorted(shipped.iterdir(), key=lambda i: i.name) if shipped.is_dir() else []:
             if item.name.endswith(".sql"):
                 check = parse_check(item.read_text(encoding="utf-8"), item.name[:-4], source,
                                     f"stedi/checks/{source}/{item.name}")
@@ -81,4 +81,4 @@ def parse_check(text: str, name: str, source: str, origin: str) -> Check:
     sql = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--")).strip().rstrip(";")
     if not sql:
         raise ConfigError(f"check {origin} has no query")
-    return Check(name, source, action, headers.get("reason", name), sql, origin)  # type: ignore[arg-type]
+    return Check(name, source, cast(Action, action), headers.get("reason", name), sql, origin)

@@ -250,7 +250,7 @@ class LandingReader:
         if dirty:
             self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
             exact.extend(dirty)
-        [(fast_rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")  # type: ignore[misc]
+        [(fast_rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")
         result.read += int(fast_rows)
 
         for path in sorted(exact):
@@ -282,7 +282,7 @@ class LandingReader:
             unknown[name] += count
 
         quarantine.extend(self._run_checks(source, table, scan, checks, counts))
-        [(rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")  # type: ignore[misc]
+        [(rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")
         result.rows += int(rows)
         columns = ", ".join(quote(c.name) for c in table.columns)
         written, _ = self.db.copy_to_parquet(f"SELECT {columns} FROM {scan}", table, landing_folder)
@@ -337,7 +337,7 @@ class LandingReader:
                         if "_row" in str(exc) else "")
                 raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
                                    f"{' '.join(str(exc).split())[:500]}.{hint}") from None
-            [(count,)] = self.db.rows("SELECT count(*) FROM _flagged")  # type: ignore[misc]
+            [(count,)] = self.db.rows("SELECT count(*) FROM _flagged")
             counts[check.name] += int(count)
             if not count:
                 continue

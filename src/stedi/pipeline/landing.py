@@ -90,7 +90,7 @@ class LandingStep:
                 already = (int(state.summary.get(READ, 0)), qstate.rows) if new and state and qstate else (0, 0)
                 read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
                                    f"{self.catalog.data_location(qtable)}/{folder}", own, already)
-                base = (state, qstate) if new else None
+                base = (state, qstate) if new and state is not None and qstate is not None else None
                 snapshots = (state.snapshot_id if state else None, qstate.snapshot_id if qstate else None)
                 to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
                                              time.perf_counter() - t0))

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import cast
 
 from stedi.config import Settings
 from stedi.engines import open_query_engine
@@ -95,7 +96,7 @@ class Reconciliation:
             for name, state in tables.items():
                 engine.register_parquet(name, state.files, TABLES[name])
             [row] = engine.query(_sql(source)).to_pylist()
-            return row
+            return cast("Mapping[str, object]", row)
         finally:
             engine.close()
 
@@ -107,7 +108,8 @@ class Reconciliation:
         for source, counting in self._counts.items():
             if source in read:
                 counts = counting.result()  # re-raises a failed count
-                figures.append(Figures(source, read[source], *(int(counts[k]) for k in COUNTS),  # type: ignore[call-overload]
+                kept, filtered, quarantined, duplicates = (int(cast(int, counts[k])) for k in COUNTS)
+                figures.append(Figures(source, read[source], kept, filtered, quarantined, duplicates,
                                        warnings.get(source, 0), (suppressed or {}).get(source, 0)))
         order = list(NEEDS)
         return sorted(figures, key=lambda f: order.index(f.source))

@@ -112,10 +112,10 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
 
 def _check_spark_s3(settings: Settings) -> None:
     try:
-        from stedi.engines.spark import SparkSession, check_s3
+        from stedi.engines.spark import check_s3_now
     except ImportError:
         return  # open_engine reports the missing extra
-    check_s3(settings, SparkSession.getActiveSession())
+    check_s3_now(settings)
 
 
 __all__ = ["RunReport", "TableRun", "run"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import unquote, urlparse
 
 from stedi.errors import StorageError
@@ -130,7 +130,7 @@ class Storage:
 
     def open(self, key: str) -> BinaryIO:
         with self.errors(self.uri(key)):
-            return self.fs.open_input_file(self._path(key))  # type: ignore[return-value]
+            return cast(BinaryIO, self.fs.open_input_file(self._path(key)))
 
     def download(self, key: str, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,13 +156,13 @@ class Storage:
         path = self._path(key)
         if self.remote:
             with self.fs.open_output_stream(path) as out:
-                yield out  # type: ignore[misc]
+                yield out
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
         try:
             with open(tmp, "wb") as out:
-                yield out  # type: ignore[misc]
+                yield out
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
