@@ -41,12 +41,18 @@ def key_of(email: str, key: str = TEST_KEY) -> str:
 
 
 STEDI = Path(sys.executable).with_name("stedi")  # the console script of the interpreter running the tests
+# Set by tests/unit/conftest.py while a unit test runs: the reason a `stedi` process is refused then.
+REFUSE_PROCESSES: str | None = None
 
 
 def stedi_process(home: Path | str, *args: str | Path, kill_at: str | None = None, env: dict[str, str] | None = None,
                   timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """`stedi --home HOME ARGS` as a process of its own (so it can be killed); `kill_at` names a point of
     stedi.faults where it kills itself with SIGKILL."""
+    if REFUSE_PROCESSES:
+        import pytest
+
+        pytest.fail(f"a `stedi` process: {REFUSE_PROCESSES}")
     environment = {k: v for k, v in os.environ.items() if k != "STEDI_KILL_AT"}
     environment.update({"STEDI_PSEUDONYM_KEY": TEST_KEY, **(env or {})})
     if kill_at:
