@@ -15,7 +15,14 @@ from typing import Any
 from stedi import Lakehouse
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data" / "stedi"
+# The real STEDI landing data (customer/, accelerometer/, step_trainer/): the folder STEDI_TEST_DATA names,
+# else the repository's sibling ../shared/data/stedi. Read at import, before any test runs in a folder of its
+# own (conftest.py's isolated_env): a relative STEDI_TEST_DATA is taken from where pytest was started.
+DATA_VARIABLE = "STEDI_TEST_DATA"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "stedi"
+_data_setting = os.environ.get(DATA_VARIABLE, "")
+SHARED_DATA = Path(_data_setting).expanduser().resolve() if _data_setting else DEFAULT_DATA
+DATA_ORIGIN = f"{DATA_VARIABLE}={_data_setting}" if _data_setting else f"the default: {DATA_VARIABLE} is not set"
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_KEY = "stedi-test-key-0123456789abcdef"
 
