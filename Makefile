@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (set up, then build a lakehouse from generated data)
-# and `make test` (set up, then run the test suite).
+# and `make test` (set up, then run the test suite); `make test-fast` is the inner loop (lint, tests/unit).
 VENV ?= .venv
 STEDI := $(VENV)/bin/stedi
 DEMO_HOME ?= lakehouse
@@ -7,7 +7,7 @@ DEMO_DATA ?= demo-data
 SCALE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev demo test bench clean
+.PHONY: setup setup-dev demo test test-fast bench clean
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,11 @@ demo: setup
 test: setup-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# No lakehouse, no engine (tests/unit/conftest.py holds them to it): a few seconds.
+test-fast: setup-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(DEMO_HOME) $(DEMO_DATA) .pytest_cache

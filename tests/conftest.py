@@ -9,7 +9,7 @@ import pytest
 
 from stedi import Lakehouse
 
-from support import SHARED_DATA, TEST_KEY
+from support import DATA_ORIGIN, DATA_VARIABLE, DEFAULT_DATA, SHARED_DATA, TEST_KEY
 
 # One test body, every engine: tests that take `engine` run once per engine (Spark ones marked `spark`).
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -59,7 +59,13 @@ def engine_lake(home: Path, engine: str) -> Lakehouse:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"the real STEDI data is expected at {SHARED_DATA}"
+    """The real STEDI landing data: $STEDI_TEST_DATA, else ../shared/data/stedi beside the repository."""
+    missing = [s for s in ("customer", "accelerometer", "step_trainer") if not (SHARED_DATA / s).is_dir()]
+    if missing:
+        found = "has no " + ", ".join(f"{s}/" for s in missing) if SHARED_DATA.is_dir() else "does not exist"
+        pytest.fail(f"the real STEDI data was looked for at {SHARED_DATA} ({DATA_ORIGIN}), which {found}. Set "
+                    f"{DATA_VARIABLE} to the folder holding the landing data's customer/, accelerometer/ and "
+                    f"step_trainer/ folders (default: {DEFAULT_DATA})", pytrace=False)
     return SHARED_DATA
 
 

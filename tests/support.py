@@ -15,7 +15,14 @@ from typing import Any
 from stedi import Lakehouse
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data" / "stedi"
+# The real STEDI landing data (customer/, accelerometer/, step_trainer/): the folder STEDI_TEST_DATA names,
+# else the repository's sibling ../shared/data/stedi. Read at import, before any test runs in a folder of its
+# own (conftest.py's isolated_env): a relative STEDI_TEST_DATA is taken from where pytest was started.
+DATA_VARIABLE = "STEDI_TEST_DATA"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "stedi"
+_data_setting = os.environ.get(DATA_VARIABLE, "")
+SHARED_DATA = Path(_data_setting).expanduser().resolve() if _data_setting else DEFAULT_DATA
+DATA_ORIGIN = f"{DATA_VARIABLE}={_data_setting}" if _data_setting else f"the default: {DATA_VARIABLE} is not set"
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_KEY = "stedi-test-key-0123456789abcdef"
 
@@ -41,12 +48,18 @@ def key_of(email: str, key: str = TEST_KEY) -> str:
 
 
 STEDI = Path(sys.executable).with_name("stedi")  # the console script of the interpreter running the tests
+# Set by tests/unit/conftest.py while a unit test runs: the reason a `stedi` process is refused then.
+REFUSE_PROCESSES: str | None = None
 
 
 def stedi_process(home: Path | str, *args: str | Path, kill_at: str | None = None, env: dict[str, str] | None = None,
                   timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """`stedi --home HOME ARGS` as a process of its own (so it can be killed); `kill_at` names a point of
     stedi.faults where it kills itself with SIGKILL."""
+    if REFUSE_PROCESSES:
+        import pytest
+
+        pytest.fail(f"a `stedi` process: {REFUSE_PROCESSES}")
     environment = {k: v for k, v in os.environ.items() if k != "STEDI_KILL_AT"}
     environment.update({"STEDI_PSEUDONYM_KEY": TEST_KEY, **(env or {})})
     if kill_at:

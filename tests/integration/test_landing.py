@@ -6,23 +6,11 @@ from pathlib import Path
 import pytest
 
 from stedi import Lakehouse, LandingError
-from stedi.landing.zone import source_of
 
 from support import write_jsonl
 
 CUSTOMER = {"customerName": "A B", "email": "a@x.com", "phone": "1", "birthDay": "2000-01-01",
             "serialNumber": "s1", "registrationDate": 1, "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}
-
-
-@pytest.mark.parametrize(("path", "source"), [
-    ("data/customer/landing/customer-1.json", "customer"),
-    ("data/accelerometer/a.json", "accelerometer"),
-    ("x/step_trainer_landing_copy/step_trainer-9.json", "step_trainer"),
-    ("x/landing/readings.json", None),
-    ("customer/sub/c.json", None),
-])
-def test_source_comes_from_folder_or_file_names(path: str, source: str | None) -> None:
-    assert source_of(Path(path)) == source
 
 
 def test_ingest_lands_files_by_source_and_skips_other_files(lake: Lakehouse, tmp_path: Path) -> None:
