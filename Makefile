@@ -7,7 +7,7 @@ DEMO_DATA ?= demo-data
 SCALE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev demo test test-fast bench clean
+.PHONY: setup setup-dev demo test test-fast clean
 
 setup:
 	@scripts/setup.sh
@@ -25,11 +25,13 @@ demo: setup
 
 test: setup-dev
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # No lakehouse, no engine (tests/unit/conftest.py holds them to it): a few seconds.
 test-fast: setup-dev
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 clean:

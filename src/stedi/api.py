@@ -21,7 +21,8 @@ from stedi import faults
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
 from stedi.iceberg.catalog import TableCatalog
-from stedi.landing.zone import LANDING, IngestReport, LandedFile, LandingZone, open_landing
+from stedi.landing.zone import IngestReport, LandedFile, LandingZone, open_landing
+from stedi.storage.files import LANDING
 from stedi.pipeline.report import RunReport
 from stedi.storage.lock import LOCK
 from stedi.storage.s3 import is_s3
@@ -224,7 +225,8 @@ class Lakehouse:
                 "select run_id from reconciliation group by run_id order by max(run_at) desc limit 5").to_pylist())]
             raise TableError(f"no run {run_id!r} in the reconciliation; the latest runs are: {', '.join(latest)} "
                              "(all of them: `stedi sql \"select distinct run_id, run_at from reconciliation\"`)")
-        return result.to_pylist()
+        figures: list[dict[str, Any]] = result.to_pylist()
+        return figures
 
     def optimize(self, *, retention_days: float | None = None, grace_minutes: float | None = None,
                  progress: Progress | None = None) -> list[OptimizeReport]:
