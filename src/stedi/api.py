@@ -22,8 +22,8 @@ from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
 from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import IngestReport, LandedFile, LandingZone, open_landing
-from stedi.storage.files import LANDING
 from stedi.pipeline.report import RunReport
+from stedi.storage.files import LANDING
 from stedi.storage.lock import LOCK
 from stedi.storage.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
