@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stedi import ConfigError, load_settings
-from stedi.config import rules
+from stedi.config import reference, rules
 from stedi.config_rules import Table
 from stedi.storage.s3 import S3_KEYS
 
@@ -254,6 +254,12 @@ def test_settings_from_file_environment_and_arguments_are_named_in_that_order(tm
 def test_the_s3_section_knows_what_the_connection_reads() -> None:
     s3 = rules()["s3"]
     assert isinstance(s3, Table) and tuple(s3.known) == S3_KEYS
+
+
+def test_the_readme_lists_every_setting_as_declared() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert reference() in readme, "README.md's table of settings is stale; paste stedi.config.reference():\n" + (
+        reference())
 
 
 def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
