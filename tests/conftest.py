@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stedi import Lakehouse
+from stedi.config import env_variables
 
 from support import DATA_ORIGIN, DATA_VARIABLE, DEFAULT_DATA, SHARED_DATA, TEST_KEY
 
@@ -22,9 +23,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("STEDI_HOME", "STEDI_CONFIG", "STEDI_ENGINE", "STEDI_TARGET_FILE_SIZE", "STEDI_CONSENT_POLICY",
-                 "STEDI_MAX_QUARANTINE_SHARE", "STEDI_MAX_RECORD_BYTES", "STEDI_CHECKS_DIR",
-                 "STEDI_PSEUDONYM_KEY_FILE", "STEDI_CATALOG_FILE", "STEDI_SNAPSHOT_RETENTION_DAYS"):
+    for name in (*env_variables(), "STEDI_CONFIG", "STEDI_SPARK_MASTER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STEDI_PSEUDONYM_KEY", TEST_KEY)
     work = tmp_path / "cwd"

@@ -1,6 +1,9 @@
 """Settings: one frozen object read from defaults, `stedi.toml`, `STEDI_*` variables and options.
 
 Precedence, lowest first: defaults < stedi.toml < environment < explicit arguments (CLI options).
+Each setting is declared once, as a field of `Settings` with its rule (stedi.config_rules): its type,
+default, constraint and description. A bad value from any source is a ConfigError of one line naming the
+setting, where the value comes from and what it accepts; `reference()` is the README's table of them.
 
     # stedi.toml (in the working directory, or named by --config / STEDI_CONFIG)
     home = "./lakehouse"        # the lakehouse root (or s3://bucket/prefix); relative to this file
@@ -24,14 +27,31 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_type_hints
 
+from stedi.config_rules import (
+    Endpoint,
+    Flag,
+    Home,
+    LocalPath,
+    Number,
+    OneOf,
+    Rule,
+    Scalar,
+    Size,
+    Table,
+    Text,
+    size_in_bytes,
+)
 from stedi.errors import ConfigError
-from stedi.storage.s3 import S3_KEYS, is_s3, split
+from stedi.storage.s3 import is_s3, split
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from stedi.storage.files import Storage
     from stedi.storage.s3 import S3Connection
 
@@ -39,28 +59,70 @@ CONFIG_FILE = "stedi.toml"
 ENGINES = ("duckdb", "spark")
 CONSENT_POLICIES = ("any", "since_consent")
 NAMESPACE = "stedi"
+FILE_RELATIVE = ("home", "catalog_file")  # in stedi.toml, relative to the file (others: to the working dir)
+S3_SECTION = Table(
+    about="how the bucket is reached; credentials come from the AWS sources only (docs/s3.md)",
+    keys=(("endpoint", Endpoint(about="an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL)")),
+          ("region", Text('a region name such as "eu-west-1"', about="the bucket's region")),
+          ("path_style", Flag(about="the bucket in the path, not the host name (default: true with an endpoint)")),
+          ("profile", Text("a profile name", about="a named profile of ~/.aws/config"))),
+    unknown_hint=". Credentials are not set here: they come from the AWS sources (environment, ~/.aws, "
+                 "instance role)")
 
 
+# Each field is one setting: its type, its default, and in its annotation the rule that checks it (its
+# constraint, what it accepts, what it is for; see stedi.config_rules). Settings stays a frozen dataclass
+# rather than a pydantic model: every command (and `stedi --help`) imports this module, which must not
+# import pydantic (as long to import as the rest of stedi), and `dataclasses.replace` derives settings.
+# load_settings validates through pydantic all the same (a TypeAdapter of this class, built on first use).
 @dataclass(frozen=True)
 class Settings:
-    home: str = "lakehouse"  # an absolute local path, or s3://bucket/prefix
-    engine: str = "duckdb"
-    catalog: Mapping[str, str] = field(default_factory=dict)  # empty: the embedded SQLite catalog
-    duckdb: Mapping[str, Any] = field(default_factory=dict)
-    spark: Mapping[str, Any] = field(default_factory=dict)  # Spark configuration, e.g. master
-    target_file_size: str = "256MB"
-    snapshot_retention_days: float = 7.0  # `stedi optimize` expires older snapshots (the current one stays)
-    max_quarantine_share: float = 0.05  # a run fails when more of a source's records are quarantined
-    max_record_bytes: int = 1 << 20  # a longer landed record is quarantined as too_large
-    checks_dir: Path | None = None  # your own quality checks (<dir>/<source>/<name>.sql); default <home>/checks
-    consent_policy: str = "any"  # any: all readings of a consenting customer; since_consent: only later ones
-    pseudonym_key_file: Path | None = None  # default ~/.config/stedi/pseudonym.key; STEDI_PSEUDONYM_KEY wins
-    catalog_file: Path | None = None  # the embedded catalog's SQLite file; see `catalog_path`
-    data_dir: Path | None = None  # this machine's folder for an s3:// root; see `state_dir`
-    s3: Mapping[str, Any] = field(default_factory=dict)  # [s3]: endpoint, region, path_style, profile
-    lock_wait: float = 0.0  # seconds a writer waits for another writer's lock (0: fail at once)
-    query_timeout: float | None = None  # seconds a `stedi sql` query may run (None: no limit)
-    optimize_grace_minutes: float = 60.0  # `stedi optimize` deletes no file a reader may still be using
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"validate_default": True}  # the default home is made absolute
+
+    home: Annotated[str, Home(about="the lakehouse root; in stedi.toml, relative to the file")] = "lakehouse"
+    engine: Annotated[str, OneOf(ENGINES, about="the engine that builds the tables")] = "duckdb"
+    catalog: Annotated[Mapping[str, str], Table(
+        entries=Scalar(about="a pyiceberg catalog property"), unset="the embedded SQLite catalog",
+        about='any pyiceberg catalog: type = "glue", "rest", or "sql" with a uri')] = field(default_factory=dict)
+    duckdb: Annotated[Mapping[str, Any], Table(
+        about="any DuckDB setting, such as threads or memory_limit (DuckDB checks them as stedi connects)",
+    )] = field(default_factory=dict)
+    spark: Annotated[Mapping[str, Any], Table(
+        entries=Scalar(about="a Spark property"),
+        about="any Spark configuration (the spark. prefix may be left out); STEDI_SPARK_MASTER sets master",
+    )] = field(default_factory=dict)
+    target_file_size: Annotated[str, Size(about="Parquet files are split at about this size")] = "256MB"
+    snapshot_retention_days: Annotated[float, Number(
+        "a number of days", ge=0, about="`stedi optimize` expires older snapshots (the current one stays)")] = 7.0
+    max_quarantine_share: Annotated[float, Number(
+        "a share", ge=0, le=1, about="a run fails when more of a source's records are quarantined")] = 0.05
+    max_record_bytes: Annotated[int, Number(
+        "a whole number of bytes", ge=1, whole=True, about="a longer landed record is quarantined as too_large",
+    )] = 1 << 20
+    checks_dir: Annotated[Path | None, LocalPath(
+        unset="`<home>/checks`", about="your own quality checks, `<dir>/<source>/<name>.sql`")] = None
+    consent_policy: Annotated[str, OneOf(
+        CONSENT_POLICIES, about="any: every reading of a consenting customer; since_consent: only later ones",
+    )] = "any"
+    pseudonym_key_file: Annotated[Path | None, LocalPath(
+        unset="`~/.config/stedi/pseudonym.key`",
+        about="the pseudonym key, never inside home; STEDI_PSEUDONYM_KEY (the key itself) wins")] = None
+    catalog_file: Annotated[Path | None, LocalPath(
+        in_bucket='SQLite cannot keep a catalog in a bucket; for a shared catalog use [catalog] type = "sql" '
+                  'on PostgreSQL, "glue" or "rest"',
+        unset="`<home>/catalog.db`; for an s3:// home `~/.local/share/stedi/s3/<bucket>/<prefix>/catalog.db`",
+        about="the embedded catalog's SQLite file; in stedi.toml, relative to the file")] = None
+    data_dir: Annotated[Path | None, LocalPath(
+        internal=True, env=False, about="this machine's folder for an s3:// root; see `state_dir`")] = None
+    s3: Annotated[Mapping[str, Any], S3_SECTION] = field(default_factory=dict)
+    lock_wait: Annotated[float, Number(
+        "a number of seconds", ge=0, about="a writer waits this long for another writer's lock (0: fail at once)",
+    )] = 0.0
+    query_timeout: Annotated[float | None, Number(
+        "a number of seconds", gt=0, unset="no limit", about="a `stedi sql` query is stopped after this long",
+    )] = None
+    optimize_grace_minutes: Annotated[float, Number(
+        "a number of minutes", ge=0, about="`stedi optimize` deletes no file a reader may still be using")] = 60.0
 
     @property
     def remote(self) -> bool:
@@ -119,115 +181,85 @@ class Settings:
 
 def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None,
                   **overrides: Any) -> Settings:
-    """Settings from stedi.toml, the environment and `overrides` (None values are ignored)."""
+    """Settings from stedi.toml, the environment and `overrides` (None values are ignored).
+    A bad value, from any of them, is a ConfigError of one line that names the setting, where its value
+    comes from and what it accepts."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    where: dict[str, str] = {}  # each value's source, for messages: " in <file>", " from STEDI_X" or ""
 
     path = Path(config_file or env.get("STEDI_CONFIG") or CONFIG_FILE)
     if config_file is not None or "STEDI_CONFIG" in env or path.exists():
-        values.update(_read_toml(path))
-
-    for key in ("home", "engine", "target_file_size", "max_quarantine_share", "max_record_bytes", "checks_dir",
-                "consent_policy", "pseudonym_key_file", "catalog_file", "snapshot_retention_days", "lock_wait",
-                "query_timeout", "optimize_grace_minutes"):
-        if f"STEDI_{key.upper()}" in env:
-            values[key] = env[f"STEDI_{key.upper()}"]
+        _add(values, where, _read_toml(path), f" in {path}")
+    for var, name in env_variables().items():
+        if var in env:
+            values[name], where[name] = env[var], f" from {var}"
     spark_master = overrides.pop("spark_master", None) or env.get("STEDI_SPARK_MASTER")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    _add(values, where, {k: v for k, v in overrides.items() if v is not None}, "")
     if spark_master:
-        values["spark"] = {**values.get("spark", {}), "spark.master": spark_master}
+        spark = values.get("spark", {})
+        values["spark"] = {**spark, "spark.master": spark_master} if isinstance(spark, Mapping) else spark
 
-    known = {"home", "engine", "catalog", "duckdb", "spark", "target_file_size", "max_quarantine_share",
-             "max_record_bytes", "checks_dir", "consent_policy", "pseudonym_key_file", "catalog_file", "s3",
-             "snapshot_retention_days", "lock_wait", "query_timeout", "optimize_grace_minutes"}
-    unknown = set(values) - known
+    settings = _validate(values, where)
+    if settings.remote:  # this machine's folder is fixed now, not when first used
+        settings = replace(settings, data_dir=default_data_dir(settings.home, env))
+    return settings
+
+
+def _add(values: dict[str, Any], where: dict[str, str], layer: Mapping[str, Any], source: str) -> None:
+    """One source's values over the lower ones; a name no setting has is refused here, with its source."""
+    unknown = set(layer) - set(rules())
     if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} in {path}; "
-                          f"known: {', '.join(sorted(known))}")
-    for key, (kind, low, high, what) in NUMBERS.items():
-        if values.get(key) is not None:
-            values[key] = _number(key, values[key], kind, low, high, what)
-    if "target_file_size" in values:
-        _size("target_file_size", values["target_file_size"])
-    for key in ("checks_dir", "pseudonym_key_file", "catalog_file"):
-        if values.get(key) and is_s3(str(values[key])):
-            what = ("SQLite cannot keep a catalog in a bucket: keep catalog_file on a local disk, or use a "
-                    "shared catalog ([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\")"
-                    if key == "catalog_file" else "it must be a local path")
-            raise ConfigError(f"{key} = {values[key]}: {what}")
-        if values.get(key):
-            values[key] = Path(os.path.expanduser(str(values[key]))).absolute()
-    if values.get("consent_policy", "any") not in CONSENT_POLICIES:
-        raise ConfigError(f"unknown consent_policy {values['consent_policy']!r}; choose one of: "
-                          f"{', '.join(CONSENT_POLICIES)}")
-    home = str(values.get("home", "lakehouse"))
-    if home.startswith("s3a://"):
-        home = "s3://" + home[len("s3a://"):]
-    if is_s3(home):
-        values["home"] = home.rstrip("/")
-        values["data_dir"] = default_data_dir(values["home"], env)  # fixed now, not when first used
-    elif "://" in home and not home.startswith("file://"):
-        raise ConfigError(f"home = {home}: a lakehouse root is a local folder or s3://bucket/prefix")
-    else:
-        values["home"] = str(Path(os.path.expanduser(home.removeprefix("file://"))).absolute())
-    engine = values.get("engine", "duckdb")
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-    for section in ("catalog", "duckdb", "spark", "s3"):
-        if not isinstance(values.get(section, {}), Mapping):
-            raise ConfigError(f"[{section}] in {path} must be a table of key = value settings")
-    unknown_s3 = set(values.get("s3", {})) - set(S3_KEYS)
-    if unknown_s3:
-        raise ConfigError(f"unknown [s3] setting(s) {', '.join(sorted(unknown_s3))} in {path}; known: "
-                          f"{', '.join(S3_KEYS)}. Credentials are not set here: they come from the AWS sources "
-                          "(environment, ~/.aws, instance role)")
-    style = values.get("s3", {}).get("path_style")
-    if style is not None and str(style).strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"[s3] path_style = {style!r} is not valid: it must be true or false")
-    return Settings(**values)
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}{source}; "
+                          f"known: {', '.join(sorted(rules()))}")
+    values.update(layer)
+    where.update(dict.fromkeys(layer, source))
 
 
-# Numeric settings: (type, lowest, highest, what the value is), checked wherever they come from.
-NUMBERS: dict[str, tuple[type, float, float, str]] = {
-    "max_quarantine_share": (float, 0, 1, "a share from 0 to 1"),
-    "max_record_bytes": (int, 1, float("inf"), "a whole number of bytes, at least 1"),
-    "snapshot_retention_days": (float, 0, float("inf"), "a number of days, 0 or more"),
-    "lock_wait": (float, 0, float("inf"), "a number of seconds, 0 or more"),
-    "query_timeout": (float, 0.001, float("inf"), "a number of seconds, more than 0"),
-    "optimize_grace_minutes": (float, 0, float("inf"), "a number of minutes, 0 or more"),
-}
+def _validate(values: Mapping[str, Any], where: Mapping[str, str]) -> Settings:
+    from pydantic import ValidationError
 
-
-def _number(key: str, value: Any, kind: type, low: float, high: float, what: str) -> float | int:
     try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} = {value!r} is not valid: it must be {what}") from None
-    if not low <= number <= high or number != number:  # NaN compares false to everything
-        raise ConfigError(f"{key} = {value!r} is out of range: it must be {what}")
-    return number  # type: ignore[no-any-return]
+        return _adapter().validate_python(values)
+    except ValidationError as exc:
+        errors = exc.errors()
+        name = str(errors[0]["loc"][0])
+        mine = [e for e in errors if e["loc"][0] == name]
+        raise ConfigError(declared()[name].message(name, values.get(name), where.get(name, ""), mine)) from None
 
 
-def _size(key: str, value: Any) -> int:
-    """A size such as `256MB`, `1GiB` or `1048576`, in bytes; a ConfigError naming `key` otherwise."""
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-    raw = str(value).strip().upper().replace(" ", "")
-    number = raw.rstrip("KMGIB")
-    try:
-        size = int(float(number) * units[raw[len(number):]])
-    except (ValueError, KeyError):
-        size = 0
-    if isinstance(value, bool) or size <= 0:
-        raise ConfigError(f"{key} = {value!r} is not a size: write a number of bytes with a unit, such as "
-                          "\"256MB\", \"1GiB\" or \"500kB\"")
-    return size
+@cache
+def _adapter() -> TypeAdapter[Settings]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Settings)
+
+
+@cache
+def declared() -> dict[str, Rule]:
+    """Each field of Settings with its rule, in the order of the declaration."""
+    hints = get_type_hints(Settings, include_extras=True)
+    return {f.name: next(m for m in hints[f.name].__metadata__ if isinstance(m, Rule)) for f in fields(Settings)}
+
+
+@cache
+def rules() -> dict[str, Rule]:
+    """Each setting a user may set (not the internal ones), with its rule."""
+    return {name: rule for name, rule in declared().items() if not rule.internal}
+
+
+@cache
+def env_variables() -> dict[str, str]:
+    """STEDI_<NAME> -> the setting it sets."""
+    return {f"STEDI_{name.upper()}": name for name, rule in rules().items() if rule.env}
 
 
 def parse_size(text: str) -> int:
     """`256MB`, `1GiB`, `500kb`, `1048576` -> bytes."""
-    return _size("size", text)
+    size = size_in_bytes(text)
+    if size is None:
+        raise ConfigError(Size(about="").message("size", text, "", []))
+    return size
 
 
 def default_data_dir(home: str, env: Mapping[str, str]) -> Path:
@@ -244,10 +276,35 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found; create it or unset STEDI_CONFIG") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    for key in ("home", "catalog_file"):  # a relative path is relative to the file that names it
-        if key in data and not is_s3(str(data[key])):
-            data[key] = str((path.parent / os.path.expanduser(str(data[key]))).absolute())
+    for key in FILE_RELATIVE:  # a relative path is relative to the file that names it
+        if isinstance(data.get(key), str) and data[key] and not is_s3(data[key]):
+            data[key] = str((path.parent / os.path.expanduser(data[key])).absolute())
     return data
+
+
+def reference() -> str:
+    """The README's table of settings, from their declarations."""
+    rows = ["| setting | environment | default | accepts | what it does |", "|---|---|---|---|---|"]
+    for f in fields(Settings):
+        rule = rules().get(f.name)
+        if rule is not None:
+            env = f"`STEDI_{f.name.upper()}`" if rule.env else ""
+            rows.append(_row(f"`{f.name}`", env, _shown(f.default) or rule.unset or "", rule))
+        if isinstance(rule, Table):
+            rows += [_row(f"`{key}` in `[{f.name}]`", "", sub.unset or "", sub) for key, sub in rule.keys]
+    return "\n".join(rows)
+
+
+def _row(name: str, env: str, default: str, rule: Rule) -> str:
+    return f"| {name} | {env} | {default} | {rule.accepts} | {rule.about} |"
+
+
+def _shown(default: Any) -> str:
+    if default is None or default is MISSING:  # said by the rule's `unset`
+        return ""
+    if isinstance(default, str):
+        return f'`"{default}"`'
+    return f"`{default:g}`" if isinstance(default, float) else f"`{default}`"
 
 
 __all__ = ["Settings", "load_settings"]

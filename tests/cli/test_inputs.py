@@ -220,39 +220,59 @@ def test_erase_dry_run_shows_what_would_go_and_changes_nothing(built: Path) -> N
 
 # -- settings -------------------------------------------------------------------------------------------
 BAD_ENVIRONMENT = [
-    ("STEDI_TARGET_FILE_SIZE", "abc", "target_file_size = 'abc' is not a size"),
-    ("STEDI_MAX_RECORD_BYTES", "-1", "max_record_bytes = '-1' is out of range: it must be a whole number"),
-    ("STEDI_MAX_RECORD_BYTES", "1.5", "max_record_bytes = '1.5' is not valid"),
-    ("STEDI_MAX_QUARANTINE_SHARE", "2", "max_quarantine_share = '2' is out of range: it must be a share from 0 to 1"),
-    ("STEDI_SNAPSHOT_RETENTION_DAYS", "soon", "snapshot_retention_days = 'soon' is not valid"),
-    ("STEDI_LOCK_WAIT", "-3", "lock_wait = '-3' is out of range: it must be a number of seconds, 0 or more"),
-    ("STEDI_QUERY_TIMEOUT", "0", "query_timeout = '0' is out of range: it must be a number of seconds, more than 0"),
-    ("STEDI_OPTIMIZE_GRACE_MINUTES", "nan", "optimize_grace_minutes = 'nan' is out of range"),
-    ("STEDI_ENGINE", "oracle", "unknown engine 'oracle'; choose one of: duckdb, spark"),
-    ("STEDI_CONSENT_POLICY", "maybe", "unknown consent_policy 'maybe'; choose one of: any, since_consent"),
+    ("STEDI_TARGET_FILE_SIZE", "abc", "target_file_size = 'abc' from STEDI_TARGET_FILE_SIZE is not a size: write a "
+     'number of bytes with a unit, such as "256MB", "1GiB" or "500kB"'),
+    ("STEDI_MAX_RECORD_BYTES", "-1", "max_record_bytes = '-1' from STEDI_MAX_RECORD_BYTES is out of range: it must "
+     "be a whole number of bytes, 1 or more"),
+    ("STEDI_MAX_RECORD_BYTES", "1.5", "max_record_bytes = '1.5' from STEDI_MAX_RECORD_BYTES is not valid: it must "
+     "be a whole number of bytes, 1 or more"),
+    ("STEDI_MAX_QUARANTINE_SHARE", "2", "max_quarantine_share = '2' from STEDI_MAX_QUARANTINE_SHARE is out of "
+     "range: it must be a share from 0 to 1"),
+    ("STEDI_SNAPSHOT_RETENTION_DAYS", "soon", "snapshot_retention_days = 'soon' from STEDI_SNAPSHOT_RETENTION_DAYS "
+     "is not valid: it must be a number of days, 0 or more"),
+    ("STEDI_LOCK_WAIT", "-3", "lock_wait = '-3' from STEDI_LOCK_WAIT is out of range: it must be a number of "
+     "seconds, 0 or more"),
+    ("STEDI_QUERY_TIMEOUT", "0", "query_timeout = '0' from STEDI_QUERY_TIMEOUT is out of range: it must be a "
+     "number of seconds, more than 0"),
+    ("STEDI_OPTIMIZE_GRACE_MINUTES", "nan", "optimize_grace_minutes = 'nan' from STEDI_OPTIMIZE_GRACE_MINUTES is "
+     "out of range: it must be a number of minutes, 0 or more"),
+    ("STEDI_ENGINE", "oracle", "unknown engine 'oracle' from STEDI_ENGINE; choose one of: duckdb, spark"),
+    ("STEDI_CONSENT_POLICY", "maybe", "unknown consent_policy 'maybe' from STEDI_CONSENT_POLICY; choose one of: "
+     "any, since_consent"),
 ]
 
 
 @pytest.mark.parametrize(("name", "value", "message"), BAD_ENVIRONMENT)
 def test_a_bad_setting_in_the_environment_is_one_clear_line(built: Path, name: str, value: str,
                                                             message: str) -> None:
-    one_line_error(stedi_process(built, "tables", env={name: value}), message)
+    result = stedi_process(built, "tables", env={name: value})
+    assert (result.returncode, result.stderr) == (1, f"error: {message}\n")
     if name not in ("STEDI_ENGINE", "STEDI_CONSENT_POLICY"):
-        one_line_error(stedi_process(built, "run", env={name: value}), message)
+        result = stedi_process(built, "run", env={name: value})
+        assert (result.returncode, result.stderr) == (1, f"error: {message}\n")
     else:  # `run` reads these two as its own options: click says which value it refuses
         result = stedi_process(built, "run", env={name: value})
         assert result.returncode == 2 and f"Invalid value for '--{name[6:].lower().replace('_', '-')}': " \
             f"'{value}' is not one of" in result.stderr
 
 
+# (stedi.toml, the whole message: {config} is the file)
 BAD_FILE = [
-    ('target_file_size = true', "target_file_size = True is not a size"),
-    ('max_record_bytes = "lots"', "max_record_bytes = 'lots' is not valid"),
+    ('target_file_size = true', "target_file_size = True in {config} is not a size: write a number of bytes with a "
+     'unit, such as "256MB", "1GiB" or "500kB"'),
+    ('max_record_bytes = "lots"', "max_record_bytes = 'lots' in {config} is not valid: it must be a whole number of "
+     "bytes, 1 or more"),
+    ('colour = "blue"', "unknown setting(s) colour in {config}; known: catalog, catalog_file, checks_dir, "
+     "consent_policy, duckdb, engine, home, lock_wait, max_quarantine_share, max_record_bytes, "
+     "optimize_grace_minutes, pseudonym_key_file, query_timeout, s3, snapshot_retention_days, spark, "
+     "target_file_size"),
+    ('[s3]\npath_style = "maybe"', "[s3] path_style = 'maybe' in {config} is not valid: it must be true or false"),
+]
+# DuckDB checks its own settings: the message ends with DuckDB's reason
+BAD_DUCKDB_SETTINGS = [
     ('[duckdb]\nthreads = "many"', "[duckdb] threads = 'many' is not a valid DuckDB setting"),
     ('[duckdb]\nmemory_limit = "lots"', "[duckdb] memory_limit = 'lots' is not a valid DuckDB setting"),
     ('[duckdb]\nno_such_setting = 1', "[duckdb] no_such_setting = 1 is not a valid DuckDB setting"),
-    ('colour = "blue"', "unknown setting(s) colour in"),
-    ('[s3]\npath_style = "maybe"', "[s3] path_style = 'maybe' is not valid: it must be true or false"),
 ]
 
 
@@ -261,7 +281,16 @@ def test_a_bad_setting_in_stedi_toml_is_one_clear_line(built: Path, tmp_path: Pa
     config = tmp_path / "stedi.toml"
     config.write_text(toml + "\n")
     for command in (["run"], ["sql", "select 1"]):
-        one_line_error(stedi_process(built, "--config", config, *command), message)
+        result = stedi_process(built, "--config", config, *command)
+        assert (result.returncode, result.stderr) == (1, f"error: {message.format(config=config)}\n")
+
+
+@pytest.mark.parametrize(("toml", "message"), BAD_DUCKDB_SETTINGS)
+def test_a_bad_duckdb_setting_is_one_clear_line(built: Path, tmp_path: Path, toml: str, message: str) -> None:
+    config = tmp_path / "stedi.toml"
+    config.write_text(toml + "\n")
+    for command in (["run"], ["sql", "select 1"]):
+        one_line_error(stedi_process(built, "--config", config, *command), f"error: {message}: ")
 
 
 def test_bad_option_values_are_usage_errors(built: Path) -> None:
