@@ -15,10 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
-from stedi import TABLES, Lakehouse
+from stedi import TABLES, Lakehouse, QueryError
 from stedi.cli.main import cli, main
 
 from support import FIXTURES, REPO, key_of, rows, write_jsonl
@@ -244,6 +245,24 @@ def test_sql_json_is_a_list_of_objects(built_home: Path) -> None:
         {"email": "alice@test.com", "phone": "8015550100", "shareWithPublicAsOfDate": None},
         {"email": "bob@test.com", "phone": "8015550200", "shareWithPublicAsOfDate": 1655560000000},
     ]
+
+
+def test_sql_batches_reads_the_result_as_it_runs(built_home: Path) -> None:
+    lake = Lakehouse(built_home)
+    query = "select r.range as n, m.* from range(5) r, machine_learning_curated m order by all"
+    with lake.sql_batches(query, batch_rows=4) as reader:
+        batches = list(reader)
+    assert len(batches) == 8 and {b.num_rows for b in batches[:-1]} == {4}
+    assert pa.Table.from_batches(batches).equals(lake.sql(query))
+    # An error met while reading, past the first batches, is the QueryError `sql` gives.
+    failing = "select (case when range < 250000 then '1' else 'x' end) :: int as v from range(300000)"
+    with pytest.raises(QueryError, match="Could not convert string 'x' to INT32\nLINE 1: select"):
+        with lake.sql_batches(failing, batch_rows=1000) as reader:
+            assert reader.read_next_batch().num_rows == 1000
+            reader.read_all()
+    with pytest.raises(QueryError, match="nosuch does not exist.*The tables are"):
+        with lake.sql_batches("select * from nosuch"):
+            pass
 
 
 def test_sql_reads_the_query_from_stdin(built_home: Path) -> None:
