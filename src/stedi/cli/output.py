@@ -77,10 +77,10 @@ def write_csv(reader: pa.RecordBatchReader, out: BinaryIO) -> None:
     out.write(render(reader.schema.names, [], "csv").encode() + b"\n")
     for batch in reader:
         if batch.num_rows:
-            _write_csv_batch(batch.schema.names, [_csv_text(column) for column in batch.columns], out)
+            _write_csv_batch(batch, out)
 
 
-def _write_csv_batch(names: list[str], columns: list[pa.Array], out: BinaryIO) -> None:
+def _write_csv_batch(batch: pa.RecordBatch, out: BinaryIO) -> None:
     """Fields without a delimiter, quote or line break (nor, in a single column, an empty one) need no
     quotes: pyarrow's CSV writer writes them as they are. Python's csv module writes a batch with any such
     field, quoting those (pyarrow would quote all the batch's fields)."""
@@ -88,9 +88,13 @@ def _write_csv_batch(names: list[str], columns: list[pa.Array], out: BinaryIO) -
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    columns = [_csv_text(column) for column in batch.columns]
     special = '^$|[,"\r\n]' if len(columns) == 1 else '[,"\r\n]'
-    if not any(pc.any(pc.match_substring_regex(column, special)).as_py() for column in columns):
-        pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=names), out,
+    # (numbers, times and dates never hold one: only text is searched)
+    texts = [text for text, column in zip(columns, batch.columns, strict=True)
+             if not _formatted_by_pyarrow(column.type) or len(columns) == 1]
+    if not any(pc.any(pc.match_substring_regex(text, special)).as_py() for text in texts):
+        pacsv.write_csv(pa.RecordBatch.from_arrays(columns, names=batch.schema.names), out,
                         pacsv.WriteOptions(include_header=False, quoting_style="none"))
         return
     text = io.StringIO()
@@ -113,14 +117,22 @@ def _csv_text(column: pa.Array) -> pa.Array:
         text = column
     elif pa.types.is_floating(kind):
         text = pc.cast(column, pa.string())
-        text = pc.if_else(pc.match_substring_regex(text, r"^-?[0-9]+$"), pc.binary_join_element_wise(text, ".0", ""),
-                          text)
-    elif any(test(kind) for test in (pa.types.is_integer, pa.types.is_boolean, pa.types.is_decimal,
-                                     pa.types.is_timestamp, pa.types.is_date, pa.types.is_time, pa.types.is_null)):
+        whole = pc.ascii_is_decimal(pc.ascii_ltrim(text, "-"))  # not 1.5, 1e+20, nan, inf
+        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+    elif _formatted_by_pyarrow(kind):
         text = pc.cast(column, pa.string())
     else:
         text = pa.array([None if value is None else _text(value) for value in column.to_pylist()], pa.string())
     return pc.fill_null(text, "")
+
+
+def _formatted_by_pyarrow(kind: pa.DataType) -> bool:
+    """Numbers, booleans, times and dates: pyarrow's text of them is what its CSV writer writes."""
+    import pyarrow as pa
+
+    return any(test(kind) for test in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean,
+                                       pa.types.is_decimal, pa.types.is_timestamp, pa.types.is_date,
+                                       pa.types.is_time, pa.types.is_null))
 
 
 def write_json(reader: pa.RecordBatchReader, out: BinaryIO) -> None:
