@@ -5,6 +5,8 @@
     lake.ingest("data/stedi")
     lake.run()
     lake.sql("select count(*) from machine_learning_curated")   # a pyarrow.Table
+    with lake.sql_batches("select * from machine_learning_curated") as reader:   # pyarrow.RecordBatchReader
+        ...
 """
 
 from __future__ import annotations
@@ -181,7 +183,23 @@ class Lakehouse:
     def sql(self, query: str, *, timeout: float | None = None) -> pa.Table:
         """Run one read-only SQL query over every built table, by name (on the embedded engine).
         `timeout` (seconds; default the setting query_timeout) stops a query that runs longer."""
+        from stedi.engines.duckdb import WHOLE_BATCH_ROWS
+
+        with self.sql_batches(query, timeout=timeout, batch_rows=WHOLE_BATCH_ROWS) as reader:
+            return reader.read_all()
+
+    @contextmanager
+    def sql_batches(self, query: str, *, timeout: float | None = None, batch_rows: int | None = None
+                    ) -> Iterator[pa.RecordBatchReader]:
+        """`sql`'s result as record batches (of `batch_rows` rows; default stedi.engines.duckdb.BATCH_ROWS),
+        read while the query runs, so memory stays flat whatever the result's size:
+
+            with lake.sql_batches("select * from machine_learning_curated") as reader:
+                for batch in reader: ...
+
+        The query stops (and the engine closes) when the block ends; errors are `sql`'s, also while reading."""
         from stedi.engines import open_query_engine
+        from stedi.engines.duckdb import BATCH_ROWS
 
         self._require()
         engine = open_query_engine(self.settings)
@@ -191,7 +209,9 @@ class Lakehouse:
                 if state is not None:
                     engine.register_parquet(table.name, state.files, table)
             try:
-                return engine.query(query, timeout=self.settings.query_timeout if timeout is None else timeout)
+                with engine.stream(query, timeout=self.settings.query_timeout if timeout is None else timeout,
+                                   batch_rows=batch_rows or BATCH_ROWS) as reader:
+                    yield reader
             except QueryError as exc:
                 raise QueryError(self._hint(str(exc))) from None
         finally:

@@ -15,10 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
-from stedi import TABLES, Lakehouse
+from stedi import TABLES, Lakehouse, QueryError
 from stedi.cli.main import cli, main
 
 from support import FIXTURES, REPO, key_of, rows, write_jsonl
@@ -244,6 +245,81 @@ def test_sql_json_is_a_list_of_objects(built_home: Path) -> None:
         {"email": "alice@test.com", "phone": "8015550100", "shareWithPublicAsOfDate": None},
         {"email": "bob@test.com", "phone": "8015550200", "shareWithPublicAsOfDate": 1655560000000},
     ]
+
+
+# 7 customers x 30,000: several batches of a streamed result (stedi.engines.duckdb.BATCH_ROWS), the second with
+# text that must be quoted, whole and fractional floats, NULLs and booleans.
+MANY_ROWS_QUERY = """
+    select r.range as n, c.email, c.shareWithPublicAsOfDate,
+           case when r.range between 21000 and 21002 then c.customerName || ', "the" customer' end as note,
+           r.range / 4 as quarter, r.range % 2 = 0 as even
+    from range(30000) r, customer_trusted c order by n, c.email"""
+
+
+def test_sql_csv_and_json_of_many_batches_are_the_whole_result(built_home: Path) -> None:
+    """Streamed batch by batch, the output is what the whole result renders to (as it was before streaming)."""
+    from stedi.cli.output import render, rows_of
+    from stedi.engines.duckdb import BATCH_ROWS
+
+    whole = Lakehouse(built_home).sql(MANY_ROWS_QUERY)
+    assert whole.num_rows == 210_000 > 2 * BATCH_ROWS
+    rows = [list(row) for row in rows_of(whole)]
+    out = {fmt: invoke("--home", built_home, "sql", "--format", fmt, MANY_ROWS_QUERY) for fmt in ("csv", "json")}
+    for fmt, result in out.items():
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == render(whole.column_names, rows, fmt) + "\n", fmt
+    csv_rows = list(csv.reader(io.StringIO(out["csv"].stdout)))
+    assert csv_rows[1:3] == [["0", "alice@test.com", "", "", "0.0", "true"],
+                             ["0", "bob@test.com", "1655560000000", "", "0.0", "true"]]
+    assert csv_rows[1 + 147_001] == ["21000", "bob@test.com", "1655560000000", 'Bob Consent, "the" customer',
+                                     "5250.0", "true"]
+
+
+def test_sql_csv_and_json_of_no_rows(built_home: Path) -> None:
+    query = "select email, phone from customer_trusted where false"
+    assert invoke("--home", built_home, "sql", "--format", "csv", query).stdout == "email,phone\n"
+    assert invoke("--home", built_home, "sql", "--format", "json", query).stdout == "[]\n"
+
+
+def test_sql_csv_of_values_pyarrow_formats(built_home: Path) -> None:
+    """Floats, times and the types pyarrow cannot write as CSV; a lone NULL field is `""`, not a blank line."""
+    result = invoke("--home", built_home, "sql", "--format", "csv",
+                    "select 0.00001 :: double as small, 2.5 :: double as f, -0.0 :: double as z, "
+                    "timestamp '2022-06-18 10:00:00.123' as ts, [1, 2] as l, {'a': 1} as s, 'x' :: blob as b, "
+                    "1.25 :: decimal(10, 2) as d, date '2022-01-02' as day")
+    assert result.stdout == ("small,f,z,ts,l,s,b,d,day\n"
+                             "0.00001,2.5,-0.0,2022-06-18 10:00:00.123000,\"[1, 2]\",{'a': 1},b'x',1.25,2022-01-02\n")
+    lone = invoke("--home", built_home, "sql", "--format", "csv",
+                  "select shareWithPublicAsOfDate as shared from customer_trusted order by email limit 2")
+    assert lone.stdout == 'shared\n""\n1655560000000\n'
+
+
+def test_sql_table_format_fetches_only_the_rows_it_shows(built_home: Path) -> None:
+    result = invoke("--home", built_home, "sql", "select range as n from range(250000)")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 + 1000 and lines[-1].strip() == "999"
+    assert result.stderr == "(1,000 of 250,000 rows shown; --all or --format csv for every row)\n"
+    every = invoke("--home", built_home, "sql", "--all", "select range as n from range(1500)")
+    assert len(every.stdout.splitlines()) == 2 + 1500 and every.stderr == ""
+
+
+def test_sql_batches_reads_the_result_as_it_runs(built_home: Path) -> None:
+    lake = Lakehouse(built_home)
+    query = "select r.range as n, m.* from range(5) r, machine_learning_curated m order by all"
+    with lake.sql_batches(query, batch_rows=4) as reader:
+        batches = list(reader)
+    assert len(batches) == 8 and {b.num_rows for b in batches[:-1]} == {4}
+    assert pa.Table.from_batches(batches).equals(lake.sql(query))
+    # An error met while reading, past the first batches, is the QueryError `sql` gives.
+    failing = "select (case when range < 250000 then '1' else 'x' end) :: int as v from range(300000)"
+    with pytest.raises(QueryError, match="Could not convert string 'x' to INT32\nLINE 1: select"):
+        with lake.sql_batches(failing, batch_rows=1000) as reader:
+            assert reader.read_next_batch().num_rows == 1000
+            reader.read_all()
+    with pytest.raises(QueryError, match="nosuch does not exist.*The tables are"):
+        with lake.sql_batches("select * from nosuch"):
+            pass
 
 
 def test_sql_reads_the_query_from_stdin(built_home: Path) -> None:

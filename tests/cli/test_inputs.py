@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -133,6 +134,84 @@ def test_ctrl_c_stops_a_query_with_exit_130(built: Path) -> None:
     assert err.lstrip("\n").startswith("interrupted: whatever was committed before stays consistent")
     assert "Traceback" not in err and "internal error" not in err
     assert out == ""
+
+
+STREAMING_QUERY = "select a.range as a, b.range as b from range(1000000) a, range(1000000) b"  # rows at once
+
+
+def streamed(built: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`stedi sql STREAMING_QUERY --format csv ARGS`, interruptible, its output read through a pipe."""
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    return subprocess.Popen([str(STEDI), "--home", str(built), "sql", STREAMING_QUERY, "--format", "csv", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=interruptible)
+
+
+def drain(process: subprocess.Popen[bytes]) -> tuple[int, bytes, str]:
+    """Read the process's output to its end (counted, not kept): (bytes read, the first 100, stderr)."""
+    assert process.stdout is not None and process.stderr is not None
+    start = process.stdout.read(100)
+    size = len(start)
+    while chunk := process.stdout.read(1 << 16):
+        size += len(chunk)
+    return size, start, process.stderr.read().decode()
+
+
+def test_ctrl_c_stops_a_query_while_its_csv_streams_out(built: Path) -> None:
+    process = streamed(built)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.read(1 << 20).startswith(b"a,b\n0,0\n")  # rows written while the query runs
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _size, _start, err = drain(process)
+        assert process.wait(timeout=30) == 130, err
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 10
+    assert err.lstrip("\n").startswith("interrupted: whatever was committed before stays consistent")
+    assert "Traceback" not in err and "internal error" not in err
+
+
+def test_a_query_past_its_timeout_is_stopped_while_its_csv_streams_out(built: Path) -> None:
+    started = time.monotonic()
+    process = streamed(built, "--timeout", "1.5")
+    try:
+        size, start, err = drain(process)
+        assert process.wait(timeout=30) == 1, err
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 15
+    assert start.startswith(b"a,b\n0,0\n") and size > 1 << 20  # rows were written before the timeout
+    assert err == "error: the query was stopped after 1.5 s (--timeout, or the setting query_timeout)\n"
+
+
+def test_a_reader_that_stops_early_stops_the_query_quietly(built: Path) -> None:
+    """`stedi sql ... --format csv | head`: once head has its lines, stedi stops without an error."""
+    process = streamed(built)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline() == b"a,b\n"
+        process.stdout.close()
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read() == b""
+    finally:
+        process.kill()
+
+
+def test_a_streamed_csv_keeps_memory_flat(built: Path) -> None:
+    """5 million rows (about 200 MB as Arrow, gigabytes as Python rows) take little more memory than one."""
+    def peak_mb(query: str) -> float:
+        env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+        process = subprocess.Popen([str(STEDI), "--home", str(built), "sql", query, "--format", "csv"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        return usage.ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)  # bytes on macOS, else kB
+
+    one = peak_mb("select 1")
+    many = peak_mb("select range as n, range * 1.5 as x, 'row ' || range as label, c.email "
+                   "from range(5000000), (select email from customer_trusted limit 1) c")
+    assert many - one < 100, (one, many)
 
 
 @pytest.mark.parametrize("point", ["run:landing-read", "run:derived-committed@2"])

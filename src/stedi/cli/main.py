@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from stedi.cli.output import FORMATS, Format, render
+from stedi.cli.output import FORMATS, Format, head, render, rows_of, write_csv, write_json
 from stedi.config import CONSENT_POLICIES, ENGINES
 from stedi.errors import StediError
 from stedi.tables import SOURCES, TABLES
@@ -145,12 +145,20 @@ def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | 
     """Run a read-only SQL QUERY over every table by name ('-' reads it from stdin)."""
     if query == "-":
         query = sys.stdin.read()
-    result = obj.lakehouse(query_timeout=timeout).sql(query)
-    shown = result if fmt != "table" or show_all else result.slice(0, TABLE_ROWS_SHOWN)
-    rows = [list(r.values()) for r in shown.to_pylist()]
-    click.echo(render(result.column_names, rows, fmt))
-    if shown.num_rows < result.num_rows:
-        _say(f"({shown.num_rows:,} of {result.num_rows:,} rows shown; --all or --format csv for every row)")
+    with obj.lakehouse(query_timeout=timeout).sql_batches(query) as reader:
+        if fmt != "table":  # streamed as the rows come
+            sys.stdout.flush()
+            out = sys.stdout.buffer
+            try:
+                (write_csv if fmt == "csv" else write_json)(reader, out)
+                out.flush()
+            except BrokenPipeError:  # the reader has all it wants (`stedi sql ... | head`): the query stops
+                pass
+            return
+        shown, total = head(reader, None if show_all else TABLE_ROWS_SHOWN)
+    click.echo(render(shown.column_names, rows_of(shown), fmt))
+    if shown.num_rows < total:
+        _say(f"({shown.num_rows:,} of {total:,} rows shown; --all or --format csv for every row)")
 
 
 RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +30,12 @@ if TYPE_CHECKING:
     from stedi.config import Settings
     from stedi.tables import Table
     from stedi.types import ColumnType
+
+
+# Rows per record batch of a streamed result (`stedi sql --format csv|json`): a few MB each, so memory stays
+# flat and the first rows come at once; a result fetched whole takes fewer, larger batches.
+BATCH_ROWS = 100_000
+WHOLE_BATCH_ROWS = 1_000_000
 
 
 def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -194,8 +203,29 @@ class DuckDBEngine:
             raise EngineError(f"building {table.name} failed: {_message(exc)}") from None
 
     def query(self, sql: str, timeout: float | None = None) -> pa.Table:
-        """The result of one read-only query; a QueryError after `timeout` seconds, KeyboardInterrupt on
-        Ctrl-C (DuckDB stops the query either way)."""
+        """The result of one read-only query (see `stream`), whole."""
+        with self.stream(sql, timeout, batch_rows=WHOLE_BATCH_ROWS) as reader:
+            return reader.read_all()
+
+    @contextmanager
+    def stream(self, sql: str, timeout: float | None = None, batch_rows: int = BATCH_ROWS
+               ) -> Iterator[pa.RecordBatchReader]:
+        """The result of one read-only query as record batches of up to `batch_rows` rows, fetched while
+        the caller reads them (at most a few wait in memory); the query stops when the block ends.
+
+        A QueryError for SQL that is invalid, not a query or that fails, or after `timeout` seconds;
+        KeyboardInterrupt on Ctrl-C. DuckDB stops the query either way."""
+        import pyarrow as pa
+
+        self._check_query(sql)
+        running = _Running(self._con, sql, batch_rows, timeout)
+        try:  # (Ctrl-C may come while it waits for the schema, which comes once the query has started)
+            yield pa.RecordBatchReader.from_batches(running.schema(), running.batches())
+        finally:
+            running.stop()
+
+    def _check_query(self, sql: str) -> None:
+        """Refuse anything but one query; on the first, lock the connection out of every other file."""
         try:
             statements = self._con.extract_statements(sql)
         except duckdb.Error as exc:
@@ -217,42 +247,6 @@ class DuckDBEngine:
             self._con.execute(f"SET allowed_directories = {literals(sorted(set(self._folders)))}")
             self._con.execute("SET enable_external_access = false")
             self._locked = True
-        # The statement runs in a thread of its own while this one waits, so Ctrl-C (a KeyboardInterrupt
-        # here, at once) and the timeout stop it through DuckDB's interrupt; DuckDB by itself notices a
-        # signal only between tasks, which may be long apart.
-        outcome: dict[str, Any] = {}
-
-        def execute() -> None:
-            try:
-                outcome["table"] = self._con.execute(sql).to_arrow_table()
-            except BaseException as exc:  # handed to the waiting thread
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=execute, name="stedi-query", daemon=True)
-        worker.start()
-        deadline = time.monotonic() + timeout if timeout else None
-        expired = False
-        try:
-            while worker.is_alive():
-                worker.join(0.05)
-                if deadline is not None and not expired and time.monotonic() > deadline:
-                    expired = True
-                    self._con.interrupt()
-        except KeyboardInterrupt:
-            self._con.interrupt()
-            worker.join(10)
-            raise
-        error = outcome.get("error")
-        if error is None:
-            return outcome["table"]
-        if isinstance(error, duckdb.InterruptException) or "interrupted" in str(error).lower():
-            if expired:
-                raise QueryError(f"the query was stopped after {timeout:g} s (--timeout, or the setting "
-                                 "query_timeout)") from None
-            raise KeyboardInterrupt from None
-        if isinstance(error, duckdb.Error):
-            raise QueryError(_message(error, keep_lines=True)) from None
-        raise error
 
     def close(self) -> None:
         self._con.close()
@@ -268,3 +262,90 @@ def _message(exc: BaseException, keep_lines: bool = False) -> str:
     text = " ".join(" ".join(lines[:at]).split())[:1000]
     marker = [line.rstrip() for line in lines[at:at + 2] if line.strip()]
     return "\n".join([text, *marker])
+
+
+_END = object()  # the worker's last item after the last batch
+
+
+class _Running:
+    """One query, run and fetched by a thread of its own while the caller waits for each batch.
+
+    So Ctrl-C (a KeyboardInterrupt in the waiting thread, at once) and the timeout stop it through DuckDB's
+    interrupt, also between batches: DuckDB by itself notices a signal only between tasks, which may be long
+    apart. The worker fetches the next batches while the caller writes one, but never more than `AHEAD`."""
+
+    AHEAD = 2
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int, timeout: float | None) -> None:
+        self._con = con
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout if timeout else None
+        self._items: queue.Queue[Any] = queue.Queue(maxsize=self.AHEAD)
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._fetch, args=(sql, batch_rows), name="stedi-query",
+                                        daemon=True)
+        self._worker.start()
+
+    # -- the worker -----------------------------------------------------------------------------------
+    def _fetch(self, sql: str, batch_rows: int) -> None:
+        """The schema, then each batch, then _END; or the error that ended the query (handed to the caller)."""
+        try:
+            reader = self._con.execute(sql).to_arrow_reader(batch_rows)
+            self._put(reader.schema)
+            while not self._stopping.is_set():
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                self._put(batch)
+            self._put(_END)
+        except BaseException as exc:  # DuckDB's errors; past the first batch they reach here as OSError
+            self._put(exc)
+
+    def _put(self, item: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._items.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    # -- the caller -----------------------------------------------------------------------------------
+    def schema(self) -> pa.Schema:
+        schema: pa.Schema = self._next()
+        return schema
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        while (item := self._next()) is not _END:
+            yield item
+
+    def _next(self) -> Any:
+        while True:
+            # Past the deadline, a query still running stops (one that has ended hands over its last batches).
+            if self._deadline is not None and time.monotonic() > self._deadline and self._worker.is_alive():
+                self.stop()
+                raise QueryError(f"the query was stopped after {self._timeout:g} s (--timeout, or the setting "
+                                 "query_timeout)")
+            try:
+                item = self._items.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise _query_error(item) from None
+            return item
+
+    def stop(self) -> None:
+        """Stop the query if it still runs, and wait for the worker to end."""
+        self._stopping.set()
+        if self._worker.is_alive():
+            self._con.interrupt()
+            self._worker.join(10)
+
+
+def _query_error(error: BaseException) -> BaseException:
+    """What the caller raises for the error that ended the query in the worker."""
+    if isinstance(error, duckdb.InterruptException) or "interrupted" in str(error).lower():
+        return KeyboardInterrupt()  # (a timeout stops the query from the caller's side, and says so there)
+    if isinstance(error, duckdb.Error | OSError):
+        return QueryError(_message(error, keep_lines=True))
+    return error
