@@ -100,8 +100,8 @@ QUARANTINE_COLUMNS = _cols(
     ("file", "string", "landed file the record came from"),
     ("position", "bigint", "line number (JSON Lines) or element number (JSON array) in the file; null when "
                            "a quality rule quarantined the parsed row"),
-    ("reason", "string", "reason code: invalid_utf8, invalid_json, not_an_object, missing_key, wrong_type, "
-                         "out_of_range, too_large, or check:<rule name>"),
+    ("reason", "string", "reason code: invalid_utf8, invalid_json, not_an_object, duplicate_key, missing_key, "
+                         "wrong_type, out_of_range, too_large, or check:<rule name>"),
     ("message", "string", "what is wrong, naming the field"),
     ("raw", "string", "the record's text as landed (long records cut, with their size)"),
     ("run_id", "string", "the run that quarantined it"),

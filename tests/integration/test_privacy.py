@@ -284,3 +284,22 @@ def test_an_older_reconciliation_history_gains_new_columns_and_keeps_its_rows(tm
     assert rows(lake, "select run_id = '" + first_run + "' as old, count(*), count(suppressed) from reconciliation "
                       "group by all order by old") == [(False, 3, 3), (True, 3, 0)]
     assert lake.reconcile()[0]["suppressed"] == 0
+
+
+def test_a_record_naming_the_email_twice_is_erased_whichever_value_names_the_person(tmp_path: Path) -> None:
+    """A record with `email` twice is quarantined (duplicate_key) with its text: an erasure of either address
+    must take it out of the landed file and the quarantine."""
+    home = tmp_path / "lake"
+    lake = built(home)
+    twice = tmp_path / "more" / "customer" / "customer-twice.json"
+    twice.parent.mkdir(parents=True)
+    twice.write_text('{"customerName": "X", "email": "' + ALICE + '", "email": "x@test.com", "phone": "1", '
+                     '"birthDay": "1990-01-01", "serialNumber": "SN-X", "registrationDate": 1, '
+                     '"lastUpdateDate": 2, "shareWithResearchAsOfDate": 3}\n')
+    lake = Lakehouse(home, max_quarantine_share=0.5)
+    lake.ingest(twice)
+    lake.run()
+    assert rows(lake, "select reason from customer_quarantine") == [("duplicate_key",)]
+    lake.erase([ALICE])
+    assert traces(home, [ALICE]) == []
+    assert rows(lake, "select count(*) from customer_quarantine") == [(0,)]

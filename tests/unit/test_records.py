@@ -147,10 +147,20 @@ def test_unknown_fields_are_counted_on_valid_records_only_and_left_out(tmp_path:
     assert [r.reason for r in parsed.rejected] == ["wrong_type"]
 
 
-def test_duplicate_keys_last_one_wins(tmp_path: Path) -> None:
+def test_a_key_named_twice_is_quarantined_whichever_value_is_valid(tmp_path: Path) -> None:
+    """Which of two values was meant cannot be known (a decision of the product: docs/decisions)."""
     data = b'{"user": "a", "timestamp": "bad", "timestamp": 7}'
     parsed = parse_file(write(tmp_path, data), "accelerometer")
-    assert parsed.columns["timestamp"] == [7]
+    assert parsed.positions == [] and parsed.columns["timestamp"] == []
+    [r] = parsed.rejected
+    assert (r.position, r.reason) == (1, "duplicate_key")
+    assert r.message == "the key timestamp is named twice: which value was meant cannot be known"
+    array = tmp_path / "array.json"
+    array.write_bytes(b'[{"user": "a", "user": "b", "timestamp": 1}, {"user": "c", "timestamp": 2}]')
+    parsed = parse_file(array, "accelerometer")
+    assert [(r.position, r.reason, r.message) for r in parsed.rejected] == [
+        (1, "duplicate_key", "the key user is named twice: which value was meant cannot be known")]
+    assert parsed.columns["user"] == ["c"]
 
 
 # -- one defect class per test -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from stedi import faults
 from stedi.config import Settings
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.landing.quality import CheckResult, load_checks
+from stedi.landing.records import VERSION as PARSER_VERSION
 from stedi.landing.zone import LandedFile, LandingZone
 from stedi.pipeline.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
 from stedi.pipeline.report import Progress, TableRun
@@ -68,7 +69,7 @@ class LandingStep:
                 if not files:
                     self.say(f"      no landed {table.source} files: {table.name} is empty")
                 own = [c for c in checks if c.source == table.source]
-                rules = fingerprint_of(table, "landing_reader", [
+                rules = fingerprint_of(table, f"landing_reader {PARSER_VERSION}", [
                     self.settings.max_record_bytes, self.settings.max_quarantine_share,
                     [(c.name, c.action, c.sql) for c in own]])
                 fingerprint = fingerprint_of(table, rules, [[(f.name, f.sha256) for f in files]])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stedi.landing.records import NOT_JSON, LandedRecord, is_json_array_file, scan_records
+from stedi.landing.records import NOT_JSON, Duplicated, LandedRecord, is_json_array_file, scan_records
 from stedi.privacy.keys import subject_hash
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ class Suppressed:
 
     def suppresses(self, source: str, record: LandedRecord) -> bool:
         """Whether a landed record is an erased person's: by its fields, or, if it is not JSON, by its text."""
-        return self.text_hit(record.raw) if record.value is NOT_JSON else self.record_hit(source, record.value)
+        if record.value is NOT_JSON or isinstance(record.value, Duplicated):  # a duplicate's other values count too
+            return self.text_hit(record.raw) or (record.value is not NOT_JSON and self.record_hit(source, record.value))
+        return self.record_hit(source, record.value)
 
     def filter_file(self, source: str, src: Path, dst: Path) -> tuple[int, int]:
         """Copy `src` to `dst` without suppressed records; (records kept, records dropped).
