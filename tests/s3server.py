@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SETUP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
@@ -39,6 +40,17 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id=access_key or self.access_key,
                             aws_secret_access_key=secret_key or self.secret_key)
+
+    def use(self, monkeypatch: Any, tmp_path: Path) -> None:
+        """Point the standard AWS variables at this server, with no profile or credentials file of the
+        developer's, and this machine's stedi data folder in `tmp_path`."""
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in self.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)

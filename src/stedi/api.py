@@ -96,7 +96,8 @@ class Lakehouse:
         from stedi.storage.sweep import sweep
 
         say = progress or (lambda _m: None)
-        lock = WriterLock(self.settings.storage(), f"stedi {command}", self.settings.lock_wait)
+        root = self.settings.storage()
+        lock = WriterLock(root, f"stedi {command}", self.settings.lock_wait)
         notice = lock.acquire()
         self._writing_depth = 1
         try:
@@ -105,10 +106,12 @@ class Lakehouse:
             faults.point("lock:acquired")
             if catalog:
                 self.catalog.open_for_writing()
-            for path in sweep(self.settings.storage(), self.settings.scratch_dir):
+            for path in sweep(root, self.settings.scratch_dir):
                 say(f"notice: removed {path}, left by a writer that was killed")
             if command not in ("erase", "attach"):  # erase finishes it itself; attach repairs the catalog first
-                self._finish_erasure(say)
+                from stedi.privacy.erasure import finish_pending
+
+                finish_pending(self, say)
             yield
         finally:
             self._writing_depth = 0
@@ -117,11 +120,6 @@ class Lakehouse:
                 say(f"warning: the writer lock was taken over by {lock.lost.describe()} while this command ran "
                     "(its lease was not renewed in time); commits of both are compare-and-swap, so none was lost")
 
-    def _finish_erasure(self, say: Progress) -> None:
-        from stedi.privacy.erasure import finish_pending
-
-        finish_pending(self, say)
-
     def _require(self) -> None:
         """Readers on a path that holds no lakehouse stop with one line (and create nothing)."""
         if self.catalog.exists:
@@ -129,9 +127,9 @@ class Lakehouse:
         storage = self.settings.storage()
         if storage.remote:
             storage.check()
-            found = storage.list(LANDING, recursive=True)
+            found = bool(storage.list(LANDING, recursive=True))
         else:  # a folder a writer has worked in (ingest may land nothing and still leave its lock file)
-            found = any(Path(self.settings.home, name).exists() for name in (LANDING, LOCK))  # type: ignore[assignment]
+            found = any(Path(self.settings.home, name).exists() for name in (LANDING, LOCK))
         if not found:
             raise StorageError(f"no lakehouse at {self.settings.home}; give its root with --home or STEDI_HOME, "
                                "or make one with `stedi ingest PATH` and `stedi run`")

@@ -135,13 +135,7 @@ def server() -> Iterator[s3server.S3Server]:
 
 @pytest.fixture
 def s3_root(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    server.use(monkeypatch, tmp_path)
     bucket = f"lock-{tmp_path.name.lower().replace('_', '-')[-40:]}".rstrip("-")
     server.create_bucket(bucket)
     return f"s3://{bucket}/lake"
@@ -154,24 +148,30 @@ def s3_lock(root: str, command: str = "stedi run", lease: float | None = None) -
     return lock
 
 
-def put_owner(server: s3server.S3Server, root: str, owner: Owner) -> None:
+def lock_object(root: str) -> tuple[str, str]:
+    """The bucket and key of an s3:// root's lock object."""
     bucket, prefix = root.removeprefix("s3://").split("/", 1)
-    server.client().put_object(Bucket=bucket, Key=f"{prefix}/{LOCK}", Body=owner.encode())
+    return bucket, f"{prefix}/{LOCK}"
+
+
+def put_owner(server: s3server.S3Server, root: str, owner: Owner) -> None:
+    bucket, key = lock_object(root)
+    server.client().put_object(Bucket=bucket, Key=key, Body=owner.encode())
 
 
 @pytest.mark.s3
 def test_on_s3_the_lock_is_an_object_only_one_writer_can_create(server: s3server.S3Server, s3_root: str) -> None:
     first = s3_lock(s3_root)
     assert first.acquire() is None
-    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
-    body = json.loads(server.client().get_object(Bucket=bucket, Key=f"{prefix}/{LOCK}")["Body"].read())
+    bucket, key = lock_object(s3_root)
+    body = json.loads(server.client().get_object(Bucket=bucket, Key=key)["Body"].read())
     assert (body["pid"], body["host"], body["command"]) == (os.getpid(), HOST, "stedi run")
     with pytest.raises(LockError, match=rf"locked by `stedi run` \(pid {os.getpid()} on {HOST}"):
         s3_lock(s3_root, "stedi ingest").acquire()
     with pytest.raises(LockError, match="locked by `stedi run`"):
         Lakehouse(s3_root).ingest(EDGE)
     first.release()
-    assert server.client().list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{LOCK}").get("KeyCount") == 0
+    assert server.client().list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
     second = s3_lock(s3_root, "stedi ingest")
     assert second.acquire() is None
     second.release()
@@ -239,8 +239,8 @@ def test_on_s3_a_lock_object_deleted_by_hand_does_not_fail_the_holder(server: s3
                                                                       s3_root: str) -> None:
     holder = s3_lock(s3_root, lease=0.4)  # renewed every 0.1 s
     holder.acquire()
-    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
-    server.client().delete_object(Bucket=bucket, Key=f"{prefix}/{LOCK}")
+    bucket, key = lock_object(s3_root)
+    server.client().delete_object(Bucket=bucket, Key=key)
     time.sleep(0.5)  # a renewal finds it gone: the lock is lost, not the command
     holder.release()
     other = s3_lock(s3_root)

@@ -37,13 +37,7 @@ def server() -> Iterator[s3server.S3Server]:
 @pytest.fixture(autouse=True)
 def aws_env(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The standard AWS variables point at the local server; this machine's data dir is the test's own."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    server.use(monkeypatch, tmp_path)
 
 
 def _bucket(server: s3server.S3Server, name: str) -> str:

@@ -79,6 +79,8 @@ def apply_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 def check_settings(settings: Settings) -> None:
     """Refuse bad [duckdb] settings before any work (a connection would only refuse them when it opens)."""
+    if not settings.duckdb:
+        return
     con = duckdb.connect()
     try:
         apply_settings(con, settings)

@@ -60,6 +60,7 @@ class TableCatalog:
         self._catalog: Catalog | None = None
         self._writable = False  # opened for a writer (see open_for_writing)
         self._checked = True  # refuse a catalog that is not this root's (off only for `stedi attach`)
+        self._absent = False  # a reader found no embedded catalog (a writer creates it)
         # Within `cached()` (a run): loaded tables and planned states, so a build does not read the same
         # metadata three times (on S3 each read is a request). Our commits update the cached objects.
         self._tables: dict[str, IcebergTable | None] | None = None
@@ -82,31 +83,27 @@ class TableCatalog:
     @property
     def iceberg(self) -> Catalog:
         """The pyiceberg catalog, opened for reading unless a writer opened it for writing."""
-        if self._catalog is None:
-            opened = self._open(write=False)
-            if opened is None:
-                raise TableError(f"no table has been built at {self._settings.home} yet; run `stedi run` first")
-            self._catalog = opened
+        if not self.exists:
+            raise TableError(f"no table has been built at {self._settings.home} yet; run `stedi run` first")
+        assert self._catalog is not None
         return self._catalog
 
     @property
     def exists(self) -> bool:
-        """Whether the catalog holds anything yet (readers never create it)."""
-        if self._catalog is None and not self._writable:
-            opened = self._open(write=False)
-            if opened is None:
-                return False
-            self._catalog = opened
-        return True
+        """Whether the catalog exists (readers never create it; its absence is looked for once)."""
+        if self._catalog is None and not self._absent:
+            self._catalog = self._open(write=False)
+            self._absent = self._catalog is None
+        return self._catalog is not None
 
     @contextmanager
     def unchecked(self) -> Iterator[None]:
         """Open the catalog without refusing one that is not this root's (`stedi attach` repairs it)."""
-        self._catalog, self._writable, self._checked = None, False, False
+        self._catalog, self._writable, self._checked, self._absent = None, False, False, False
         try:
             yield
         finally:
-            self._catalog, self._writable, self._checked = None, False, True
+            self._catalog, self._writable, self._checked, self._absent = None, False, True, False
             if self._tables is not None:
                 self._tables.clear()
 
@@ -116,7 +113,7 @@ class TableCatalog:
         if self._writable:
             return
         self._catalog = self._open(write=True)
-        self._writable = True
+        self._writable, self._absent = True, False
         if self._tables is not None:
             self._tables.clear()
 

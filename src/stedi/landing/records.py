@@ -531,6 +531,21 @@ class _Builder:
         return None
 
 
+def decode(data: bytes) -> Any:
+    """The JSON value of one landed record's bytes as the landing read decodes it (NaN refused, a key named
+    twice marked, long integers kept), or NOT_JSON."""
+    try:
+        text = data.decode()
+        try:
+            return _DECODER.decode(text)
+        except (json.JSONDecodeError, _RefusedConstant):
+            raise
+        except ValueError:  # an integer literal longer than int() accepts
+            return _BIG_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+
+
 class _Visit:
     """The sink of scan_records: each framed record decoded, handed on as a LandedRecord."""
 
@@ -538,17 +553,7 @@ class _Visit:
         self.visit = visit
 
     def line(self, position: int, data: bytes) -> None:
-        try:
-            text = data.decode()
-            try:
-                value = _DECODER.decode(text)
-            except (json.JSONDecodeError, _RefusedConstant):
-                raise
-            except ValueError:  # an integer literal longer than int() accepts
-                value = _BIG_DECODER.decode(text)
-        except (ValueError, RecursionError):
-            value = NOT_JSON
-        self.visit(LandedRecord(position, data, value))
+        self.visit(LandedRecord(position, data, decode(data)))
 
     def element(self, position: int, value: Any, span: str) -> None:
         self.visit(LandedRecord(position, span.encode("utf-8", "surrogateescape"), value))

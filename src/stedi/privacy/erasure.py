@@ -341,17 +341,18 @@ def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[s
              "serialNumber": f"list_contains({values(serials)}, serialNumber)",
              "customer_key": f"list_contains({values(keys)}, customer_key)",
              "raw": " or ".join([f"contains(lower(raw), {literal(n.lower())})" for n in people + serials]) or "false"}
-    counts = {}
+    counts = []
     for table in TABLES.values():
         if table.kind == "history" or lake.catalog.state(table) is None:
             continue
         where = " or ".join(f"({test})" for column, test in tests.items() if column in table.column_names)
         if where:
-            [(count,)] = [tuple(r.values()) for r in lake.sql(f"select count(*) from {table.name} where {where}")
-                          .to_pylist()]
-            if count:
-                counts[table.name] = int(count)
-    return counts
+            counts.append(f"select {literal(table.name)} as t, count(*) as n from {table.name} where {where}")
+    if not counts:
+        return {}
+    found = lake.sql(" union all ".join(counts)).to_pylist()  # one engine, every table, in one query
+    ordered = {r["t"]: int(r["n"]) for r in found if r["n"]}
+    return {t.name: ordered[t.name] for t in TABLES.values() if t.name in ordered}
 
 
 def _now() -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stedi.landing.records import NOT_JSON, Duplicated, LandedRecord, is_json_array_file, scan_records
+from stedi.landing.records import NOT_JSON, Duplicated, LandedRecord, decode, is_json_array_file, scan_records
 from stedi.privacy.keys import subject_hash
 
 if TYPE_CHECKING:
@@ -129,11 +129,7 @@ class Suppressed:
         kept = dropped = 0
         with src.open("rb") as fin, dst.open("wb") as fout:
             for line in fin:
-                try:
-                    value = json.loads(line)
-                except (ValueError, RecursionError):
-                    value = NOT_JSON
-                if line.strip() and self.suppresses(source, LandedRecord(0, line, value)):
+                if line.strip() and self.suppresses(source, LandedRecord(0, line, decode(line.rstrip(b"\r\n")))):
                     dropped += 1
                 else:
                     kept += bool(line.strip())
