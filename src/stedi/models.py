@@ -30,6 +30,7 @@ class Model:
     grows_with: tuple[str, ...]  # inputs whose new rows add exactly the rows the SQL gives for them alone
     distinct_rows: bool  # the SQL returns each row once
     research: bool  # meant for research: checked by the PII guard
+    key: str | None  # the column naming whose row it is (a customer or a device): maintained key by key
 
 
 def _folder(zone: str) -> Any:
@@ -43,7 +44,8 @@ def model(zone: str, name: str) -> Model:
     except (FileNotFoundError, tomllib.TOMLDecodeError) as exc:
         raise TableError(f"the model {zone}/{name}.toml cannot be read ({exc})") from None
     return Model(name, zone, str(data["doc"]), data["columns"], tuple(data.get("grows_with", ())),
-                 bool(data.get("distinct_rows", False)), bool(data.get("research", False)))
+                 bool(data.get("distinct_rows", False)), bool(data.get("research", False)),
+                 data.get("key"))
 
 
 def sql(zone: str, name: str) -> str:

@@ -47,6 +47,9 @@ class Table:
     linear_in: tuple[str, ...] = ()
     is_set: bool = False
     research: bool = False  # meant for research: the PII guard checks it before every commit
+    # The column that says whose row it is (stedi.pipeline.keys): a customer's email (or its pseudonym) or a
+    # device's serial number. A table with one is maintained key by key when customers change.
+    key: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -126,6 +129,10 @@ RECONCILIATION_COLUMNS = _cols(
 DERIVED: tuple[tuple[Zone, str], ...] = (
     ("trusted", "customer_trusted"), ("trusted", "accelerometer_trusted"), ("curated", "customers_curated"),
     ("trusted", "step_trainer_trusted"), ("curated", "machine_learning_curated"))
+# What a key column names: a customer (by email), a device (by serial number), or a customer by pseudonym.
+KeySpace = Literal["customer", "device", "pseudonym"]
+KEY_SPACES: dict[str, KeySpace] = {"email": "customer", "user": "customer", "serialNumber": "device",
+                                   "customer_key": "pseudonym"}
 SCHEMAS = {"customer": CUSTOMER_COLUMNS, "accelerometer": ACCELEROMETER_COLUMNS, "step_trainer": STEP_TRAINER_COLUMNS}
 
 
@@ -136,18 +143,18 @@ def _derived(zone: Zone, name: str) -> Table:
     else:
         columns = tuple(Column(c["name"], c["type"], c.get("doc", "")) for c in declared.columns)  # type: ignore[arg-type]
     return Table(name, zone, columns, declared.doc, linear_in=declared.grows_with, is_set=declared.distinct_rows,
-                 research=declared.research)
+                 research=declared.research, key=declared.key)
 
 
 _ALL = (
     Table("customer_landing", "landing", CUSTOMER_COLUMNS, "Valid customer records from the website, as landed.",
-          kind="landing", source="customer", keys=("email", "serialNumber", "lastUpdateDate")),
+          kind="landing", source="customer", keys=("email", "serialNumber", "lastUpdateDate"), key="email"),
     Table("accelerometer_landing", "landing", ACCELEROMETER_COLUMNS,
           "Valid accelerometer readings from the mobile app, as landed.", kind="landing", source="accelerometer",
-          keys=("user", "timestamp")),
+          keys=("user", "timestamp"), key="user"),
     Table("step_trainer_landing", "landing", STEP_TRAINER_COLUMNS,
           "Valid step trainer readings from the devices, as landed.", kind="landing", source="step_trainer",
-          keys=("serialNumber", "sensorReadingTime")),
+          keys=("serialNumber", "sensorReadingTime"), key="serialNumber"),
     Table("customer_quarantine", "landing", QUARANTINE_COLUMNS,
           "Landed customer records that failed validation or a quality rule, with the reason.",
           kind="quarantine", source="customer", made_from=("customer_landing",)),

@@ -133,8 +133,8 @@ def test_reading_in_batches_gives_the_same_tables(batches: tuple[Path, Path], tm
 
 
 def test_derived_tables_grow_only_where_their_inputs_grew(batches: tuple[Path, Path], tmp_path: Path) -> None:
-    """New step trainer readings only: the tables built from them grow, the others stay; a changed customer
-    file rebuilds everything downstream of customer_trusted (a latest-version table cannot just grow)."""
+    """New step trainer readings only: the tables built from them grow, the others stay; a new customer
+    record updates everything downstream of customer_trusted, key by key (issue 15)."""
     first, _second = batches
     # the step trainer file split in two: its last 2,000 readings arrive later
     early, late = tmp_path / "early", tmp_path / "late" / "step_trainer"
@@ -168,4 +168,9 @@ def test_derived_tables_grow_only_where_their_inputs_grew(batches: tuple[Path, P
     lake.ingest(changed)
     report = {t.table: t.status for t in lake.run().tables}
     assert {report[t] for t in ("customer_trusted", "accelerometer_trusted", "customers_curated",
-                                "step_trainer_trusted", "machine_learning_curated")} == {"built"}
+                                "step_trainer_trusted", "machine_learning_curated")} == {"updated"}
+    full.ingest(changed)
+    full.run(full_refresh=True)
+    for name in ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
+                 "machine_learning_curated"):
+        assert _content(lake, name) == _content(full, name), name

@@ -124,8 +124,10 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
     if fmt == "table":
         built = sum(t.status == "built" for t in report.tables)
         appended = sum(t.status == "appended" for t in report.tables)
+        updated = sum(t.status == "updated" for t in report.tables)
         click.echo(f"{built} built, " + (f"{appended} appended, " if appended else "")
-                   + f"{len(report.tables) - built - appended} up to date, "
+                   + (f"{updated} updated, " if updated else "")
+                   + f"{len(report.tables) - built - appended - updated} up to date, "
                    f"{report.seconds:.2f} s on {report.engine} (run {report.run_id})")
         if report.reconciliation:
             click.echo("\nEvery landed record accounted for (read = kept + filtered + quarantined + duplicates):")

@@ -30,8 +30,16 @@ class Engine(Protocol):
     # their new rows for a moment, which only an engine that builds one table at a time allows.
     grows_tables: bool
 
-    def register_parquet(self, name: str, files: list[str], table: Table) -> None:
-        """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns."""
+    def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
+                         ) -> None:
+        """Make `name` a relation over Parquet `files` (URIs) with `table`'s columns; `only` = (column,
+        relation): just the rows whose column is among the relation's `value`s."""
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a small query."""
+
+    def files_holding(self, files: list[str], column: str, relation: str) -> list[str]:
+        """Those of the Parquet `files` with a row whose `column` is among `relation`'s `value`s."""
 
     def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
                       ) -> None:
@@ -59,7 +67,8 @@ class Session(Protocol):
 
     def unregister(self, name: str) -> None: ...
 
-    def register_parquet(self, name: str, files: list[str], table: Table) -> None: ...
+    def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
+                         ) -> None: ...
 
     def copy_to_parquet(self, sql: str, table: Table, folder: str) -> tuple[list[str], int]:
         """The rows of `sql`, cast to `table`'s columns, as Parquet files in the new `folder`: their URIs and

@@ -146,7 +146,8 @@ class DuckDBEngine:
         self._locked = False
 
     # -- relations --------------------------------------------------------------------------------
-    def register_parquet(self, name: str, files: list[str], table: Table) -> None:
+    def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
+                         ) -> None:
         paths = [local_path(f) for f in files]
         self._folders.extend({p.rsplit("/", 1)[0] + "/" for p in paths})
         if not paths:
@@ -154,12 +155,21 @@ class DuckDBEngine:
         columns = ", ".join(quote(c) for c in table.column_names)
         # A history gains columns over time, and its older files lack them: read those as null.
         by_name = ", union_by_name = true" if table.kind == "history" else ""
+        where = f" WHERE {quote(only[0])} IN (SELECT value FROM {quote(only[1])})" if only else ""
         try:
             self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
-                              f"SELECT {columns} FROM read_parquet({literals(paths)}{by_name})")
+                              f"SELECT {columns} FROM read_parquet({literals(paths)}{by_name}){where}")
         except duckdb.Error as exc:
             raise CatalogError(f"the data files of table {name} cannot be read ({_message(exc)}); rebuild it "
                                f"with `stedi run --select {name} --full-refresh`") from None
+
+    def files_holding(self, files: list[str], column: str, relation: str) -> list[str]:
+        if not files:
+            return []
+        uris = {local_path(f): f for f in files}
+        found = self.rows(f"SELECT DISTINCT filename FROM read_parquet({literals(list(uris))}, filename = true) "
+                          f"WHERE {quote(column)} IN (SELECT value FROM {quote(relation)})")
+        return sorted(uris[f] for (f,) in found)
 
     def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
                       ) -> None:

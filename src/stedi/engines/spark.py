@@ -21,6 +21,7 @@ import sqlglot
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StructField, StructType, _parse_datatype_json_value
 
 from stedi.engines import memory_budget
@@ -192,12 +193,30 @@ class SparkEngine:
             check_s3(settings, self._spark)
         self._views: list[str] = []
 
-    def register_parquet(self, name: str, files: list[str], table: Table) -> None:
+    def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
+                         ) -> None:
         with _spark_errors(f"reading table {name}"):
             reader = self._spark.read.schema(schema(table))
             frame = reader.parquet(*[local_path(f) for f in files]) if files else \
                 self._spark.createDataFrame([], schema(table))
-            self._view(name, frame.select(*[f"`{c}`" for c in table.column_names]))
+            frame = frame.select(*[f"`{c}`" for c in table.column_names])
+            if only:
+                frame = frame.join(self._spark.table(only[1]), frame[f"`{only[0]}`"] == F.col("value"), "left_semi")
+            self._view(name, frame)
+
+    def files_holding(self, files: list[str], column: str, relation: str) -> list[str]:
+        if not files:
+            return []
+        uris = {local_path(f): f for f in files}
+        with _spark_errors("finding files"):
+            frame = self._spark.read.parquet(*uris).select(f"`{column}`", F.input_file_name().alias("file"))
+            hit = frame.join(self._spark.table(relation), F.col(f"`{column}`") == F.col("value"), "left_semi")
+            found = {r[0] for r in hit.select("file").distinct().collect()}
+        return sorted(uri for path, uri in uris.items() if any(f.endswith(path.split("://")[-1]) for f in found))
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with _spark_errors("a query"):
+            return [tuple(r) for r in self._spark.sql(translate(sql)).collect()]
 
     def register_rows(self, name: str, columns: list[tuple[str, ColumnType]], rows: list[tuple[object, ...]]
                       ) -> None:

@@ -270,6 +270,34 @@ class TableCatalog:
                         overwrite.append_data_file(data_file)
         return self._committed(table, ice, files, sum(f.record_count for f in new), fingerprint, props)
 
+    def rewrite(self, table: Table, removed: list[str], added: list[str], fingerprint: str | None,
+                properties: dict[str, str] | None = None, *, base: int | None) -> TableState:
+        """Swap the data files `removed` for `added` in one OVERWRITE snapshot (copy-on-write of the files
+        that held changed keys, plus new rows); the other files stay. A compare-and-swap on `base`, as
+        `replace`."""
+        from pyiceberg.io.pyarrow import parquet_files_to_data_files
+
+        props = _snapshot_properties(fingerprint, properties)
+        before = self.state(table)
+        ice = self.ensure(table)
+        self._check_base(table, ice, base, added)
+        assert before is not None
+        gone = set(removed)
+        with self._commit(table, added):
+            old = [task.file for task in ice.scan().plan_files() if task.file.file_path in gone] if gone else []
+            if len(old) != len(gone):
+                raise self._conflict(table, added)
+            with ice.transaction() as tx:
+                with tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
+                    for data_file in old:
+                        overwrite.delete_data_file(data_file)
+                    new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(added)))
+                    for data_file in new:
+                        overwrite.append_data_file(data_file)
+        rows = before.rows - sum(f.record_count for f in old) + sum(f.record_count for f in new)
+        return self._committed(table, ice, [f for f in before.files if f not in gone] + added, rows,
+                               fingerprint, props)
+
     def append(self, table: Table, files: list[str], fingerprint: str | None = None,
                properties: dict[str, str] | None = None, *, base: int | None | Literal["any"]) -> TableState:
         """Add `files` to the table in one APPEND snapshot; the new state.

@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Literal
 
 from stedi import faults
 from stedi.config import Settings
 from stedi.engines.base import Engine
 from stedi.iceberg.catalog import TableCatalog, TableState
+from stedi.pipeline.keys import ChangedKeys, changed_keys, relation
 from stedi.pipeline.plan import DEFINITION, INPUTS, content_id, fingerprint_of, table_sql
 from stedi.pipeline.report import Progress, TableRun
 from stedi.privacy.guard import pii_guard
@@ -34,14 +36,20 @@ class DerivedStep:
         self.states = states
         self.key = key
         self.added = dict(added)  # tables appended this run (landing and derived): their new data files
+        # what each table changed this run held before (content_id of its files): a table built from that
+        # can follow the change
+        self.was = {name: content_id(sorted(set(states[name].files) - set(files))) for name, files in added.items()}
+        # tables whose rows of changed keys changed this run (customer_landing: the new customer records)
+        self.keyed = {"customer_landing"} & set(added)
+        self._keys: ChangedKeys | None = None
         self.built = built  # told of the states each time a table is done (the reconciliation starts early)
         self.can_grow = engine.grows_tables  # else every changed table is rebuilt
         self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
 
-    def register(self, name: str, state: TableState) -> None:
+    def register(self, name: str, state: TableState, only: tuple[str, str] | None = None) -> None:
         from stedi.tables import TABLES
 
-        self.engine.register_parquet(name, state.files, TABLES[name])
+        self.engine.register_parquet(name, state.files, TABLES[name], only)
 
     def _register_pseudonyms(self) -> None:
         """email -> customer_key for the curated customers, in the engine's memory only."""
@@ -97,28 +105,39 @@ class DerivedStep:
         with self._commit:
             state = self.catalog.state(table)
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
-        status: Literal["built", "appended", "up to date"] = "up to date"
+        status: Status = "up to date"
         if state is None or state.fingerprint != fingerprint or self.full_refresh:
             if "pseudonyms" in table.uses:
                 self._register_pseudonyms()
             props = {INPUTS: json.dumps({n: content_id(self.states[n].files) for n in table.inputs},
                                         sort_keys=True), DEFINITION: definition}
-            grown = None if self.full_refresh or state is None else self._grown(table, state, definition)
-            if grown is not None:
+            plan = None if self.full_refresh or state is None else self._plan(table, state, definition)
+            removed: list[str] = []
+            grown: list[str] = []
+            if plan is not None:
                 assert state is not None
-                # no grown input: every input has the very files it was built from (rows were added but
-                # none reached a table in between), so the table is already right
-                files_written = self._grow(table, sql, grown, state, folder) if grown else []
+                # (no input changed at all: every input has the very files it was built from, rows were
+                # added but none reached a table in between, so the table is already right)
+                removed, files_written = self._recompute(table, sql, state, folder) if plan.keyed else ([], [])
+                grown = self._grow(table, sql, plan.grown, state, folder, plan.keyed) if plan.grown else []
+                files_written += grown
             else:
                 files_written, _rows = self.engine.write_parquet(sql, table, folder)
             if table.research:
                 pii_guard(self.settings, table, files_written, self.states)  # before the commit
             on = state.snapshot_id if state else None  # the commit is a compare-and-swap on it
             with self._commit:
-                if grown is not None:
-                    state = self.catalog.append(table, files_written, fingerprint, props, base=on)
-                    self.added[table.name] = files_written
-                    status = "appended"
+                if plan is not None:
+                    assert state is not None
+                    self.was[table.name] = content_id(state.files)
+                    self.added[table.name] = grown
+                    if plan.keyed:
+                        self.keyed.add(table.name)
+                        state = self.catalog.rewrite(table, removed, files_written, fingerprint, props, base=on)
+                        status = "updated"
+                    else:
+                        state = self.catalog.append(table, files_written, fingerprint, props, base=on)
+                        status = "appended"
                 else:
                     state = self.catalog.replace(table, files_written, fingerprint, props, base=on)
                     status = "built"
@@ -129,33 +148,73 @@ class DerivedStep:
         self.say(f"      {table.name} {status}: {rows_in:,} rows in, {state.rows:,} rows out ({seconds:.2f} s)")
         return TableRun(table.name, table.zone, status, rows_in, state.rows, seconds)
 
-    def _grown(self, table: Table, state: TableState, definition: str) -> list[str] | None:
-        """The inputs that only grew since `table` was built from them, when that is all that changed and
-        the table's SQL is linear in each (none if their files are all the same); None when it must be
-        rebuilt."""
-        if not self.can_grow or not table.linear_in or state.summary.get(DEFINITION) != definition:
+    # -- incremental maintenance -------------------------------------------------------------------
+    def _plan(self, table: Table, state: TableState, definition: str) -> _Plan | None:
+        """How `table` can follow what changed in its inputs since it was built, or None when it must be
+        rebuilt: an input that was rebuilt (or changed in a way this run did not make), a new SQL or new
+        settings, or an engine that cannot re-point relations."""
+        if not self.can_grow or state.summary.get(DEFINITION) != definition:
             return None
         try:
             built_from = json.loads(state.summary.get(INPUTS, ""))
         except ValueError:
             return None
-        grown = []
+        grown, keyed = [], False
         for name in table.inputs:
-            files = self.states[name].files
-            if built_from.get(name) == content_id(files):
-                continue
-            new = self.added.get(name)
-            if name not in table.linear_in or not new or \
-                    built_from.get(name) != content_id(sorted(set(files) - set(new))):
-                return None
-            grown.append(name)
-        return grown
+            if built_from.get(name) == content_id(self.states[name].files):
+                continue  # unchanged
+            if name not in self.was or built_from.get(name) != self.was[name]:
+                return None  # not what this run started from
+            keyed = keyed or name in self.keyed
+            if self.added.get(name):
+                if name in table.linear_in:
+                    grown.append(name)
+                elif name not in WITHIN_KEYS:  # new rows the SQL must see with the rest of their key
+                    return None
+        if keyed and (table.key is None or not self._changed()):
+            return None if table.key is None else _Plan(grown, False)
+        return _Plan(grown, keyed)
 
-    def _grow(self, table: Table, sql: str, grown: list[str], state: TableState, folder: str) -> list[str]:
+    def _changed(self) -> ChangedKeys:
+        """The customers and devices this run changed (stedi.pipeline.keys), found once."""
+        if self._keys is None:
+            self._keys = changed_keys(self.engine, self.added.get("customer_landing", []))
+            self._keys.register(self.engine, self.key)
+        return self._keys
+
+    def _recompute(self, table: Table, sql: str, state: TableState, folder: str) -> tuple[list[str], list[str]]:
+        """Copy-on-write of the changed keys: the files of `table` that hold a row of a changed key are
+        written again without those rows and with the key's rows computed anew by the table's SQL over its
+        inputs' rows of the changed keys. Returns (the files replaced, the files written)."""
+        from stedi.tables import KEY_SPACES, TABLES
+
+        assert table.key is not None
+        self._changed()
+        changed = relation(KEY_SPACES[table.key])
+        touched = self.engine.files_holding(state.files, table.key, changed)
+        try:
+            for name in table.inputs:
+                key = TABLES[name].key
+                assert key is not None, f"{name} has no key column"
+                self.register(name, self.states[name], only=(key, relation(KEY_SPACES[key])))
+            self.engine.register_parquet("_touched", touched, table)
+            column = quote(table.key)
+            term = (f"SELECT * FROM _touched WHERE {column} NOT IN (SELECT value FROM {changed}) UNION ALL "
+                    f"SELECT * FROM ({sql.strip().rstrip(';')}) AS changed "
+                    f"WHERE {column} IN (SELECT value FROM {changed})")
+            files, _rows = self.engine.write_parquet(term, table, f"{folder}/keys")
+        finally:
+            for name in table.inputs:
+                self.register(name, self.states[name])
+        return touched, files
+
+    def _grow(self, table: Table, sql: str, grown: list[str], state: TableState, folder: str,
+              keyed: bool) -> list[str]:
         """The rows `table` gains from the new rows of `grown`: for inputs I1..In that grew by D1..Dn, the
         SQL over (I1+D1 .. Ii-1+Di-1, Di, Ii+1 .. In) for each i, which together are exactly the rows a
-        rebuild adds (the SQL being linear in each); a set table leaves out rows it already holds."""
-        from stedi.tables import TABLES
+        rebuild adds (the SQL being linear in each); a set table leaves out rows it already holds. With
+        `keyed`, only the rows of unchanged keys: the changed ones were computed whole (_recompute)."""
+        from stedi.tables import KEY_SPACES, TABLES
 
         written: list[str] = []
         old = {name: sorted(set(self.states[name].files) - set(self.added[name])) for name in grown}
@@ -166,12 +225,15 @@ class DerivedStep:
                 self.engine.register_parquet(name, self.added[name], TABLES[name])
                 for after in grown[i + 1:]:
                     self.engine.register_parquet(after, old[after], TABLES[after])
-                term = sql
+                term = sql.strip().rstrip(";")
+                if keyed:
+                    assert table.key is not None
+                    term = (f"SELECT * FROM ({term}) AS grown WHERE {quote(table.key)} NOT IN "
+                            f"(SELECT value FROM {relation(KEY_SPACES[table.key])})")
                 if table.is_set:
                     self.engine.register_parquet("_held", state.files + written, table)
                     columns = ", ".join(quote(c) for c in table.column_names)
-                    term = (f"SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS grown "
-                            f"EXCEPT SELECT {columns} FROM _held")
+                    term = f"SELECT {columns} FROM ({term}) AS grown EXCEPT SELECT {columns} FROM _held"
                 files, _rows = self.engine.write_parquet(term, table, f"{folder}/{i}")
                 written += files
         finally:
@@ -180,3 +242,13 @@ class DerivedStep:
         return written
 
 
+@dataclass(frozen=True)
+class _Plan:
+    grown: list[str]  # inputs that gained rows the table grows by
+    keyed: bool  # whether the rows of changed customers and devices are computed again
+
+
+# Inputs whose new rows all belong to changed keys (so a table not linear in them can still be maintained):
+# the customer records of a run are what makes their emails changed keys.
+WITHIN_KEYS = ("customer_landing",)
+Status = Literal["built", "appended", "updated", "up to date"]

@@ -16,7 +16,9 @@ Progress = Callable[[str], None]
 class TableRun:
     table: str
     zone: str
-    status: Literal["built", "appended", "up to date"]
+    # built: computed whole; appended: grew by its inputs' new rows; updated: also recomputed the rows of
+    # changed customers and devices (stedi.pipeline.keys); up to date: unchanged
+    status: Literal["built", "appended", "updated", "up to date"]
     rows_in: int
     rows_out: int
     seconds: float
