@@ -2,19 +2,25 @@
 
     .venv/bin/python bench/run.py --scale 10 [--runs 3] [--cases run-duckdb,run-spark,plain-pyspark]
 
-Cases (each a fresh process, timed from start to exit):
+Cases (each a fresh process, timed from start to exit; what comes before it is prepared untimed):
   ingest         stedi ingest of the generated landing data into a new lakehouse
   run-duckdb     stedi run (embedded engine) on a freshly ingested lakehouse
+  run-noop       stedi run right after a complete stedi run, nothing new landed
+  run-incremental  stedi run after the next daily batch landed (the data landed and built before): 1% new
+                 customers with their readings, a few existing customers' research consent changed
+  run-incremental-readings  stedi run after 1% more reading files landed (the rest landed and built before)
   run-spark      stedi run --engine spark on a freshly ingested lakehouse
   plain-pyspark  bench/plain_pyspark.py: the five jobs as Glue Studio users write them
+  plain-duckdb   bench/plain_duckdb.sql: the five jobs as one plain DuckDB script, tables in memory
   floor          DuckDB reading all landing JSON once and nothing else
-  run-incremental  stedi run after 1% more landed files arrive (the rest landed and built before)
   ingest-s3      stedi ingest into a lakehouse whose root is in a bucket on a local S3 server (moto)
   run-duckdb-s3  stedi run (embedded engine) with the root in that bucket
 
 Reports wall seconds (median of --runs), peak resident memory of the process tree (JVM included),
-and rows per second, as a table on stdout and as JSON in bench/results/.
-Data is generated once per scale into bench/.data/ (deterministic, seed 0).
+and rows per second, as a table on stdout and as JSON in bench/results/; incremental cases also as a
+share of run-duckdb, every case also as a multiple of plain-duckdb.
+Data is generated once per scale into bench/.data/ (deterministic, seed 0; the batch seed 1), or
+into $STEDI_BENCH_DATA if set.
 """
 
 from __future__ import annotations
@@ -33,14 +39,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
 STEDI = [str(BIN / "stedi")]
-CASES = ("ingest", "run-duckdb", "run-spark", "plain-pyspark", "floor", "run-incremental", "ingest-s3",
-         "run-duckdb-s3")
-DEFAULT_CASES = ("ingest", "run-duckdb", "run-incremental", "run-spark", "plain-pyspark", "floor")
+CASES = ("ingest", "run-duckdb", "run-noop", "run-incremental", "run-incremental-readings", "run-spark",
+         "plain-pyspark", "plain-duckdb", "floor", "ingest-s3", "run-duckdb-s3")
+DEFAULT_CASES = ("ingest", "run-duckdb", "run-noop", "run-incremental", "run-spark", "plain-pyspark",
+                 "plain-duckdb", "floor")
+INCREMENTAL = ("run-noop", "run-incremental", "run-incremental-readings")  # reported as a share of run-duckdb
 # Benchmarks build machine_learning_curated, whose pseudonyms need a key: a throwaway one, unless set.
 BENCH_ENV = {"STEDI_PSEUDONYM_KEY": "bench-key-not-a-secret-0123456789"}
 
@@ -110,20 +119,40 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, i
     return wall, peak
 
 
+def data_root() -> Path:
+    """Where generated data is kept: $STEDI_BENCH_DATA, else bench/.data."""
+    return Path(os.environ.get("STEDI_BENCH_DATA") or BENCH / ".data").resolve()
+
+
 def landing_data(scale: float) -> tuple[Path, int]:
     """Generated landing data for a scale (made once) and its number of records."""
-    out = BENCH / ".data" / f"scale-{scale:g}"
+    out = data_root() / f"scale-{scale:g}"
+    return out, _made(out, lambda: _generate().generate(out, scale=scale, seed=0))
+
+
+def batch_data(scale: float) -> tuple[Path, int]:
+    """The next daily batch of a scale's landing data (made once) and its number of records."""
+    base, _ = landing_data(scale)
+    out = data_root() / f"scale-{scale:g}-batch"
+    return out, _made(out, lambda: _generate().generate_batch(base, out, seed=1))
+
+
+def _made(out: Path, make: Callable[[], Any]) -> int:
+    """The records of generated data in `out`, made first unless a stamp says it was."""
     stamp = out / "records.txt"
     if not stamp.exists():
-        print(f"generating scale {scale:g} data into {out} ...", file=sys.stderr)
+        print(f"generating {out} ...", file=sys.stderr)
         shutil.rmtree(out, ignore_errors=True)
-        sys.path.insert(0, str(REPO / "src"))
-        from stedi.generate import generate
+        report = make()
+        stamp.write_text(str(report.customer_records + report.accelerometer_records + report.step_trainer_records))
+    return int(stamp.read_text())
 
-        report = generate(out, scale=scale, seed=0)
-        records = report.customer_records + report.accelerometer_records + report.step_trainer_records
-        stamp.write_text(str(records))
-    return out, int(stamp.read_text())
+
+def _generate() -> Any:
+    sys.path.insert(0, str(REPO / "src"))
+    import stedi.generate
+
+    return stedi.generate
 
 
 _s3: list[object] = []  # the local S3 server, started on first use
@@ -143,9 +172,10 @@ def s3_env(work: Path, run: int) -> dict[str, str]:
             "STEDI_HOME": f"s3://{bucket}/lake"}
 
 
-def case_commands(case: str, data: Path, work: Path, run: int = 0
+def case_commands(case: str, data: Path, work: Path, run: int = 0, scale: float = 1
                   ) -> tuple[Callable[[], None], list[str], dict[str, str]]:
-    """What to prepare (untimed), the command to time and its environment, for one run of a case."""
+    """What to prepare (untimed), the command to time and its environment, for one run of a case on the
+    data of `scale`, `data`."""
     home = work / "lake"
 
     def fresh() -> None:
@@ -169,7 +199,16 @@ def case_commands(case: str, data: Path, work: Path, run: int = 0
             return fresh, [*STEDI, "ingest", str(data)], env
         if case == "run-duckdb-s3":
             return ingested_s3, [*STEDI, "run"], env
-    if case == "run-incremental":
+    if case in ("run-noop", "run-incremental"):
+        def built_then_batch() -> None:
+            ingested()
+            steps = [["run"]] + ([["ingest", str(batch_data(scale)[0])]] if case == "run-incremental" else [])
+            for step in steps:
+                subprocess.run([*STEDI, "--home", str(home), *step], check=True, capture_output=True,
+                               env={**BENCH_ENV, **os.environ})
+
+        return built_then_batch, [*STEDI, "--home", str(home), "run"], {}
+    if case == "run-incremental-readings":
         def built_then_more() -> None:
             fresh()
             first, later = split_files(data, work)
@@ -208,6 +247,9 @@ def _local_case(case: str, data: Path, work: Path, home: Path, fresh: Callable[[
         return fresh, [sys.executable, str(BENCH / "plain_pyspark.py"), str(data), str(work / "zones")]
     if case == "floor":
         return fresh, [sys.executable, "-c", f"import duckdb; duckdb.sql({FLOOR_SQL.format(d=data)!r}).fetchall()"]
+    if case == "plain-duckdb":
+        script = (BENCH / "plain_duckdb.sql").read_text().replace("$DATA", str(data))
+        return fresh, [sys.executable, "-c", f"import duckdb; duckdb.connect().execute({script!r}).fetchall()"]
     raise SystemExit(f"unknown case {case!r}; cases: {', '.join(CASES)}")
 
 
@@ -225,7 +267,7 @@ def main() -> None:
         for case in args.cases.split(","):
             walls, peaks = [], []
             for i in range(args.runs):
-                prepare, cmd, env = case_commands(case, data, Path(tmp) / case, i)
+                prepare, cmd, env = case_commands(case, data, Path(tmp) / case, i, args.scale)
                 prepare()
                 wall, peak = measure(cmd, env)
                 walls.append(wall)
@@ -236,6 +278,8 @@ def main() -> None:
                             "runs": walls, "median_s": round(median, 3),
                             "peak_rss_mib": round(max(peaks) / 2**20, 1),
                             "records_per_s": round(records / median)})
+            if case == "run-incremental":
+                results[-1]["batch_records"] = batch_data(args.scale)[1]
     report = {
         "scale": args.scale, "records": records, "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PHYS_PAGES")
@@ -247,6 +291,11 @@ def main() -> None:
     path = args.out / f"scale-{args.scale:g}.json"
     if path.exists():  # keep the other cases' latest figures; each case says when it was measured
         earlier = {r["case"]: r for r in json.loads(path.read_text())["results"]}
+        old = earlier.get("run-incremental")
+        if old is not None and "batch_records" not in old:
+            # measured before run-incremental landed a daily batch: that was the readings-only case
+            del earlier["run-incremental"]
+            earlier.setdefault("run-incremental-readings", {**old, "case": "run-incremental-readings"})
         report["results"] = list({**earlier, **{r["case"]: r for r in results}}.values())
     base = {r["case"]: r["median_s"] for r in report["results"]}
     for r in report["results"]:
@@ -254,7 +303,9 @@ def main() -> None:
             r["x_faster_than_plain_pyspark"] = round(base["plain-pyspark"] / r["median_s"], 2)
         if "floor" in base:
             r["x_floor"] = round(r["median_s"] / base["floor"], 2)
-        if "run-duckdb" in base and r["case"] == "run-incremental":
+        if "plain-duckdb" in base:
+            r["x_plain_duckdb"] = round(r["median_s"] / base["plain-duckdb"], 2)
+        if "run-duckdb" in base and r["case"] in INCREMENTAL:
             r["share_of_full_run"] = round(r["median_s"] / base["run-duckdb"], 3)
     path.write_text(json.dumps(report, indent=2) + "\n")
     for server in _s3:
@@ -270,13 +321,16 @@ def markdown(report: dict) -> str:  # type: ignore[type-arg]
     m = report["machine"]
     lines = [f"Scale {report['scale']:g}: {report['records']:,} landing records; {m['cores']} cores, "
              f"{m['memory_gib']} GiB, Python {m['python']}.", "",
-             "| case | median s | runs | peak MiB | records/s | vs plain PySpark | x floor |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| case | median s | runs | peak MiB | records/s | vs plain PySpark | vs plain DuckDB | x floor "
+             "| share of full run |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
         plain = f"{r['x_faster_than_plain_pyspark']:.1f}x faster" if "x_faster_than_plain_pyspark" in r else ""
+        duck = f"{r['x_plain_duckdb']:.1f}x" if "x_plain_duckdb" in r else ""
         floor = f"{r['x_floor']:.1f}x" if "x_floor" in r else ""
+        share = f"{r['share_of_full_run']:.0%}" if "share_of_full_run" in r else ""
         lines.append(f"| `{r['case']}` | {r['median_s']:.2f} | {len(r['runs'])} | {r['peak_rss_mib']:,.0f} | "
-                     f"{r['records_per_s']:,} | {plain} | {floor} |")
+                     f"{r['records_per_s']:,} | {plain} | {duck} | {floor} | {share} |")
     return "\n".join(lines) + "\n"
 
 

@@ -19,22 +19,27 @@ The shape follows facts measured on the public STEDI data (956 customers, 81,273
 
 Deterministic: the output depends only on (scale, seed). Readings are generated and written in
 chunks of customers, so memory stays bounded at any scale.
+
+`generate_batch` makes the next daily batch of such data: new customers with their readings, and
+newer records of a few existing customers whose research consent changed.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["GenerateReport", "generate"]
+__all__ = ["GenerateReport", "generate", "generate_batch"]
 
 I64 = npt.NDArray[np.int64]
 Rng = np.random.Generator
@@ -100,12 +105,13 @@ class GenerateReport:
     """What `generate` wrote."""
 
     out: Path
-    customers: int  # distinct customers (emails)
-    customer_records: int  # customer lines written (includes older versions)
+    customers: int  # distinct new customers (emails)
+    customer_records: int  # customer lines written (includes older versions and changed customers)
     accelerometer_records: int
     step_trainer_records: int
     files: int
     seconds: float
+    changed_customers: int = 0  # existing customers given a newer record (generate_batch only)
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,134 @@ def generate(out: Path | str, scale: float = 1.0, seed: int = 0,
     return report
 
 
-def _make_customers(rng: Rng, n: int) -> _Customers:
+def generate_batch(base: Path | str, out: Path | str, share: float = 0.01, changed: float = 0.1, seed: int = 1,
+                   progress: Callable[[str], None] | None = None) -> GenerateReport:
+    """Write the next daily batch of landing files for the data `generate` wrote under `base`.
+
+    The batch holds `round(share * customers in base)` (at least 1) new customers with their readings,
+    shaped like `generate`'s, registered after the latest registration in base, with emails that base
+    does not have (a batch-specific suffix: `First.Last.b<n>@test.com`); and, for `round(changed * new
+    customers)` (at least 1) existing customers, a newer record: same fields, a lastUpdateDate after
+    every record in base, and research consent toggled (a consenting customer withdraws; the others
+    consent as of the new lastUpdateDate). Files go to `<out>/<source>/landing/<source>-<n>.json`, numbered
+    after the highest file number in base, so the batch lands beside base without a name clash.
+
+    Deterministic in (base content, share, changed, seed). Base's customer files are read twice, line
+    by line, keeping one date per customer; readings are made in chunks, so memory stays bounded.
+    """
+    for name, value in (("share", share), ("changed", changed)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative fraction of customers, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    began = time.perf_counter()
+    base, root = Path(base), Path(out)
+    if root.resolve() == base.resolve():
+        raise ValueError(f"the batch must go to another folder than its base ({base})")
+    say = progress or (lambda _msg: None)
+    files = sorted((base / "customer" / "landing").glob("*.json"))
+
+    # Pass 1: each customer's latest lastUpdateDate, and the latest time anything happened in base.
+    latest: dict[str, int] = {}
+    last_time = FIRST_REGISTRATION_MS
+    for record in _records(files):
+        email, updated = record["email"], int(record["lastUpdateDate"])
+        latest[email] = max(updated, latest.get(email, updated))
+        last_time = max(last_time, updated, int(record["registrationDate"]))
+    if not latest:
+        raise ValueError(f"no customer records under {base / 'customer' / 'landing'}: generate the base first")
+    n_new = max(1, round(share * len(latest)))
+    n_changed = min(len(latest), max(1, round(changed * n_new)))
+    first_file = _next_file_index(base)
+    say(f"generating a batch of {n_new:,} new and {n_changed:,} changed customers (seed {seed}) "
+        f"after {len(latest):,} customers in {base} into {root}")
+
+    # New customers, registered after everything in base, under emails base does not have.
+    start = last_time + REGISTRATION_SPACING_MS
+    customers = _make_customers(np.random.default_rng([seed, 3, 0]), n_new, first_registration=start)
+    tag = f".b{first_file}@"
+    customers = replace(customers, email=[e.replace("@", tag, 1) for e in customers.email])
+    if clash := [e for e in customers.email if e in latest]:
+        raise ValueError(f"{len(clash)} new emails are in base already (e.g. {clash[0]}): a batch of this "
+                         f"base was merged into it under other file names")
+
+    # Pass 2: the latest record of each changed customer, updated within the batch's time window.
+    rng = np.random.default_rng([seed, 3, 3])
+    emails = sorted(latest)
+    chosen = [emails[i] for i in np.sort(rng.choice(len(emails), size=n_changed, replace=False)).tolist()]
+    stamps = rng.integers(start, start + n_new * REGISTRATION_SPACING_MS + 1, n_changed).tolist()
+    update = dict(zip(chosen, stamps, strict=True))
+    changed_lines: dict[str, str] = {}
+    for record in _records(files):
+        email = record["email"]
+        if email in update and email not in changed_lines and record["lastUpdateDate"] == latest[email]:
+            stamp = update[email]
+            record["lastUpdateDate"] = stamp
+            record["shareWithResearchAsOfDate"] = None if record["shareWithResearchAsOfDate"] is not None else stamp
+            changed_lines[email] = json.dumps(record) + "\n"
+    del latest, emails
+
+    n_records = n_new + len(customers.older) + n_changed
+    expected_accel = math.ceil(n_new * SLOTS * EXPECTED_ACCEL_PER_SLOT)
+    cust_lpf, accel_lpf, st_lpf = (_lines_per_file(t) for t in (n_records, expected_accel, n_new * SLOTS))
+    cust_files = math.ceil(n_records / cust_lpf)
+    accel_files = math.ceil(expected_accel * 1.05 / accel_lpf) + 1
+    writers = {
+        "customer": _Writer(root, "customer", first_file, cust_lpf, say),
+        "accelerometer": _Writer(root, "accelerometer", first_file + cust_files, accel_lpf, say),
+        "step_trainer": _Writer(root, "step_trainer", first_file + cust_files + accel_files, st_lpf, say),
+    }
+    try:
+        _write_customers(writers["customer"], customers, np.random.default_rng([seed, 3, 1]))
+        writers["customer"].write([changed_lines[e] for e in chosen])
+        writers["customer"].close()
+        for chunk, first in enumerate(range(0, n_new, CHUNK_CUSTOMERS)):
+            ids = np.arange(first, min(first + CHUNK_CUSTOMERS, n_new))
+            accel, steps = _chunk_readings(np.random.default_rng([seed, 3, 2, chunk]), customers, ids)
+            writers["accelerometer"].write(accel)
+            writers["step_trainer"].write(steps)
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+    report = GenerateReport(
+        out=root,
+        customers=n_new,
+        customer_records=writers["customer"].lines,
+        accelerometer_records=writers["accelerometer"].lines,
+        step_trainer_records=writers["step_trainer"].lines,
+        files=sum(w.files for w in writers.values()),
+        seconds=time.perf_counter() - began,
+        changed_customers=n_changed,
+    )
+    say(f"wrote {report.customer_records:,} customer, {report.accelerometer_records:,} accelerometer and "
+        f"{report.step_trainer_records:,} step trainer records in {report.files} files "
+        f"({report.seconds:.1f} s)")
+    return report
+
+
+def _records(files: list[Path]) -> Iterator[dict[str, Any]]:
+    """The customer records of landing files, one line at a time (blank lines skipped)."""
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def _next_file_index(base: Path) -> int:
+    """The first file index whose number (see _Writer) is above every landing file number in base."""
+    highest = -1
+    for path in base.glob("*/landing/*.json"):
+        if match := _FILE_NUMBER.fullmatch(path.name):
+            highest = max(highest, int(match[1]))
+    return max(0, (highest - FILE_NUMBER_BASE) // FILE_NUMBER_STEP + 1)
+
+
+_FILE_NUMBER = re.compile(r".+-(\d+)\.json")
+
+
+def _make_customers(rng: Rng, n: int, first_registration: int = FIRST_REGISTRATION_MS) -> _Customers:
     # Unique emails: distinct (first, last, repeat) combinations; repeat > 0 adds a number.
     pool = len(FIRST_NAMES) * len(LAST_NAMES)
     combos = rng.choice(pool * math.ceil(n / pool), size=n, replace=False)
@@ -198,7 +331,7 @@ def _make_customers(rng: Rng, n: int) -> _Customers:
     years = rng.integers(BIRTH_YEARS[0], BIRTH_YEARS[1] + 1, n)
     birthday = [f"{y:04d}-01-01" for y in years.tolist()]
 
-    registration = np.sort(rng.integers(0, n * REGISTRATION_SPACING_MS, n)) + FIRST_REGISTRATION_MS
+    registration = np.sort(rng.integers(0, n * REGISTRATION_SPACING_MS, n)) + first_registration
     older = np.sort(rng.choice(n, size=round(n * OLDER_VERSION_P), replace=False))
     # An older record needs room before the current one: those customers were always updated.
     updated = rng.random(n) < UPDATED_P - OLDER_VERSION_P

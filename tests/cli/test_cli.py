@@ -537,6 +537,17 @@ def test_generate_then_ingest_and_run(tmp_path: Path, home: Path) -> None:
     assert all((owner[k], t) in phone for k, t in ml)  # each device paired with its owner's phone only
 
 
+
+def test_generate_next_batch_lands_beside_its_base(tmp_path: Path, home: Path) -> None:
+    base, batch = tmp_path / "base", tmp_path / "batch"
+    assert invoke("generate", "--out", base, "--scale", "0.05").exit_code == 0
+    generated = invoke("generate", "--out", batch, "--next-batch-of", base, "--share", "0.2")
+    assert generated.exit_code == 0 and "3 files written to" in generated.stdout
+    assert "10 new and 1 changed customers" in generated.stderr
+    assert invoke("--home", home, "ingest", base, batch).stdout.startswith("6 landed")
+    refused = invoke("generate", "--out", base, "--next-batch-of", base)
+    assert refused.exit_code == 2 and "another folder" in refused.stderr
+
 # -- the installed console script ------------------------------------------------------------------
 def test_console_script_end_to_end(tmp_path: Path) -> None:
     script = shutil.which("stedi", path=str(Path(sys.executable).parent)) or shutil.which("stedi")

@@ -4,6 +4,7 @@ in tests)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +29,24 @@ def test_bench_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert 0 < report["results"][2]["share_of_full_run"]
     table = (tmp_path / "scale-1.md").read_text()
     assert all(f"| `{case}` |" in table for case in cases) and table in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_incremental_and_plain_duckdb_cases(tmp_path: Path) -> None:
+    # A tiny scale, its data (and the batch) generated into the test's folder, not bench/.data.
+    cases = ["run-duckdb", "run-noop", "run-incremental", "run-incremental-readings", "plain-duckdb"]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--scale", "0.05", "--runs", "1",
+         "--cases", ",".join(cases), "--out", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "STEDI_BENCH_DATA": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["scale-0.05", "scale-0.05-batch"]
+    report = json.loads((tmp_path / "results" / "scale-0.05.json").read_text())
+    results = {r["case"]: r for r in report["results"]}
+    assert list(results) == cases
+    assert all(0 < r["share_of_full_run"] for c, r in results.items() if c.startswith("run-") and c != "run-duckdb")
+    assert "share_of_full_run" not in results["run-duckdb"] and results["plain-duckdb"]["x_plain_duckdb"] == 1
+    assert results["run-incremental"]["batch_records"] > 0
+    table = (tmp_path / "results" / "scale-0.05.md").read_text()
+    assert "| vs plain DuckDB |" in table and all(f"| `{case}` |" in table for case in cases)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb  # noqa: TID251  (tests may query the generated files directly)
 import pytest
 
-from stedi.generate import FIRST_NAMES, LAST_NAMES, GenerateReport, generate
+from stedi.generate import FIRST_NAMES, LAST_NAMES, GenerateReport, generate, generate_batch
 
 SOURCES = ("customer", "accelerometer", "step_trainer")
 # Field order and JSON types of the real landing files.
@@ -227,3 +227,104 @@ def test_the_per_customer_join_is_stricter_than_a_join_on_time(db: duckdb.DuckDB
     readings = _one(db, 'select count(*) from accelerometer a join consenting c on a."user" = c.email')
     assert ml == readings  # every phone reading of a consenting customer has its device reading
     assert readings < on_time < readings * 1.15  # real: 40,981 vs 43,681
+
+
+# -- the next batch -------------------------------------------------------------------------------------
+Rows = dict[str, list[dict[str, object]]]
+
+
+def _rows(out: Path) -> Rows:
+    return {src: [json.loads(line) for f in _files(out, src) for line in f.read_text().splitlines()]
+            for src in SOURCES}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Rows, GenerateReport, Rows]:
+    base = generate(tmp_path_factory.mktemp("base"), scale=0.3, seed=0)
+    report = generate_batch(base.out, tmp_path_factory.mktemp("batch"), share=0.05, changed=0.5, seed=1)
+    return _rows(base.out), report, _rows(report.out)
+
+
+def _latest(customers: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    latest: dict[str, dict[str, object]] = {}
+    for row in customers:
+        email = str(row["email"])
+        if email not in latest or int(str(row["lastUpdateDate"])) > int(str(latest[email]["lastUpdateDate"])):
+            latest[email] = row
+    return latest
+
+
+def test_batch_brings_new_customers_and_changes_a_few(batch: tuple[Rows, GenerateReport, Rows]) -> None:
+    base, report, new = batch
+    in_base = _latest(base["customer"])
+    emails = {str(r["email"]) for r in new["customer"]}
+    fresh, changed = emails - set(in_base), emails & set(in_base)
+    assert report.customers == len(fresh) == round(0.05 * len(in_base))
+    assert report.changed_customers == len(changed) == round(0.5 * report.customers)
+    assert report.customer_records == len(new["customer"])
+    assert report.accelerometer_records == len(new["accelerometer"])
+    assert report.step_trainer_records == len(new["step_trainer"])
+    assert all(EMAIL.match(e.replace(".b", "", 1)) for e in fresh)  # First.Last.b<n>@test.com
+    last_registration = max(int(str(r["registrationDate"])) for r in base["customer"])
+    assert all(int(str(r["registrationDate"])) > last_registration
+               for r in new["customer"] if r["email"] in fresh)
+    for row in new["customer"]:  # the shape generate makes
+        assert list(row) == list(SCHEMAS["customer"])
+
+
+def test_changed_customers_get_a_newer_record_with_consent_toggled(
+        batch: tuple[Rows, GenerateReport, Rows]) -> None:
+    base, _, new = batch
+    in_base = _latest(base["customer"])
+    changed = [r for r in new["customer"] if r["email"] in in_base]
+    assert changed and len({r["email"] for r in changed}) == len(changed)
+    newest_in_base = max(int(str(r["lastUpdateDate"])) for r in base["customer"])
+    for row in changed:
+        old = in_base[str(row["email"])]
+        assert int(str(row["lastUpdateDate"])) > newest_in_base
+        if old["shareWithResearchAsOfDate"] is None:
+            assert row["shareWithResearchAsOfDate"] == row["lastUpdateDate"]
+        else:
+            assert row["shareWithResearchAsOfDate"] is None
+        kept = set(row) - {"lastUpdateDate", "shareWithResearchAsOfDate"}
+        assert {k: row[k] for k in kept} == {k: old[k] for k in kept}
+
+
+def test_batch_readings_belong_to_the_new_customers(batch: tuple[Rows, GenerateReport, Rows]) -> None:
+    base, _, new = batch
+    in_base = set(_latest(base["customer"]))
+    fresh = {str(r["email"]): str(r["serialNumber"]) for r in new["customer"] if r["email"] not in in_base}
+    assert {r["user"] for r in new["accelerometer"]} == set(fresh)
+    assert {r["serialNumber"] for r in new["step_trainer"]} == set(fresh.values())
+    assert len(new["step_trainer"]) == 30 * len(fresh)
+    base_serials = {r["serialNumber"] for r in base["customer"]}
+    assert not base_serials & set(fresh.values())
+    for src in ("accelerometer", "step_trainer"):
+        assert all(list(row) == list(SCHEMAS[src]) for row in new[src])
+
+
+def test_batch_file_names_follow_the_base(tmp_path: Path) -> None:
+    base = generate(tmp_path / "base", scale=0.05, seed=0)
+    first = generate_batch(base.out, tmp_path / "b1", share=0.001, changed=0)  # at least 1 and 1
+    assert first.customers == 1 and first.changed_customers == 1
+    base_names = {p.name for p in base.out.rglob("*.json")}
+    highest = max(int(n.rsplit("-", 1)[1].removesuffix(".json")) for n in base_names)
+    names = [p.name for p in first.out.rglob("*.json")]
+    assert len(names) == first.files == 3 and not base_names & set(names)
+    assert all(int(n.rsplit("-", 1)[1].removesuffix(".json")) > highest for n in names)
+    with pytest.raises(ValueError, match="another folder"):
+        generate_batch(base.out, base.out)
+    with pytest.raises(ValueError, match="share"):
+        generate_batch(base.out, tmp_path / "bad", share=-0.1)
+    with pytest.raises(ValueError, match="generate the base first"):
+        generate_batch(tmp_path / "empty", tmp_path / "bad")
+
+
+def test_batch_is_deterministic(tmp_path: Path) -> None:
+    base = generate(tmp_path / "base", scale=0.1, seed=0)
+    a = generate_batch(base.out, tmp_path / "a", share=0.1, seed=3)
+    b = generate_batch(base.out, tmp_path / "b", share=0.1, seed=3)
+    c = generate_batch(base.out, tmp_path / "c", share=0.1, seed=4)
+    assert _tree(a.out) == _tree(b.out)
+    other = _tree(c.out)
+    assert all(other[name] != data for name, data in _tree(a.out).items())

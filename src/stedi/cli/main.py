@@ -62,12 +62,21 @@ def cli(ctx: click.Context, home: str | None, config: str | None, debug: bool) -
 @click.option("--scale", default=1.0, show_default=True, type=float,
               help="1 is about the size of the real data (956 customers, 81k accelerometer readings).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
-def generate(out: str, scale: float, seed: int) -> None:
+@click.option("--next-batch-of", "base", type=click.Path(exists=True, file_okay=False), metavar="BASE",
+              help="Write the next daily batch of the data in BASE instead (new customers with their readings, "
+                   "a few existing customers' consent changed); --scale is then BASE's.")
+@click.option("--share", default=0.01, show_default=True, type=float,
+              help="With --next-batch-of: new customers, as a share of BASE's.")
+def generate(out: str, scale: float, seed: int, base: str | None, share: float) -> None:
     """Write synthetic landing data (customer/, accelerometer/, step_trainer/) into OUT."""
     from stedi.generate import generate as make
+    from stedi.generate import generate_batch
 
     try:
-        report = make(Path(out), scale=scale, seed=seed, progress=_say)
+        if base is None:
+            report = make(Path(out), scale=scale, seed=seed, progress=_say)
+        else:
+            report = generate_batch(Path(base), Path(out), share=share, seed=seed, progress=_say)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(render(["source", "records"], [
