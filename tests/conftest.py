@@ -1,7 +1,9 @@
-"""Shared fixtures. Tests never see the developer's own stedi.toml or STEDI_* variables."""
+"""Shared fixtures. Tests never see the developer's own stedi.toml or STEDI_* variables (but
+STEDI_VERIFY_RECONCILIATION, which is "always" unless set)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,10 @@ from stedi import Lakehouse
 from stedi.config import env_variables
 
 from support import DATA_ORIGIN, DATA_VARIABLE, DEFAULT_DATA, SHARED_DATA, TEST_KEY
+
+# Every `stedi run` of the session verifies its figures by a recount from the tables (a disagreement fails
+# the run with ReconciliationError); set here, before any lakehouse is made, and kept by isolated_env.
+VERIFY_RECONCILIATION = os.environ.setdefault("STEDI_VERIFY_RECONCILIATION", "always")
 
 # One test body, every engine: tests that take `engine` run once per engine (Spark ones marked `spark`).
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -26,6 +32,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (*env_variables(), "STEDI_CONFIG", "STEDI_SPARK_MASTER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STEDI_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.setenv("STEDI_VERIFY_RECONCILIATION", VERIFY_RECONCILIATION)
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)

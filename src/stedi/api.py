@@ -246,6 +246,17 @@ class Lakehouse:
         figures: list[dict[str, Any]] = result.to_pylist()
         return figures
 
+    def verify_reconciliation(self) -> list[dict[str, Any]]:
+        """The latest run's reconciliation figures (as `reconcile()`), verified: every source it recorded is
+        recounted from the current tables by `sql/reconcile/<source>.sql` under this lakehouse's consent
+        policy. A ReconciliationError lists every figure that disagrees. A reader: no lock is taken."""
+        from stedi.pipeline.reconcile import verify
+
+        figures = self.reconcile()
+        if figures:
+            verify(self.settings, self.catalog, {f["source"]: f for f in figures}, figures[0]["run_id"])
+        return figures
+
     def optimize(self, *, retention_days: float | None = None, grace_minutes: float | None = None,
                  progress: Progress | None = None) -> list[OptimizeReport]:
         """Compact small table files and expire snapshots older than the retention (see stedi.iceberg.optimize)."""

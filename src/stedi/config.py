@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = "stedi.toml"
 ENGINES = ("duckdb", "spark")
 CONSENT_POLICIES = ("any", "since_consent")
+VERIFY_RECONCILIATION = ("never", "always")
 NAMESPACE = "stedi"
 FILE_RELATIVE = ("home", "catalog_file")  # in stedi.toml, relative to the file (others: to the working dir)
 S3_SECTION = Table(
@@ -104,6 +105,10 @@ class Settings:
     consent_policy: Annotated[str, OneOf(
         CONSENT_POLICIES, about="any: every reading of a consenting customer; since_consent: only later ones",
     )] = "any"
+    verify_reconciliation: Annotated[str, OneOf(
+        VERIFY_RECONCILIATION, about="always: `stedi run` recounts every source from the tables after recording "
+                                     "its figures and fails if they disagree (as `stedi reconcile --verify`)",
+    )] = "never"
     pseudonym_key_file: Annotated[Path | None, LocalPath(
         unset="`~/.config/stedi/pseudonym.key`",
         about="the pseudonym key, never inside home; STEDI_PSEUDONYM_KEY (the key itself) wins")] = None

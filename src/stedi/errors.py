@@ -9,7 +9,8 @@
     ├── QueryError             SQL that fails, that would modify data, or that ran past its timeout
     ├── EngineError            an engine that is not installed or fails while building a table
     ├── QualityError           a quality rule whose action is fail, too much quarantined, or figures
-    │                          that do not balance
+    │   │                      that do not balance
+    │   └── ReconciliationError  a run's recorded figures that a recount from the tables contradicts
     ├── LockError              another writer holds the lakehouse (run, ingest, optimize, erase, attach)
     └── ErasureError           an erasure that could not be completed or proven
 
@@ -53,6 +54,10 @@ class EngineError(StediError):
 
 class QualityError(StediError):
     """The data broke a rule that stops the run."""
+
+
+class ReconciliationError(QualityError):
+    """The figures a run recorded disagree with a recount from the tables (`stedi reconcile --verify`)."""
 
 
 class LockError(StediError):

@@ -403,7 +403,8 @@ def test_tables_before_any_run(landed: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["tables"], ["sql", "select 1"], ["describe", "customer_trusted"],
-                                     ["reconcile"], ["erase", "--dry-run", "--email", "a@b.c"]])
+                                     ["reconcile"], ["reconcile", "--verify"],
+                                     ["erase", "--dry-run", "--email", "a@b.c"]])
 def test_a_reader_on_a_path_without_a_lakehouse_creates_nothing(capsys: pytest.CaptureFixture[str],
                                                                 tmp_path: Path, command: list[str]) -> None:
     typo = tmp_path / "typo"

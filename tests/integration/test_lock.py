@@ -82,6 +82,7 @@ def test_readers_never_wait_for_a_writer(built: Lakehouse, held: WriterLock) -> 
     assert rows(reader, "select count(*) from machine_learning_curated") == [(6,)]
     assert [t.rows for t in reader.tables()][:3] == [14, 12, 11]
     assert reader.reconcile()[0]["source"] == "customer"
+    assert reader.verify_reconciliation() == reader.reconcile()
     assert time.monotonic() - started < 5
 
 

@@ -68,7 +68,7 @@ def test_bad_settings_are_named(text: str, message: str) -> None:
 # -- every setting's bad value, from each source -----------------------------------------------------------
 KNOWN = ("catalog, catalog_file, checks_dir, consent_policy, duckdb, engine, home, lock_wait, max_quarantine_share, "
          "max_record_bytes, optimize_grace_minutes, pseudonym_key_file, query_timeout, s3, snapshot_retention_days, "
-         "spark, target_file_size")
+         "spark, target_file_size, verify_reconciliation")
 SIZE = 'it must be a number of bytes with a unit, such as "256MB", "1GiB" or "500kB"'
 IN_A_BUCKET = ('it must be a local path (SQLite cannot keep a catalog in a bucket; for a shared catalog use '
                '[catalog] type = "sql" on PostgreSQL, "glue" or "rest")')
@@ -95,6 +95,8 @@ BAD_IN_THE_FILE = [
     ('checks_dir = "s3://bucket/checks"', "checks_dir = 's3://bucket/checks'{where} is not valid: it must be a "
      "local path"),
     ("consent_policy = true", "unknown consent_policy True{where}; choose one of: any, since_consent"),
+    ('verify_reconciliation = "sometimes"', "unknown verify_reconciliation 'sometimes'{where}; choose one of: never, "
+     "always"),
     ('pseudonym_key_file = ["key"]', "pseudonym_key_file = ['key']{where} is not valid: it must be a local path"),
     ('catalog_file = "s3://bucket/catalog.db"', f"catalog_file = 's3://bucket/catalog.db'{{where}} is not valid: "
      f"{IN_A_BUCKET}"),
@@ -144,6 +146,8 @@ BAD_IN_THE_ENVIRONMENT = [
      "be a local path"),
     ("STEDI_CONSENT_POLICY", "maybe", "unknown consent_policy 'maybe' from STEDI_CONSENT_POLICY; choose one of: any, "
      "since_consent"),
+    ("STEDI_VERIFY_RECONCILIATION", "yes", "unknown verify_reconciliation 'yes' from STEDI_VERIFY_RECONCILIATION; "
+     "choose one of: never, always"),
     ("STEDI_PSEUDONYM_KEY_FILE", "s3://b/key", "pseudonym_key_file = 's3://b/key' from STEDI_PSEUDONYM_KEY_FILE is "
      "not valid: it must be a local path"),
     ("STEDI_CATALOG_FILE", "s3://b/catalog.db", "catalog_file = 's3://b/catalog.db' from STEDI_CATALOG_FILE is not "
@@ -180,6 +184,7 @@ BAD_ARGUMENTS: list[tuple[str, Any, str]] = [
     ("max_record_bytes", True, "max_record_bytes = True is not valid: it must be a whole number of bytes, 1 or more"),
     ("checks_dir", 3, "checks_dir = 3 is not valid: it must be a local path"),
     ("consent_policy", "since consent", "unknown consent_policy 'since consent'; choose one of: any, since_consent"),
+    ("verify_reconciliation", True, "unknown verify_reconciliation True; choose one of: never, always"),
     ("pseudonym_key_file", True, "pseudonym_key_file = True is not valid: it must be a local path"),
     ("catalog_file", "s3://lake/x/catalog.db", f"catalog_file = 's3://lake/x/catalog.db' is not valid: {IN_A_BUCKET}"),
     ("s3", {"path_style": 2}, "[s3] path_style = 2 is not valid: it must be true or false"),

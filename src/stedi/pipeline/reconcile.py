@@ -7,6 +7,10 @@ appended to the `reconciliation` table (the history).
 Counting re-derives the distinct readings and the consent join (seconds at scale), so a source's counts
 are kept in the history's snapshot with what they were counted from (the SQL, the consent policy and the
 content fingerprints of the tables read), and reused while all of that is unchanged.
+
+The verification (`stedi reconcile --verify`, and every run under `verify_reconciliation = "always"`)
+recounts every source from the current tables with the same SQL (`recount`, nothing reused) and compares
+the counts with the figures the run recorded (`verify`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import cast
 
 from stedi.config import Settings
 from stedi.engines import open_query_engine
-from stedi.iceberg.catalog import TableCatalog, TableState
+from stedi.errors import ReconciliationError
+from stedi.iceberg.catalog import TableCatalog, TableState, require_state
 from stedi.storage.files import open_uri
 from stedi.tables import TABLES
 
@@ -90,15 +95,7 @@ class Reconciliation:
                 self._counts[source] = self._pool.submit(self._count, source, tables)
 
     def _count(self, source: str, tables: Mapping[str, TableState]) -> Mapping[str, object]:
-        engine = open_query_engine(self._settings, beside_a_build=True)  # half the ceiling
-        try:
-            engine.register_rows("run_settings", [("consent_policy", "string")], [(self._policy,)])
-            for name, state in tables.items():
-                engine.register_parquet(name, state.files, TABLES[name])
-            [row] = engine.query(_sql(source)).to_pylist()
-            return cast("Mapping[str, object]", row)
-        finally:
-            engine.close()
+        return _count(self._settings, self._policy, [source], tables, beside_a_build=True)[source]  # half the ceiling
 
     def figures(self, states: Mapping[str, TableState], read: Mapping[str, int],
                 warnings: Mapping[str, int], suppressed: Mapping[str, int] | None = None) -> list[Figures]:
@@ -123,6 +120,52 @@ class Reconciliation:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _count(settings: Settings, consent_policy: str, sources: list[str], tables: Mapping[str, TableState],
+           beside_a_build: bool) -> dict[str, Mapping[str, object]]:
+    """Count `sources` by their `sql/reconcile/<source>.sql` over `tables` (each source's NEEDS), on one
+    DuckDB connection."""
+    engine = open_query_engine(settings, beside_a_build=beside_a_build)
+    try:
+        engine.register_rows("run_settings", [("consent_policy", "string")], [(consent_policy,)])
+        for name in dict.fromkeys(n for source in sources for n in NEEDS[source]):
+            engine.register_parquet(name, tables[name].files, TABLES[name])
+        counts = {}
+        for source in sources:
+            [row] = engine.query(_sql(source)).to_pylist()
+            counts[source] = cast("Mapping[str, object]", row)
+        return counts
+    finally:
+        engine.close()
+
+
+def recount(settings: Settings, states: Mapping[str, TableState], *, in_a_run: bool = False
+            ) -> dict[str, dict[str, int]]:
+    """Every source whose tables are all in `states`, counted afresh from them (nothing reused), under the
+    settings' consent policy: {source: {kept, filtered, quarantined, duplicates}}. `in_a_run`: a writer's
+    run counts (DuckDB spills into the writers' scratch folder), not a reader."""
+    sources = [source for source, needs in NEEDS.items() if all(n in states for n in needs)]
+    counted = _count(settings, settings.consent_policy, sources, states, beside_a_build=in_a_run)
+    return {source: {k: int(cast(int, row[k])) for k in COUNTS} for source, row in counted.items()}
+
+
+def verify(settings: Settings, catalog: TableCatalog, recorded: Mapping[str, Mapping[str, object]],
+           run_id: str, *, in_a_run: bool = False) -> None:
+    """Recount each source of `recorded` ({source: its figures as a run recorded them}) from the current
+    tables and raise a ReconciliationError listing every term that disagrees."""
+    needed = dict.fromkeys(n for source in recorded for n in NEEDS[source])
+    states = {name: require_state(catalog, TABLES[name]) for name in needed}
+    recounted = recount(settings, states, in_a_run=in_a_run)
+    off = [f"{source}: {term} recorded {int(cast(int, figures[term])):,} but recounted {recounted[source][term]:,}"
+           for source, figures in recorded.items() for term in COUNTS
+           if int(cast(int, figures[term])) != recounted[source][term]]
+    if off:
+        raise ReconciliationError(
+            f"the reconciliation of run {run_id} does not match the tables: " + "; ".join(off)
+            + f" (recounted with consent_policy = {settings.consent_policy!r} by sql/reconcile/<source>.sql). "
+            "A table changed after the run (another writer), the consent policy is not the run's, or the run "
+            "counted wrongly; `stedi run --full-refresh` rebuilds the tables and their figures")
 
 
 def _sql(source: str) -> str:

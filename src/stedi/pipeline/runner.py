@@ -5,7 +5,8 @@
    quarantined stops the run here, before anything is committed.
 2. Derived tables: the engine runs each table's `.sql`, a table starting as soon as its inputs are built.
 3. Reconciliation: every source's records are accounted for, counted in the background as soon as the
-   source's tables are built, and the figures appended to the history.
+   source's tables are built, and the figures appended to the history (then, under
+   `verify_reconciliation = "always"`, recounted from the tables: stedi.pipeline.reconcile.verify).
 
 A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files and
 quality checks (landing tables) or the content of its input tables. That fingerprint is stored in the
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from stedi import faults
@@ -31,7 +33,7 @@ from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
 from stedi.pipeline.derived import DerivedStep
 from stedi.pipeline.landing import LandingStep
-from stedi.pipeline.reconcile import Reconciliation, last_counts, record
+from stedi.pipeline.reconcile import Reconciliation, last_counts, record, verify
 from stedi.pipeline.report import Progress, RunReport, TableRun
 from stedi.privacy.keys import load_key
 from stedi.tables import build_order
@@ -107,6 +109,8 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
             f"{f.source}: read {f.read:,} != kept {f.kept:,} + filtered {f.filtered:,} + quarantined "
             f"{f.quarantined:,} + duplicates {f.duplicates:,}" for f in off)
             + " (the figures are in `stedi reconcile`); this is a bug in stedi: please report it")
+    if figures and settings.verify_reconciliation == "always":  # the figures are recorded: the error may name them
+        verify(settings, catalog, {f.source: asdict(f) for f in figures}, run_id, in_a_run=True)
     return report
 
 
