@@ -233,7 +233,12 @@ class DerivedStep:
                 if table.is_set:
                     self.engine.register_parquet("_held", state.files + written, table)
                     columns = ", ".join(quote(c) for c in table.column_names)
-                    term = f"SELECT {columns} FROM ({term}) AS grown EXCEPT SELECT {columns} FROM _held"
+                    if table.key is None:
+                        term = f"SELECT {columns} FROM ({term}) AS grown EXCEPT SELECT {columns} FROM _held"
+                    else:  # only the held rows of the keys that grew can equal a new row: hash those alone
+                        key = quote(table.key)
+                        term = (f"WITH grown AS MATERIALIZED ({term}) SELECT {columns} FROM grown EXCEPT "
+                                f"SELECT {columns} FROM _held WHERE {key} IN (SELECT {key} FROM grown)")
                 files, _rows = self.engine.write_parquet(term, table, f"{folder}/{i}")
                 written += files
         finally:
