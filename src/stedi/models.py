@@ -7,6 +7,8 @@ tests/unit/test_models.py holds every declaration against the SQL.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -53,16 +55,52 @@ def sql(zone: str, name: str) -> str:
     return str(_folder(zone).joinpath(f"{name}.sql").read_text(encoding="utf-8"))
 
 
+RELATIONS_FILE = "relations.json"  # sql/relations.json: what parse() found in each shipped .sql, by its hash
+
+
+@cache
+def _known() -> dict[str, Any]:
+    try:
+        return dict(json.loads(resources.files("stedi").joinpath("sql", RELATIONS_FILE).read_text("utf-8")))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
 @cache
 def relations(zone: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(the tables the SQL reads, the run's relations it reads), each in order of first use."""
+    """(the tables the SQL reads, the run's relations it reads), each in order of first use.
+
+    Parsing takes sqlglot (about 0.3 s to import and parse, a third of a run with nothing new), so what
+    it finds in the shipped SQL is kept in sql/relations.json, used while the SQL's hash matches
+    (`scripts/write_relations.py` writes it; tests/unit/test_models.py keeps it in step)."""
+    text = sql(zone, name)
+    known = _known().get(f"{zone}/{name}")
+    if known and known.get("sha256") == hashlib.sha256(text.encode()).hexdigest():
+        return tuple(known["inputs"]), tuple(known["uses"])
+    return parse(text)
+
+
+def parse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the tables a SQL text reads, the run's relations it reads), by sqlglot."""
     import sqlglot
     from sqlglot import exp
 
-    tree = sqlglot.parse_one(sql(zone, name), read="duckdb")
+    tree = sqlglot.parse_one(text, read="duckdb")
     ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
     read: list[str] = []
     for table in tree.find_all(exp.Table, bfs=False):
         if table.name not in ctes and table.name not in read:
             read.append(table.name)
     return (tuple(r for r in read if r not in RUN_RELATIONS), tuple(r for r in read if r in RUN_RELATIONS))
+
+
+def relations_file(derived: tuple[tuple[str, str], ...]) -> str:
+    """The content of sql/relations.json for the derived tables (zone, name)."""
+    spec = {}
+    for zone, name in derived:
+        text = sql(zone, name)
+        inputs, uses = parse(text)
+        spec[f"{zone}/{name}"] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "inputs": list(inputs),
+                                  "uses": list(uses)}
+    return json.dumps(spec, indent=2, sort_keys=True) + "\n"
+

@@ -98,3 +98,14 @@ def test_every_model_has_its_sql_and_every_sql_its_model() -> None:
         sql = {f.removesuffix(".sql") for f in files if f.endswith(".sql")}
         toml = {f.removesuffix(".toml") for f in files if f.endswith(".toml")}
         assert sql == toml == {name for z, name in DERIVED if z == zone}
+
+
+def test_the_relations_kept_beside_the_sql_are_what_sqlglot_finds() -> None:
+    """A run reads each table's inputs from sql/relations.json instead of parsing (sqlglot costs a third of
+    a run with nothing new); it must say what parsing says. After editing a .sql: `scripts/write_relations.py`."""
+    from importlib import resources
+
+    shipped = resources.files("stedi").joinpath("sql", models.RELATIONS_FILE).read_text("utf-8")
+    assert shipped == models.relations_file(DERIVED), "run `scripts/write_relations.py`"
+    for zone, name in DERIVED:
+        assert models.relations(zone, name) == models.parse(models.sql(zone, name))
