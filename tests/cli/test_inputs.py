@@ -344,7 +344,7 @@ BAD_FILE = [
     ('colour = "blue"', "unknown setting(s) colour in {config}; known: catalog, catalog_file, checks_dir, "
      "consent_policy, duckdb, engine, home, lock_wait, max_quarantine_share, max_record_bytes, "
      "optimize_grace_minutes, pseudonym_key_file, query_timeout, s3, snapshot_retention_days, spark, "
-     "target_file_size"),
+     "target_file_size, verify_reconciliation"),
     ('[s3]\npath_style = "maybe"', "[s3] path_style = 'maybe' in {config} is not valid: it must be true or false"),
 ]
 # DuckDB checks its own settings: the message ends with DuckDB's reason
