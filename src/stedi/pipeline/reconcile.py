@@ -29,7 +29,6 @@ from stedi.engines.base import Engine
 from stedi.errors import ReconciliationError
 from stedi.iceberg.catalog import TableCatalog, TableState, require_state
 from stedi.pipeline.keys import ChangedKeys
-from stedi.pipeline.plan import content_id
 from stedi.sqltext import quote
 from stedi.storage.files import open_uri
 from stedi.tables import TABLES, KeySpace, quarantine_table
@@ -93,18 +92,20 @@ COUNTED = ("filtered", "duplicates")  # the terms carried from run to run (the o
 
 @dataclass(frozen=True)
 class Change:
-    """A table in a run: the files it held before the run (its files now, when the run did not change it
-    or rebuilt it whole) and the files it gained (a landing table's new rows, a derived table's growth)."""
+    """A table the run grew or updated: its state before the run and the files it gained (a landing
+    table's new rows, a derived table's growth). A table not among the changes held before the run what
+    it holds now, or was rebuilt whole (then its snapshot is new, and no figures were counted from it)."""
 
-    before: list[str]
+    before: TableState
     added: list[str]
 
 
-def _counted_from(source: str, files: Mapping[str, list[str]], consent_policy: str) -> str:
-    """What a source's figures are counts of: the counting, the consent policy and the exact data files of
-    the tables counted in."""
+def _counted_from(source: str, snapshots: Mapping[str, int | None], consent_policy: str) -> str:
+    """What a source's figures are counts of: the counting, the consent policy and the snapshots of the
+    tables counted in (a snapshot fixes a table's content; its file list as a run sees it right after its
+    commit can hold empty files that later scans leave out)."""
     terms = TERMS[source]
-    spec = [VERSION, consent_policy, [content_id(files[n]) for n in (terms.landing, terms.filter)]]
+    spec = [VERSION, consent_policy, [snapshots[n] for n in (terms.landing, terms.filter)]]
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()
 
 
@@ -135,12 +136,14 @@ class BuildCounts:
             if not all(n in states for n in needs):
                 continue
             terms = TERMS[source]
-            now = {n: states[n].files for n in (terms.landing, terms.filter)}
-            was = {n: changes[n].before if n in changes else now[n] for n in now}
-            self._from[source] = _counted_from(source, now, self._policy)
+            tables = (terms.landing, terms.filter)
+            now = {n: states[n].files for n in tables}
+            was = {n: changes[n].before.files if n in changes else now[n] for n in tables}
+            self._from[source] = _counted_from(source, {n: states[n].snapshot_id for n in tables}, self._policy)
+            before = {n: changes[n].before.snapshot_id if n in changes else states[n].snapshot_id for n in tables}
             last = self._known.get(source)
-            if self._reuse and last and last.get("from") == _counted_from(source, was, self._policy):
-                if was == now:
+            if self._reuse and last and last.get("from") == _counted_from(source, before, self._policy):
+                if not any(n in changes for n in tables):
                     counts[source] = {k: int(cast(int, last[k])) for k in COUNTED}
                     continue
                 new = changes[terms.landing].added if terms.landing in changes else []

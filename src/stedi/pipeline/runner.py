@@ -91,9 +91,8 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         derived = [t for t in order if t.kind == "derived"]
         results.update(build.all(derived, number))
         if engine.grows_tables:
-            changes = {name: Change(sorted(set(states[name].files) - set(files)), files)
-                       for name, files in landing.added.items()}
-            changes.update({name: Change(was.files, build.added[name]) for name, was in build.before.items()})
+            changes = {name: Change(landing.before[name], files) for name, files in landing.added.items()}
+            changes.update({name: Change(was, build.added[name]) for name, was in build.before.items()})
             changed = build.changed() if "customer_landing" in landing.added else ChangedKeys()
             counts = counting.count(states, changes, changed)
     finally:
