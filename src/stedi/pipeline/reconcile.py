@@ -1,16 +1,23 @@
 """The reconciliation: for every source and run, read = kept + filtered + quarantined + duplicates.
 
-`read` is what the landing reader counted in the landed files; the other figures are counted in the
-tables by `sql/reconcile/<source>.sql`. A run whose figures do not balance fails, after its figures are
-appended to the `reconciliation` table (the history).
+`stedi run` records the figures its build counted, each term where it happens, with no second pass over
+the data (BuildCounts): `read` is what the landing reader counted in the landed files, `quarantined` and
+`kept` the committed row counts of the quarantine and trusted tables. `duplicates` and `filtered` (as
+sql/reconcile/<source>.sql defines them) are counted on the build's engine, each by its own query, never
+as the remainder of the others, so the balance can fail. They are cumulative: a source's figures are the
+last run's (kept in the history's snapshot with the snapshots they were counted from) plus what this run
+changed, counted over the new landed rows (new distinct records, and those the filter leaves out) and over
+the rows of the keys whose filter rows changed (changed customers or devices, and the keys the filter
+table grew by), before and after. A source whose last figures are not of the very tables the run started
+from (first run, --full-refresh, a table rebuilt, compacted or changed by another writer, another consent
+policy) is counted over its whole tables, once. With Spark, which builds tables side by side, the terms
+are counted afterwards on DuckDB over the committed tables by sql/reconcile/<source>.sql.
 
-Counting re-derives the distinct readings and the consent join (seconds at scale), so a source's counts
-are kept in the history's snapshot with what they were counted from (the SQL, the consent policy and the
-content fingerprints of the tables read), and reused while all of that is unchanged.
-
-The verification (`stedi reconcile --verify`, and every run under `verify_reconciliation = "always"`)
-recounts every source from the current tables with the same SQL (`recount`, nothing reused) and compares
-the counts with the figures the run recorded (`verify`).
+A run whose figures do not balance fails, after its figures are appended to the `reconciliation` table
+(the history). The verification (`stedi reconcile --verify`, and every run under
+`verify_reconciliation = "always"`) recounts every source from the current tables with
+sql/reconcile/<source>.sql (`recount`, independent of the build's counting) and compares the counts with
+the figures the run recorded (`verify`).
 """
 
 from __future__ import annotations
@@ -123,8 +130,7 @@ class BuildCounts:
     def __init__(self, engine: Engine, consent_policy: str, known: Mapping[str, Mapping[str, object]],
                  reuse: bool = True) -> None:
         self._engine, self._policy, self._known, self._reuse = engine, consent_policy, known, reuse
-        self._from: dict[str, str] = {}
-        self.counted: list[str] = []  # the sources whose change was counted (not simply carried over)
+        self._from: dict[str, str] = {}  # what each source's figures of this run are counted from
 
     def count(self, states: Mapping[str, TableState], changes: Mapping[str, Change], changed: ChangedKeys
               ) -> dict[str, dict[str, int]]:
@@ -152,7 +158,6 @@ class BuildCounts:
                 counts[source] = {k: int(cast(int, last[k])) + delta[k] for k in COUNTED}
             else:  # from nothing: every landed row is new
                 counts[source] = self._delta(terms, {n: [] for n in now}, states, now[terms.landing], None)
-            self.counted.append(source)
         return counts
 
     def _affected(self, terms: _Terms, changed: ChangedKeys, grown: list[str]) -> str:
