@@ -201,13 +201,14 @@ class BuildCounts:
             engine.register_parquet("_old_landing", was[terms.landing], landing)
             nulls = f" OR {key} IS NULL" if len(terms.unit) > 1 else ""
             unaffected = f"({key} IS NULL OR {key} NOT IN (SELECT value FROM {affected}))" if affected else "true"
+            distinct = f"SELECT DISTINCT {columns} FROM _new_landing{self._not_null(terms)}"
+            if was[terms.landing]:
+                distinct = (f"{distinct} EXCEPT SELECT {columns} FROM _old_landing "
+                            f"WHERE {key} IN (SELECT {key} FROM _new_landing){nulls}")
             [(rows, units, left_out)] = engine.rows(
-                f"WITH units AS MATERIALIZED ("
-                f"SELECT {columns} FROM _new_landing{self._not_null(terms)} EXCEPT SELECT {columns} FROM "
-                f"_old_landing WHERE {key} IN (SELECT {key} FROM _new_landing){nulls}) "
-                f"SELECT (SELECT count(*) FROM _new_landing), (SELECT count(*) FROM units), "
-                f"(SELECT count(*) FROM units AS r WHERE {unaffected} AND "
-                f"{self._fails(terms, terms.filter)})")
+                f"SELECT (SELECT count(*) FROM _new_landing), count(*), "
+                f"count(*) FILTER (WHERE {unaffected} AND {self._fails(terms, terms.filter)}) "
+                f"FROM ({distinct}) AS r")
             duplicates += rows - units
             filtered += left_out
         return {"filtered": filtered, "duplicates": duplicates}
