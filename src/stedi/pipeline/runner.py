@@ -80,11 +80,11 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         engine = starting.result()
     states = landing.states
 
-    # --full-refresh trusts nothing kept from earlier runs, the last figures included
-    counting = BuildCounts(engine, settings.consent_policy, last_counts(catalog), reuse=not full_refresh)
-    build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
     counts: dict[str, dict[str, int]] = {}
     try:
+        # --full-refresh trusts nothing kept from earlier runs, the last figures included
+        counting = BuildCounts(engine, settings.consent_policy, last_counts(catalog), reuse=not full_refresh)
+        build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
         engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
         for name, state in states.items():
             build.register(name, state)
