@@ -184,22 +184,23 @@ def test_reconcile_lists_the_latest_run(tmp_path: Path) -> None:
 
 
 
-def test_a_rerun_with_nothing_new_reuses_the_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The counts re-derive the distinct readings (seconds at scale): a run whose tables are all unchanged
-    reuses the last counts; a change in what they are counted from, or --full-refresh, counts again."""
+def test_a_run_counts_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's filtered and duplicates are the last run's plus the change it counted: a rerun with nothing
+    new counts nothing, a new reading is counted alone (over the new rows), and --full-refresh counts
+    every source over its whole tables."""
     import stedi.pipeline.reconcile
 
     lake = Lakehouse(tmp_path / "lake")
     lake.ingest(EDGE)
     first = lake.run()
-    real = stedi.pipeline.reconcile.Reconciliation._count
-    counted: list[str] = []
+    real = stedi.pipeline.reconcile.BuildCounts._delta
+    counted: list[tuple[str, bool]] = []  # (landing table, counted whole)
 
-    def counting(self: Any, source: str, tables: Any) -> Any:
-        counted.append(source)
-        return real(self, source, tables)
+    def counting(self: Any, terms: Any, was: Any, states: Any, new: Any, affected: Any) -> Any:
+        counted.append((terms.landing, not was[terms.landing] and new == states[terms.landing].files))
+        return real(self, terms, was, states, new, affected)
 
-    monkeypatch.setattr(stedi.pipeline.reconcile.Reconciliation, "_count", counting)
+    monkeypatch.setattr(stedi.pipeline.reconcile.BuildCounts, "_delta", counting)
     second = lake.run()
     assert counted == [] and second.reconciliation == first.reconciliation
     assert {r["run_id"] for r in lake.reconcile()} == {second.run_id}  # still recorded, run by run
@@ -209,8 +210,9 @@ def test_a_rerun_with_nothing_new_reuses_the_counts(tmp_path: Path, monkeypatch:
     new.write_bytes(line({**GOOD_READING, "timestamp": 1655564409001}))
     lake.ingest(new)
     third = {f.source: f for f in lake.run().reconciliation}
-    # the step trainer is counted in customers_curated, built from the accelerometer readings
-    assert sorted(counted) == ["accelerometer", "step_trainer"]
+    # the customer's figures are carried; the step trainer's are counted in customers_curated, which
+    # the new reading made grow: both count their change only
+    assert counted == [("accelerometer_landing", False), ("step_trainer_landing", False)]
     before = {f.source: f for f in first.reconciliation}
     assert third["accelerometer"].read == before["accelerometer"].read + 1
     assert third["accelerometer"].kept == before["accelerometer"].kept + 1 and third["accelerometer"].balanced
@@ -218,7 +220,54 @@ def test_a_rerun_with_nothing_new_reuses_the_counts(tmp_path: Path, monkeypatch:
 
     counted.clear()
     lake.run(full_refresh=True)
-    assert sorted(counted) == ["accelerometer", "customer", "step_trainer"]
+    assert sorted(counted) == [("accelerometer_landing", True), ("customer_landing", True),
+                               ("step_trainer_landing", True)]
+
+
+@pytest.mark.parametrize("term", ["filtered", "duplicates"])
+def test_a_miscounted_term_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, term: str) -> None:
+    """No term is the remainder of the others: one counted wrong (here, one too many accelerometer
+    readings) breaks the balance and fails the run, its figures in the history."""
+    import stedi.pipeline.reconcile
+
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)
+    real = stedi.pipeline.reconcile.BuildCounts._delta
+
+    def miscounting(self: Any, terms: Any, *args: Any) -> Any:
+        delta = dict(real(self, terms, *args))
+        if terms.landing == "accelerometer_landing":
+            delta[term] += 1
+        return delta
+
+    monkeypatch.setattr(stedi.pipeline.reconcile.BuildCounts, "_delta", miscounting)
+    with pytest.raises(QualityError, match="do not balance: accelerometer"):
+        lake.run()
+    [figures] = [f for f in lake.reconcile() if f["source"] == "accelerometer"]
+    assert figures["balanced"] in ("false", False)
+
+
+def test_a_miscount_that_balances_fails_the_verification(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A reading counted as filtered instead of duplicate still balances; the recount catches it."""
+    import stedi.pipeline.reconcile
+    from stedi.errors import ReconciliationError
+
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)
+    real = stedi.pipeline.reconcile.BuildCounts._delta
+
+    def miscounting(self: Any, terms: Any, *args: Any) -> Any:
+        delta = dict(real(self, terms, *args))
+        if terms.landing == "accelerometer_landing":
+            delta["filtered"] += 1
+            delta["duplicates"] -= 1
+        return delta
+
+    monkeypatch.setattr(stedi.pipeline.reconcile.BuildCounts, "_delta", miscounting)
+    with pytest.raises(ReconciliationError, match="accelerometer: filtered recorded"):
+        lake.run()
+
 
 # -- quality rules ------------------------------------------------------------------------------------
 def test_a_quarantine_rule_moves_rows_and_leaves_the_rest(tmp_path: Path,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
@@ -30,7 +29,7 @@ class DerivedStep:
 
     def __init__(self, settings: Settings, catalog: TableCatalog, engine: Engine, run_id: str, full_refresh: bool,
                  states: dict[str, TableState], say: Progress, key: bytes | None,
-                 added: dict[str, list[str]], built: Callable[[dict[str, TableState]], None]) -> None:
+                 added: dict[str, list[str]]) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine
         self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
         self.states = states
@@ -42,7 +41,9 @@ class DerivedStep:
         # tables whose rows of changed keys changed this run (customer_landing: the new customer records)
         self.keyed = {"customer_landing"} & set(added)
         self._keys: ChangedKeys | None = None
-        self.built = built  # told of the states each time a table is done (the reconciliation starts early)
+        # the state before this run of each derived table appended or updated (the reconciliation counts
+        # what changed between the two)
+        self.before: dict[str, TableState] = {}
         self.can_grow = engine.grows_tables  # else every changed table is rebuilt
         self._commit = threading.Lock()  # one catalog commit at a time (SQLite, and simpler to reason about)
 
@@ -83,7 +84,6 @@ class DerivedStep:
                     del running[future]
                     result = future.result()  # re-raises a failed build; the pool waits for the rest
                     results[result.table] = result
-                    self.built(self.states)
         return results
 
     def table(self, table: Table) -> TableRun:
@@ -130,6 +130,7 @@ class DerivedStep:
                 if plan is not None:
                     assert state is not None
                     self.was[table.name] = content_id(state.files)
+                    self.before[table.name] = state
                     self.added[table.name] = grown
                     if plan.keyed:
                         self.keyed.add(table.name)
@@ -171,11 +172,11 @@ class DerivedStep:
                     grown.append(name)
                 elif name not in WITHIN_KEYS:  # new rows the SQL must see with the rest of their key
                     return None
-        if keyed and (table.key is None or not self._changed()):
+        if keyed and (table.key is None or not self.changed()):
             return None if table.key is None else _Plan(grown, False)
         return _Plan(grown, keyed)
 
-    def _changed(self) -> ChangedKeys:
+    def changed(self) -> ChangedKeys:
         """The customers and devices this run changed (stedi.pipeline.keys), found once."""
         if self._keys is None:
             self._keys = changed_keys(self.engine, self.added.get("customer_landing", []))
@@ -189,7 +190,7 @@ class DerivedStep:
         from stedi.tables import KEY_SPACES, TABLES
 
         assert table.key is not None
-        self._changed()
+        self.changed()
         changed = relation(KEY_SPACES[table.key])
         touched = self.engine.files_holding(state.files, table.key, changed)
         try:

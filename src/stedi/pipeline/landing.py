@@ -52,6 +52,7 @@ class LandingStep:
         self.warnings: dict[str, int] = {}
         self.checks: list[CheckResult] = []
         self.added: dict[str, list[str]] = {}  # landing tables appended this run: their new data files
+        self.before: dict[str, TableState] = {}  # and their states before
 
     def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
         from stedi.landing.reader import LandingReader
@@ -111,7 +112,9 @@ class LandingStep:
                 faults.point("run:landing-committed")
                 self._keep(table, state, qstate)
                 if status == "appended":
+                    assert item.base is not None
                     self.added[table.name] = read.landing_files
+                    self.before[table.name] = item.base[0]
                 self.checks.extend(read.checks)
                 results[table.name] = TableRun(table.name, table.zone, status, read.read, read.rows,
                                                item.seconds + committing, read.quarantined)

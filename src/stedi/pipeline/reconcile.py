@@ -1,16 +1,23 @@
 """The reconciliation: for every source and run, read = kept + filtered + quarantined + duplicates.
 
-`read` is what the landing reader counted in the landed files; the other figures are counted in the
-tables by `sql/reconcile/<source>.sql`. A run whose figures do not balance fails, after its figures are
-appended to the `reconciliation` table (the history).
+`stedi run` records the figures its build counted, each term where it happens, with no second pass over
+the data (BuildCounts): `read` is what the landing reader counted in the landed files, `quarantined` and
+`kept` the committed row counts of the quarantine and trusted tables. `duplicates` and `filtered` (as
+sql/reconcile/<source>.sql defines them) are counted on the build's engine, each by its own query, never
+as the remainder of the others, so the balance can fail. They are cumulative: a source's figures are the
+last run's (kept in the history's snapshot with the snapshots they were counted from) plus what this run
+changed, counted over the new landed rows (new distinct records, and those the filter leaves out) and over
+the rows of the keys whose filter rows changed (changed customers or devices, and the keys the filter
+table grew by), before and after. A source whose last figures are not of the very tables the run started
+from (first run, --full-refresh, a table rebuilt, compacted or changed by another writer, another consent
+policy) is counted over its whole tables, once. With Spark, which builds tables side by side, the terms
+are counted afterwards on DuckDB over the committed tables by sql/reconcile/<source>.sql.
 
-Counting re-derives the distinct readings and the consent join (seconds at scale), so a source's counts
-are kept in the history's snapshot with what they were counted from (the SQL, the consent policy and the
-content fingerprints of the tables read), and reused while all of that is unchanged.
-
-The verification (`stedi reconcile --verify`, and every run under `verify_reconciliation = "always"`)
-recounts every source from the current tables with the same SQL (`recount`, nothing reused) and compares
-the counts with the figures the run recorded (`verify`).
+A run whose figures do not balance fails, after its figures are appended to the `reconciliation` table
+(the history). The verification (`stedi reconcile --verify`, and every run under
+`verify_reconciliation = "always"`) recounts every source from the current tables with
+sql/reconcile/<source>.sql (`recount`, independent of the build's counting) and compares the counts with
+the figures the run recorded (`verify`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -26,12 +32,15 @@ from typing import cast
 
 from stedi.config import Settings
 from stedi.engines import open_query_engine
+from stedi.engines.base import Engine
 from stedi.errors import ReconciliationError
 from stedi.iceberg.catalog import TableCatalog, TableState, require_state
+from stedi.pipeline.keys import ChangedKeys
+from stedi.sqltext import quote
 from stedi.storage.files import open_uri
-from stedi.tables import TABLES
+from stedi.tables import TABLES, KeySpace, quarantine_table
 
-RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, counts...}}
+RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, filtered, duplicates}}
 COUNTS = ("kept", "filtered", "quarantined", "duplicates")
 
 # The tables each source's figures are counted in.
@@ -60,66 +69,185 @@ class Figures:
         return self.read == self.kept + self.filtered + self.quarantined + self.duplicates
 
 
-def _counted_from(source: str, states: Mapping[str, TableState], consent_policy: str) -> str:
-    """What a source's counts depend on: its SQL, the consent policy and the content of the tables read
-    (a table's fingerprint; its snapshot when another writer left none)."""
-    spec = [_sql(source), consent_policy, [(n, states[n].fingerprint or states[n].snapshot_id) for n in NEEDS[source]]]
-    return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()
+# What a source's figures count in: its landing table, what one distinct record of it is (customer: an
+# email; a reading: all its columns), the landing column the filter joins on, the table it joins (the
+# consent and curation rules) and that table's column, and the reading's time (compared with the consent
+# date under since_consent). The terms are those of sql/reconcile/<source>.sql, counted another way.
+@dataclass(frozen=True)
+class _Terms:
+    landing: str
+    unit: tuple[str, ...]
+    key: str
+    filter: str
+    on: str
+    time: str | None
+    space: KeySpace
 
 
-class Reconciliation:
-    """Counts each source on its own DuckDB connection, in the background, as soon as the tables it is
-    counted in are built, so the counting overlaps the builds still running; then gives the figures.
-    `known` is the last recorded counts (RECONCILED), reused for a source whose inputs are unchanged
-    unless `reuse` is off (--full-refresh)."""
+TERMS = {
+    "customer": _Terms("customer_landing", ("email",), "email", "customer_trusted", "email", None, "customer"),
+    "accelerometer": _Terms("accelerometer_landing", ("user", "timestamp", "x", "y", "z"), "user",
+                            "customer_trusted", "email", "timestamp", "customer"),
+    "step_trainer": _Terms("step_trainer_landing", ("sensorReadingTime", "serialNumber", "distanceFromObject"),
+                           "serialNumber", "customers_curated", "serialNumber", "sensorReadingTime", "device"),
+}
+TRUSTED = {"customer": "customer_trusted", "accelerometer": "accelerometer_trusted",
+           "step_trainer": "step_trainer_trusted"}
+VERSION = "2"  # of the counting: figures kept by another version are counted afresh
+COUNTED = ("filtered", "duplicates")  # the terms carried from run to run (the others are row counts)
 
-    def __init__(self, settings: Settings, consent_policy: str, known: Mapping[str, Mapping[str, object]],
+
+@dataclass(frozen=True)
+class Change:
+    """A table the run grew or updated: its state before the run and the files it gained (a landing
+    table's new rows, a derived table's growth). A table not among the changes held before the run what
+    it holds now, or was rebuilt whole (then its snapshot is new, and no figures were counted from it)."""
+
+    before: TableState
+    added: list[str]
+
+
+def _counted_from(source: str, snapshots: Mapping[str, int | None], consent_policy: str) -> str:
+    """What a source's figures are counts of: the counting, the consent policy and the snapshots of the
+    tables counted in (a snapshot fixes a table's content; its file list as a run sees it right after its
+    commit can hold empty files that later scans leave out)."""
+    terms = TERMS[source]
+    spec = [VERSION, consent_policy, [snapshots[n] for n in (terms.landing, terms.filter)]]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()
+
+
+class BuildCounts:
+    """The figures of a run, counted on the build's engine (DuckDB) from what the run changed.
+
+    `read` is the landing reader's count, `quarantined` and `kept` the committed row counts of the
+    quarantine and trusted tables. `duplicates` and `filtered` are counted directly, each by its own
+    query, never as a remainder of the others: a source whose last figures (`known`, the history's
+    snapshot property) were counted from exactly the tables this run started from adds to them the
+    change, counted over the new landed rows and the rows of the keys whose filter rows changed, before
+    and after; any other source (first run, --full-refresh, a table rebuilt or rewritten, another
+    consent policy) is counted over its whole tables, once."""
+
+    def __init__(self, engine: Engine, consent_policy: str, known: Mapping[str, Mapping[str, object]],
                  reuse: bool = True) -> None:
-        self._settings, self._policy, self._known, self._reuse = settings, consent_policy, known, reuse
-        self._from: dict[str, str] = {}  # what each source is counted from (_counted_from)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stedi-reconcile")
-        self._counts: dict[str, Future[Mapping[str, object]]] = {}
+        self._engine, self._policy, self._known, self._reuse = engine, consent_policy, known, reuse
+        self._from: dict[str, str] = {}  # what each source's figures of this run are counted from
 
-    def offer(self, states: Mapping[str, TableState]) -> None:
-        """Start counting every source whose tables are all in `states` (a run builds a table once)."""
+    def count(self, states: Mapping[str, TableState], changes: Mapping[str, Change], changed: ChangedKeys
+              ) -> dict[str, dict[str, int]]:
+        """{source: {filtered, duplicates}} for every source whose tables are all in `states` (and
+        registered in the engine at those states). `changes`: what the run did to each table it changed;
+        `changed`: the customers and devices whose rows the derived tables computed again."""
+        counts = {}
         for source, needs in NEEDS.items():
-            if source in self._counts or not all(n in states for n in needs):
+            if not all(n in states for n in needs):
                 continue
-            tables = {n: states[n] for n in needs}
-            self._from[source] = _counted_from(source, tables, self._policy)
+            terms = TERMS[source]
+            tables = (terms.landing, terms.filter)
+            now = {n: states[n].files for n in tables}
+            was = {n: changes[n].before.files if n in changes else now[n] for n in tables}
+            self._from[source] = _counted_from(source, {n: states[n].snapshot_id for n in tables}, self._policy)
+            before = {n: changes[n].before.snapshot_id if n in changes else states[n].snapshot_id for n in tables}
             last = self._known.get(source)
-            if self._reuse and last and last.get("from") == self._from[source]:
-                self._counts[source] = Future()
-                self._counts[source].set_result(last)
-            else:
-                self._counts[source] = self._pool.submit(self._count, source, tables)
+            if self._reuse and last and last.get("from") == _counted_from(source, before, self._policy):
+                if not any(n in changes for n in tables):
+                    counts[source] = {k: int(cast(int, last[k])) for k in COUNTED}
+                    continue
+                new = changes[terms.landing].added if terms.landing in changes else []
+                grown = changes[terms.filter].added if terms.filter in changes else []
+                delta = self._delta(terms, was, states, new, self._affected(terms, changed, grown))
+                counts[source] = {k: int(cast(int, last[k])) + delta[k] for k in COUNTED}
+            else:  # from nothing: every landed row is new
+                counts[source] = self._delta(terms, {n: [] for n in now}, states, now[terms.landing], None)
+        return counts
 
-    def _count(self, source: str, tables: Mapping[str, TableState]) -> Mapping[str, object]:
-        return _count(self._settings, self._policy, [source], tables, beside_a_build=True)[source]  # half the ceiling
+    def _affected(self, terms: _Terms, changed: ChangedKeys, grown: list[str]) -> str:
+        """A relation of the keys whose rows of the filter table may differ from before the run: the
+        changed keys and the keys of the rows it grew by."""
+        from stedi.tables import TABLES
 
-    def figures(self, states: Mapping[str, TableState], read: Mapping[str, int],
-                warnings: Mapping[str, int], suppressed: Mapping[str, int] | None = None) -> list[Figures]:
-        """The figures of every source whose tables this run has (a --select run may not have them all)."""
-        self.offer(states)
-        figures = []
-        for source, counting in self._counts.items():
-            if source in read:
-                counts = counting.result()  # re-raises a failed count
-                kept, filtered, quarantined, duplicates = (int(cast(int, counts[k])) for k in COUNTS)
-                figures.append(Figures(source, read[source], kept, filtered, quarantined, duplicates,
-                                       warnings.get(source, 0), (suppressed or {}).get(source, 0)))
-        order = list(NEEDS)
-        return sorted(figures, key=lambda f: order.index(f.source))
+        keys = set(changed.customers if terms.space == "customer" else changed.devices)
+        if grown:
+            self._engine.register_parquet("_grown_filter", grown, TABLES[terms.filter])
+            keys |= {k for (k,) in self._engine.rows(f"SELECT DISTINCT {quote(terms.on)} FROM _grown_filter")
+                     if k is not None}
+        name = f"_affected_{terms.space}"
+        self._engine.register_rows(name, [("value", "string")], [(k,) for k in sorted(keys)])
+        return name
+
+    def _delta(self, terms: _Terms, was: Mapping[str, list[str]], states: Mapping[str, TableState],
+               new: list[str], affected: str | None) -> dict[str, int]:
+        """What `filtered` and `duplicates` gained from `was` (the files of the landing and filter tables
+        before) to `states`, given `new` (the landing table's new files: it is its files before and these)
+        and `affected` (a relation of the keys outside of which the filter table is unchanged)."""
+        from stedi.tables import TABLES
+
+        engine, landing, key = self._engine, TABLES[terms.landing], quote(terms.key)
+        filtered = duplicates = 0
+        if affected is not None:  # the distinct records of the affected keys, before and after
+            engine.register_parquet("_was_landing", was[terms.landing], landing, (terms.key, affected))
+            engine.register_parquet("_now_landing", states[terms.landing].files, landing, (terms.key, affected))
+            engine.register_parquet("_was_filter", was[terms.filter], TABLES[terms.filter], (terms.on, affected))
+            engine.register_parquet("_now_filter", states[terms.filter].files, TABLES[terms.filter],
+                                    (terms.on, affected))
+            [(after, before)] = engine.rows(
+                f"SELECT ({self._filtered(terms, '_now_landing', '_now_filter')}), "
+                f"({self._filtered(terms, '_was_landing', '_was_filter')})")
+            filtered += after - before
+        if new:
+            # the distinct records that are new (in no row landed before), and of those the ones the
+            # filter leaves out whose key is not affected (the affected ones are counted above)
+            columns = ", ".join(quote(c) for c in terms.unit)
+            engine.register_parquet("_new_landing", new, landing)
+            engine.register_parquet("_old_landing", was[terms.landing], landing)
+            nulls = f" OR {key} IS NULL" if len(terms.unit) > 1 else ""
+            unaffected = f"({key} IS NULL OR {key} NOT IN (SELECT value FROM {affected}))" if affected else "true"
+            distinct = f"SELECT DISTINCT {columns} FROM _new_landing{self._not_null(terms)}"
+            if was[terms.landing]:
+                distinct = (f"{distinct} EXCEPT SELECT {columns} FROM _old_landing "
+                            f"WHERE {key} IN (SELECT {key} FROM _new_landing){nulls}")
+            [(rows, units, left_out)] = engine.rows(
+                f"SELECT (SELECT count(*) FROM _new_landing), count(*), "
+                f"count(*) FILTER (WHERE {unaffected} AND {self._fails(terms, terms.filter)}) "
+                f"FROM ({distinct}) AS r")
+            duplicates += rows - units
+            filtered += left_out
+        return {"filtered": filtered, "duplicates": duplicates}
+
+    @staticmethod
+    def _not_null(terms: _Terms) -> str:
+        # a customer is an email: count(distinct email) leaves out the records without one
+        return f" WHERE {quote(terms.key)} IS NOT NULL" if len(terms.unit) == 1 else ""
+
+    def _filtered(self, terms: _Terms, landing: str, filter: str) -> str:
+        """The distinct records of `landing` the filter (over `filter`) leaves out."""
+        columns = ", ".join(quote(c) for c in terms.unit)
+        return (f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {landing}{self._not_null(terms)}) AS r "
+                f"WHERE {self._fails(terms, filter)}")
+
+    @staticmethod
+    def _fails(terms: _Terms, filter: str) -> str:
+        """The filter leaves record `r` out: no row of `filter` lets it through (sql/trusted/*.sql)."""
+        through = f"f.{quote(terms.on)} = r.{quote(terms.key)}"
+        if terms.time is not None:
+            through += (f" AND (s.consent_policy = 'any' OR r.{quote(terms.time)} >= "
+                        f"f.{quote('shareWithResearchAsOfDate')})")
+        return f"NOT EXISTS (SELECT 1 FROM {filter} AS f CROSS JOIN run_settings AS s WHERE {through})"
+
+    def figures(self, states: Mapping[str, TableState], counts: Mapping[str, Mapping[str, int]],
+                read: Mapping[str, int], warnings: Mapping[str, int], suppressed: Mapping[str, int]
+                ) -> list[Figures]:
+        """The figures of every source counted and read in this run (a --select run may not have all)."""
+        return [Figures(source, read[source], states[TRUSTED[source]].rows, counted["filtered"],
+                        states[quarantine_table(source).name].rows, counted["duplicates"],
+                        warnings.get(source, 0), suppressed.get(source, 0))
+                for source, counted in counts.items() if source in read]
 
     def to_keep(self, figures: list[Figures]) -> dict[str, Mapping[str, object]]:
-        """The counts for the next run: the known ones, updated with this run's balanced figures."""
+        """The figures for the next run: the known ones, updated with this run's balanced figures."""
         kept = dict(self._known)
-        kept.update({f.source: {"from": self._from[f.source], **{k: getattr(f, k) for k in COUNTS}}
-                     for f in figures if f.balanced})
+        kept.update({f.source: {"from": self._from[f.source], **{k: getattr(f, k) for k in COUNTED}}
+                     for f in figures if f.balanced and f.source in self._from})  # (not when recounted)
         return kept
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _count(settings: Settings, consent_policy: str, sources: list[str], tables: Mapping[str, TableState],

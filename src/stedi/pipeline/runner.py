@@ -4,9 +4,10 @@
    records become the landing table, the rest its quarantine table. A `fail` rule or too much
    quarantined stops the run here, before anything is committed.
 2. Derived tables: the engine runs each table's `.sql`, a table starting as soon as its inputs are built.
-3. Reconciliation: every source's records are accounted for, counted in the background as soon as the
-   source's tables are built, and the figures appended to the history (then, under
-   `verify_reconciliation = "always"`, recounted from the tables: stedi.pipeline.reconcile.verify).
+3. Reconciliation: every source's records are accounted for by figures the build counted (the last
+   run's figures plus this run's change, stedi.pipeline.reconcile.BuildCounts), appended to the
+   history (then, under `verify_reconciliation = "always"`, recounted from the tables:
+   stedi.pipeline.reconcile.verify).
 
 A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files and
 quality checks (landing tables) or the content of its input tables. That fingerprint is stored in the
@@ -32,8 +33,9 @@ from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
 from stedi.pipeline.derived import DerivedStep
+from stedi.pipeline.keys import ChangedKeys
 from stedi.pipeline.landing import LandingStep
-from stedi.pipeline.reconcile import Reconciliation, last_counts, record, verify
+from stedi.pipeline.reconcile import COUNTED, BuildCounts, Change, last_counts, record, recount, verify
 from stedi.pipeline.report import Progress, RunReport, TableRun
 from stedi.privacy.keys import load_key
 from stedi.tables import build_order
@@ -78,29 +80,35 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         engine = starting.result()
     states = landing.states
 
-    # --full-refresh trusts nothing kept from earlier runs, the last counts included
-    reconciliation = Reconciliation(settings, settings.consent_policy, last_counts(catalog),
-                                    reuse=not full_refresh)
+    counts: dict[str, dict[str, int]] = {}
     try:
-        build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added,
-                       built=reconciliation.offer)
-        try:
-            engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
-            for name, state in states.items():
-                build.register(name, state)
-            derived = [t for t in order if t.kind == "derived"]
-            results.update(build.all(derived, number))
-        finally:
-            engine.close()
-        suppressed = Counter[str]()
-        for entry in landed:
-            suppressed[entry.source] += entry.suppressed or 0
-        figures = reconciliation.figures(states, landing.read, landing.warnings, suppressed)
+        # --full-refresh trusts nothing kept from earlier runs, the last figures included
+        counting = BuildCounts(engine, settings.consent_policy, last_counts(catalog), reuse=not full_refresh)
+        build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
+        engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
+        for name, state in states.items():
+            build.register(name, state)
+        derived = [t for t in order if t.kind == "derived"]
+        results.update(build.all(derived, number))
+        if engine.grows_tables:
+            changes = {name: Change(landing.before[name], files) for name, files in landing.added.items()}
+            changes.update({name: Change(was, build.added[name]) for name, was in build.before.items()})
+            changed = build.changed() if "customer_landing" in landing.added else ChangedKeys()
+            counts = counting.count(states, changes, changed)
     finally:
-        reconciliation.close()
+        engine.close()
+    if not engine.grows_tables:
+        # An engine that builds tables side by side (Spark) cannot be asked for the change table by table:
+        # the terms are counted on DuckDB over the committed tables, by sql/reconcile/<source>.sql.
+        counts = {source: {k: terms[k] for k in COUNTED}
+                  for source, terms in recount(settings, states, in_a_run=True).items()}
+    suppressed = Counter[str]()
+    for entry in landed:
+        suppressed[entry.source] += entry.suppressed or 0
+    figures = counting.figures(states, counts, landing.read, landing.warnings, suppressed)
     faults.point("run:reconciled")
     if figures:
-        record(catalog, run_id, figures, reconciliation.to_keep(figures))
+        record(catalog, run_id, figures, counting.to_keep(figures))
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
                        figures, landing.checks)
     off = [f for f in figures if not f.balanced]
