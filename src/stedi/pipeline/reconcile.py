@@ -207,8 +207,8 @@ class BuildCounts:
                             f"WHERE {key} IN (SELECT {key} FROM _new_landing){nulls}")
             [(rows, units, left_out)] = engine.rows(
                 f"SELECT (SELECT count(*) FROM _new_landing), count(*), "
-                f"count(*) FILTER (WHERE {unaffected} AND {self._fails(terms, terms.filter)}) "
-                f"FROM ({distinct}) AS r")
+                f"count(*) FILTER (WHERE {unaffected} AND {self._fails(terms)}) "
+                f"FROM ({distinct}) AS r {self._through(terms, terms.filter)}")
             duplicates += rows - units
             filtered += left_out
         return {"filtered": filtered, "duplicates": duplicates}
@@ -222,16 +222,26 @@ class BuildCounts:
         """The distinct records of `landing` the filter (over `filter`) leaves out."""
         columns = ", ".join(quote(c) for c in terms.unit)
         return (f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {landing}{self._not_null(terms)}) AS r "
-                f"WHERE {self._fails(terms, filter)}")
+                f"{self._through(terms, filter)} WHERE {self._fails(terms)}")
 
     @staticmethod
-    def _fails(terms: _Terms, filter: str) -> str:
-        """The filter leaves record `r` out: no row of `filter` lets it through (sql/trusted/*.sql)."""
-        through = f"f.{quote(terms.on)} = r.{quote(terms.key)}"
-        if terms.time is not None:
-            through += (f" AND (s.consent_policy = 'any' OR r.{quote(terms.time)} >= "
-                        f"f.{quote('shareWithResearchAsOfDate')})")
-        return f"NOT EXISTS (SELECT 1 FROM {filter} AS f CROSS JOIN run_settings AS s WHERE {through})"
+    def _through(terms: _Terms, filter: str) -> str:
+        """Joins each record `r` to what lets it through `filter` (sql/trusted/*.sql): the filter's rows of
+        its key, as one row per key (`g`) with the earliest consent date, so no record is counted twice
+        (a device can have several owners), and the run's settings (`s`). A record passes when a row
+        of its key has a consent date at or before its time: when the earliest one is."""
+        since = f"min({quote('shareWithResearchAsOfDate')})" if terms.time is not None else "NULL"
+        return (f"LEFT JOIN (SELECT {quote(terms.on)} AS _key, {since} AS _since FROM {filter} GROUP BY 1) AS g "
+                f"ON g._key = r.{quote(terms.key)} CROSS JOIN run_settings AS s")
+
+    @staticmethod
+    def _fails(terms: _Terms) -> str:
+        """The filter leaves record `r` out (with `_through`): no row of its key, or (under since_consent)
+        none consented by the record's time."""
+        if terms.time is None:
+            return "g._key IS NULL"
+        return (f"(g._key IS NULL OR (s.consent_policy <> 'any' AND "
+                f"(r.{quote(terms.time)} >= g._since) IS NOT TRUE))")
 
     def figures(self, states: Mapping[str, TableState], counts: Mapping[str, Mapping[str, int]],
                 read: Mapping[str, int], warnings: Mapping[str, int], suppressed: Mapping[str, int]
