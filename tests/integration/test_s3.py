@@ -325,3 +325,35 @@ def test_an_erased_person_delivered_into_the_bucket_stays_out(server: s3server.S
     for source in ("customer", "step_trainer"):
         body = client.get_object(Bucket="redeliver", Key=f"lake/landing/{source}/{source}-again.json")["Body"]
         assert b"alice" not in body.read().lower()
+
+
+def test_a_changed_customer_updates_the_tables_in_the_bucket_key_by_key(server: s3server.S3Server,
+                                                                        tmp_path: Path) -> None:
+    """Key-level maintenance on S3: the files holding a withdrawn customer's rows are found and rewritten
+    in the bucket (copy-on-write by s3:// URI), and every table equals a local full rebuild."""
+    _bucket(server, "keyed")
+    lake = Lakehouse("s3://keyed/stedi")
+    lake.ingest(SHARED_DATA)
+    lake.run()
+    [(email, serial, updated)] = rows(lake, "select email, serialNumber, lastUpdateDate from customer_trusted "
+                                            "order by email limit 1")
+    record = {"customerName": "Withdrawn", "email": email, "phone": "8015551212", "birthDay": "1990-01-01",
+              "serialNumber": serial, "registrationDate": updated - 1, "lastUpdateDate": updated + 1,
+              "shareWithResearchAsOfDate": None, "shareWithPublicAsOfDate": None, "shareWithFriendsAsOfDate": None}
+    change = tmp_path / "change" / "customer" / "customer-withdrawn.json"
+    change.parent.mkdir(parents=True)
+    change.write_text(json.dumps(record) + "\n")
+    lake.ingest(change)
+    report = {t.table: t.status for t in lake.run().tables}
+    assert {report[t] for t in ("customer_trusted", "accelerometer_trusted", "customers_curated",
+                                "step_trainer_trusted", "machine_learning_curated")} == {"updated"}
+    assert rows(lake, f"select count(*) from accelerometer_trusted where \"user\" = '{email}'") == [(0,)]
+
+    local = Lakehouse(tmp_path / "local")
+    local.ingest(SHARED_DATA, change)
+    local.run()
+    for table in ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
+                  "machine_learning_curated"):
+        query = f"select * from {table} order by all"
+        assert rows(lake, query) == rows(local, query), table
+    assert {t.name: t.rows for t in lake.tables()}["customer_trusted"] == EXPECTED["customer_trusted"] - 1
