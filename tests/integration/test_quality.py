@@ -196,9 +196,9 @@ def test_a_run_counts_only_what_changed(tmp_path: Path, monkeypatch: pytest.Monk
     real = stedi.pipeline.reconcile.BuildCounts._delta
     counted: list[tuple[str, bool]] = []  # (landing table, counted whole)
 
-    def counting(self: Any, terms: Any, was: Any, states: Any, new: Any, affected: Any, engine: Any = None) -> Any:
+    def counting(self: Any, terms: Any, was: Any, states: Any, new: Any, affected: Any) -> Any:
         counted.append((terms.landing, not was[terms.landing] and new == states[terms.landing].files))
-        return real(self, terms, was, states, new, affected, engine)
+        return real(self, terms, was, states, new, affected)
 
     monkeypatch.setattr(stedi.pipeline.reconcile.BuildCounts, "_delta", counting)
     second = lake.run()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
@@ -30,9 +29,8 @@ class DerivedStep:
 
     def __init__(self, settings: Settings, catalog: TableCatalog, engine: Engine, run_id: str, full_refresh: bool,
                  states: dict[str, TableState], say: Progress, key: bytes | None,
-                 added: dict[str, list[str]], built: Callable[[DerivedStep], None] | None = None) -> None:
+                 added: dict[str, list[str]]) -> None:
         self.settings, self.catalog, self.engine = settings, catalog, engine
-        self.built = built  # told each time a table is done (a whole count of the figures can start early)
         self.run_id, self.full_refresh, self.say = run_id, full_refresh, say
         self.states = states
         self.key = key
@@ -104,8 +102,6 @@ class DerivedStep:
                     del running[future]
                     result = future.result()  # re-raises a failed build; the pool waits for the rest
                     results[result.table] = result
-                    if self.built:
-                        self.built(self)
         return results
 
     def table(self, table: Table) -> TableRun:

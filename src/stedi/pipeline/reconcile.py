@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -129,54 +128,9 @@ class BuildCounts:
     consent policy) is counted over its whole tables, once."""
 
     def __init__(self, engine: Engine, consent_policy: str, known: Mapping[str, Mapping[str, object]],
-                 reuse: bool = True, settings: Settings | None = None) -> None:
+                 reuse: bool = True) -> None:
         self._engine, self._policy, self._known, self._reuse = engine, consent_policy, known, reuse
         self._from: dict[str, str] = {}  # what each source's figures of this run are counted from
-        # Whole counts start on their own DuckDB connection (`settings`) as soon as the tables they read
-        # are final, so they overlap the builds still running (a full run at x100: about 1.3 s)
-        self._settings = settings
-        self._pool: ThreadPoolExecutor | None = None
-        self._whole: dict[str, Future[dict[str, int]]] = {}
-
-    def _needs_whole(self, source: str, states: Mapping[str, TableState], changes: Mapping[str, Change]) -> bool:
-        """Whether `source` is counted over its whole tables: its last figures are not of the tables the
-        run started from."""
-        terms = TERMS[source]
-        before = {n: changes[n].before.snapshot_id if n in changes else states[n].snapshot_id
-                  for n in (terms.landing, terms.filter)}
-        last = self._known.get(source)
-        return not (self._reuse and last and last.get("from") == _counted_from(source, before, self._policy))
-
-    def offer(self, states: Mapping[str, TableState], changes: Mapping[str, Change], final: set[str]) -> None:
-        """Start, in the background, the whole count of every source that needs one and whose tables are
-        `final` (done for this run)."""
-        if self._settings is None:
-            return
-        for source, needs in NEEDS.items():
-            terms = TERMS[source]
-            if source in self._whole or not {terms.landing, terms.filter} <= final or \
-                    not all(n in states for n in needs) or not self._needs_whole(source, states, changes):
-                continue
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stedi-count")
-            tables = {n: states[n] for n in (terms.landing, terms.filter)}
-            self._whole[source] = self._pool.submit(self._count_whole, terms, tables)
-
-    def _count_whole(self, terms: _Terms, tables: Mapping[str, TableState]) -> dict[str, int]:
-        from stedi.tables import TABLES
-
-        assert self._settings is not None
-        engine = open_query_engine(self._settings, beside_a_build=True)
-        try:
-            engine.register_rows("run_settings", [("consent_policy", "string")], [(self._policy,)])
-            engine.register_parquet(terms.filter, tables[terms.filter].files, TABLES[terms.filter])
-            return self._delta(terms, {n: [] for n in tables}, tables, tables[terms.landing].files, None, engine)
-        finally:
-            engine.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def count(self, states: Mapping[str, TableState], changes: Mapping[str, Change], changed: ChangedKeys
               ) -> dict[str, dict[str, int]]:
@@ -202,8 +156,6 @@ class BuildCounts:
                 grown = changes[terms.filter].added if terms.filter in changes else []
                 delta = self._delta(terms, was, states, new, self._affected(terms, changed, grown))
                 counts[source] = {k: int(cast(int, last[k])) + delta[k] for k in COUNTED}
-            elif source in self._whole:  # started while the builds ran (offer)
-                counts[source] = self._whole[source].result()
             else:  # from nothing: every landed row is new
                 counts[source] = self._delta(terms, {n: [] for n in now}, states, now[terms.landing], None)
         return counts
@@ -223,14 +175,13 @@ class BuildCounts:
         return name
 
     def _delta(self, terms: _Terms, was: Mapping[str, list[str]], states: Mapping[str, TableState],
-               new: list[str], affected: str | None, engine: Engine | None = None) -> dict[str, int]:
+               new: list[str], affected: str | None) -> dict[str, int]:
         """What `filtered` and `duplicates` gained from `was` (the files of the landing and filter tables
         before) to `states`, given `new` (the landing table's new files: it is its files before and these)
         and `affected` (a relation of the keys outside of which the filter table is unchanged)."""
         from stedi.tables import TABLES
 
-        engine = engine or self._engine
-        landing, key = TABLES[terms.landing], quote(terms.key)
+        engine, landing, key = self._engine, TABLES[terms.landing], quote(terms.key)
         filtered = duplicates = 0
         if affected is not None:  # the distinct records of the affected keys, before and after
             engine.register_parquet("_was_landing", was[terms.landing], landing, (terms.key, affected))

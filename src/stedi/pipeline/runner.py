@@ -81,31 +81,21 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
     states = landing.states
 
     counts: dict[str, dict[str, int]] = {}
-    counting: BuildCounts | None = None
     try:
         # --full-refresh trusts nothing kept from earlier runs, the last figures included
-        counting = BuildCounts(engine, settings.consent_policy, last_counts(catalog), reuse=not full_refresh,
-                               settings=settings if engine.grows_tables else None)
-
-        def changes_of(step: DerivedStep) -> dict[str, Change]:
-            """What the run did to each table it changed: appended (landing) or grown and updated (derived)."""
-            changes = {name: Change(landing.before[name], files) for name, files in landing.added.items()}
-            changes.update({name: Change(was, step.added[name]) for name, was in step.before.items()})
-            return changes
-
-        build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added,
-                            built=lambda step: counting.offer(step.states, changes_of(step), set(step.states)))
+        counting = BuildCounts(engine, settings.consent_policy, last_counts(catalog), reuse=not full_refresh)
+        build = DerivedStep(settings, catalog, engine, run_id, full_refresh, states, say, key, landing.added)
         engine.register_rows("run_settings", [("consent_policy", "string")], [(settings.consent_policy,)])
         for name, state in states.items():
             build.register(name, state)
         derived = [t for t in order if t.kind == "derived"]
         results.update(build.all(derived, number))
         if engine.grows_tables:
+            changes = {name: Change(landing.before[name], files) for name, files in landing.added.items()}
+            changes.update({name: Change(was, build.added[name]) for name, was in build.before.items()})
             changed = build.changed() if "customer_landing" in landing.added else ChangedKeys()
-            counts = counting.count(states, changes_of(build), changed)
+            counts = counting.count(states, changes, changed)
     finally:
-        if counting is not None:
-            counting.close()  # waits for a whole count still running
         engine.close()
     if not engine.grows_tables:
         # An engine that builds tables side by side (Spark) cannot be asked for the change table by table:
