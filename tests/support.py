@@ -69,9 +69,12 @@ def stedi_process(home: Path | str, *args: str | Path, kill_at: str | None = Non
 
 
 def contents(lake: Lakehouse) -> dict[str, Counter[tuple[Any, ...]]]:
-    """Every table's rows as a multiset (a row twice counts twice), the reconciliation history aside."""
+    """Every table's rows as a multiset (a row twice counts twice), the histories (reconciliation, runs)
+    aside: they hold each run's own ids and times."""
+    from stedi.tables import TABLES
+
     return {t.name: Counter(rows(lake, f"select * from {t.name}")) if t.built else Counter()
-            for t in lake.tables() if t.name != "reconciliation"}
+            for t in lake.tables() if TABLES[t.name].kind != "history"}
 
 
 def latest_figures(lake: Lakehouse) -> list[tuple[Any, ...]]:

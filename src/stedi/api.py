@@ -246,6 +246,27 @@ class Lakehouse:
         figures: list[dict[str, Any]] = result.to_pylist()
         return figures
 
+    def history(self, table: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest `limit` runs, newest first, as rows of the `runs` table: one per table each run built
+        or checked (only `table`'s, if given), and one for a failed run itself, with its error."""
+        from stedi.tables import TABLES as ALL
+        from stedi.tables import get_table
+
+        self._require()
+        if table is not None:
+            get_table(table)  # a clear error for an unknown name
+        if limit < 1:
+            raise ValueError(f"limit must be 1 or more, got {limit}")
+        if self.catalog.state(ALL["runs"]) is None:
+            raise TableError("no run is recorded yet; run `stedi run` first")
+        which = "" if table is None else " and (table_name = '" + table.replace("'", "''") + "' or table_name is null)"
+        result = self.sql(
+            "select * from runs where run_id in (select run_id from runs group by run_id "
+            f"order by max(started_at) desc limit {int(limit)}){which} "
+            "order by started_at desc, table_name nulls first")
+        rows: list[dict[str, Any]] = result.to_pylist()
+        return rows
+
     def verify_reconciliation(self) -> list[dict[str, Any]]:
         """The latest run's reconciliation figures (as `reconcile()`), verified: every source it recorded is
         recounted from the current tables by `sql/reconcile/<source>.sql` under this lakehouse's consent

@@ -125,6 +125,26 @@ RECONCILIATION_COLUMNS = _cols(
                              "outside the balance)"),
 )
 
+RUNS_COLUMNS = _cols(
+    ("run_id", "string", "the run"),
+    ("started_at", "string", "when the run started (ISO 8601, UTC)"),
+    ("ended_at", "string", "when it ended"),
+    ("outcome", "string", "succeeded or failed"),
+    ("error", "string", "a failed run's error, one line; null otherwise"),
+    ("engine", "string", "duckdb or spark"),
+    ("stedi_version", "string", "the stedi that ran it"),
+    ("pyiceberg_version", "string", "the pyiceberg that committed it"),
+    ("engine_version", "string", "the engine's version"),
+    ("consent_policy", "string", "the consent policy the run applied"),
+    ("pseudonym_key_id", "string", "names the pseudonym key used (never the key); null when none was needed"),
+    ("table_name", "string", "a table the run built or checked; null on a failed run's own row"),
+    ("action", "string", "built, appended, updated, up to date, or failed"),
+    ("snapshot_id", "bigint", "the table's snapshot after the run"),
+    ("rows_in", "bigint", "rows read to make it"),
+    ("rows_out", "bigint", "rows it holds after the run"),
+    ("seconds", "double", "time spent on it"),
+)
+
 # The derived tables, in build order (each after its inputs: a test holds this against their SQL).
 DERIVED: tuple[tuple[Zone, str], ...] = (
     ("trusted", "customer_trusted"), ("trusted", "accelerometer_trusted"), ("curated", "customers_curated"),
@@ -167,6 +187,9 @@ _ALL = (
     *(_derived(zone, name) for zone, name in DERIVED),
     Table("reconciliation", "audit", RECONCILIATION_COLUMNS,
           "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
+          kind="history"),
+    Table("runs", "audit", RUNS_COLUMNS,
+          "Every `stedi run`, failed ones too: its settings and versions, and what it did to each table.",
           kind="history"),
 )
 

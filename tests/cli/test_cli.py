@@ -37,7 +37,8 @@ LISTED = [("customer_landing", "landing", 14), ("accelerometer_landing", "landin
           ("accelerometer_quarantine", "landing", 0), ("step_trainer_quarantine", "landing", 0),
           ("customer_trusted", "trusted", 7), ("accelerometer_trusted", "trusted", 8),
           ("customers_curated", "curated", 5), ("step_trainer_trusted", "trusted", 6),
-          ("machine_learning_curated", "curated", 6), ("reconciliation", "audit", 3)]
+          ("machine_learning_curated", "curated", 6), ("reconciliation", "audit", 3),
+          ("runs", "audit", 8)]
 
 
 def invoke(*args: str | Path, input: str | None = None) -> Result:
@@ -197,7 +198,7 @@ def test_run_select_builds_only_what_is_needed(landed: Path) -> None:
                                                                                  "customer_trusted"]
     listing = json.loads(invoke("--home", landed, "tables", "--format", "json").stdout)
     assert [t["table"] for t in listing if t["rows"] is not None] == [
-        "customer_landing", "customer_quarantine", "customer_trusted", "reconciliation"]
+        "customer_landing", "customer_quarantine", "customer_trusted", "reconciliation", "runs"]
 
 
 def test_run_full_refresh_rebuilds_everything(landed: Path) -> None:

@@ -105,7 +105,7 @@ def test_a_full_disk_during_a_run_is_one_clear_line_and_the_next_run_converges(t
     assert err.startswith("error: no space left on the device (") and "internal error" not in err, err
     assert "free some space" in err
     assert read("tables.code").strip() == "0", read("tables.err")  # every table readable, as it was
-    assert len(json.loads(read("tables.json"))) == 12
+    assert len(json.loads(read("tables.json"))) == 13
     assert read("rerun.code").strip() == "0", read("rerun.err")
     assert "every landed record accounted for" in read("rerun.out").lower()
 

@@ -299,14 +299,16 @@ def test_a_fail_rule_stops_the_run_before_any_commit(tmp_path: Path) -> None:
     lake = Lakehouse(home)
     lake.ingest(EDGE)
     lake.run()
-    before = {t.name: t.snapshot_id for t in lake.tables()}
+    before = {t.name: t.snapshot_id for t in lake.tables() if t.name != "runs"}
     rule = home / "checks" / "step_trainer" / "no_bob.sql"
     rule.parent.mkdir(parents=True)
     rule.write_text("-- action: fail\n-- reason: bob's device must not report\n"
                     "select * from step_trainer where serialNumber = 'SN-BOB'\n")
     with pytest.raises(QualityError, match=r"check no_bob .* failed on 1 step_trainer records: bob's device"):
         lake.run()
-    assert {t.name: t.snapshot_id for t in lake.tables()} == before
+    assert {t.name: t.snapshot_id for t in lake.tables() if t.name != "runs"} == before
+    [failed] = [r for r in lake.history() if r["outcome"] == "failed"]  # only the history says it failed
+    assert failed["table_name"] is None and "no_bob" in failed["error"]
 
 
 def test_a_user_rule_replaces_a_default_of_the_same_name(tmp_path: Path) -> None:
@@ -327,7 +329,8 @@ def test_too_much_quarantined_fails_the_run_and_commits_nothing(tmp_path: Path) 
     with pytest.raises(QualityError, match=r"2 of 14 accelerometer records \(14.3%\) would be quarantined.*"
                                            r"max_quarantine_share = 5%.*wrong_type \(2\)"):
         lake.run()
-    assert not any(t.built for t in lake.tables())
+    assert not any(t.built for t in lake.tables() if t.name != "runs")  # only the failure is recorded
+    assert [(r["outcome"], r["table_name"]) for r in lake.history()] == [("failed", None)]
 
 
 # -- the real data, made dirty -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stedi import Lakehouse
+from stedi import TABLES, Lakehouse
 
 from support import key_of, rows
 
@@ -26,6 +26,7 @@ EXPECTED = {
     "accelerometer_quarantine": 0,
     "step_trainer_quarantine": 0,
     "reconciliation": 3,  # one row per source for the one run
+    "runs": 8,  # one row per table the run built
 }
 
 
@@ -96,14 +97,14 @@ def test_rerun_with_no_new_data_changes_nothing(tmp_path: Path, shared_data: Pat
     lake = Lakehouse(tmp_path / "lake", engine=engine)
     lake.ingest(shared_data)
     lake.run()
-    before = {t.name: (t.rows, t.snapshot_id) for t in lake.tables() if t.name != "reconciliation"}
+    before = {t.name: (t.rows, t.snapshot_id) for t in lake.tables() if TABLES[t.name].kind != "history"}
     report = lake.run()
     assert {t.status for t in report.tables} == {"up to date"}
-    assert {t.name: (t.rows, t.snapshot_id) for t in lake.tables() if t.name != "reconciliation"} == before
+    assert {t.name: (t.rows, t.snapshot_id) for t in lake.tables() if TABLES[t.name].kind != "history"} == before
     assert lake.describe("reconciliation").rows == 6  # the history: each run appends its figures
     ingest_again = lake.ingest(shared_data)
     assert ingest_again.landed == [] and len(ingest_again.unchanged) == 13
     refreshed = lake.run(full_refresh=True)
     assert {t.status for t in refreshed.tables} == {"built"}
-    assert {t.name: t.rows for t in lake.tables()} == {**EXPECTED, "reconciliation": 9}
+    assert {t.name: t.rows for t in lake.tables()} == {**EXPECTED, "reconciliation": 9, "runs": 24}
     assert rows(lake, "select count(*) from (select distinct * from accelerometer_trusted)") == [(40_981,)]

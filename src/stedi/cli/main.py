@@ -172,6 +172,22 @@ def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | 
         _say(f"({shown.num_rows:,} of {total:,} rows shown; --all or --format csv for every row)")
 
 
+HISTORY_COLUMNS = ["run_id", "started_at", "outcome", "engine", "table_name", "action", "snapshot_id", "rows_in",
+                   "rows_out", "seconds", "error"]
+
+
+@cli.command()
+@format_option
+@click.option("--table", "table", help="Only this table's rows (and failed runs).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@click.pass_obj
+def history(obj: Context, fmt: Format, table: str | None, limit: int) -> None:
+    """What each of the latest runs did to each table, newest first (the table `runs` holds every run)."""
+    rows = obj.lakehouse().history(table, limit)
+    columns = HISTORY_COLUMNS if fmt == "table" else list(rows[0]) if rows else HISTORY_COLUMNS
+    click.echo(render(columns, [[r[c] for c in columns] for r in rows], fmt))
+
+
 RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]
 
 

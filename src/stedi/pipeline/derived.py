@@ -84,10 +84,12 @@ class DerivedStep:
         self.engine.register_rows("pseudonyms", [("email", "string"), ("customer_key", "string")],
                                   [(e, pseudonym(self.key, e)) for e in sorted(emails)])
 
-    def all(self, tables: list[Table], number: dict[str, str]) -> dict[str, TableRun]:
+    def all(self, tables: list[Table], number: dict[str, str], results: dict[str, TableRun] | None = None
+            ) -> dict[str, TableRun]:
         """Each table starts as soon as its inputs are built (with an engine that builds in parallel,
-        step_trainer_trusted can overlap accelerometer_trusted, and so on)."""
-        results: dict[str, TableRun] = {}
+        step_trainer_trusted can overlap accelerometer_trusted, and so on). `results` gains each table's
+        as it is done (a failed run's history says what it finished)."""
+        results = {} if results is None else results
         waiting = list(tables)
         with ThreadPoolExecutor(max_workers=self.engine.parallel_builds) as pool:
             running: dict[Future[TableRun], Table] = {}

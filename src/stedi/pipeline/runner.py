@@ -33,11 +33,12 @@ from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
 from stedi.pipeline.derived import DerivedStep
+from stedi.pipeline.history import RunRecord, record_run
 from stedi.pipeline.keys import ChangedKeys
 from stedi.pipeline.landing import LandingStep
 from stedi.pipeline.reconcile import COUNTED, BuildCounts, Change, last_counts, record, recount, verify
 from stedi.pipeline.report import Progress, RunReport, TableRun
-from stedi.privacy.keys import load_key
+from stedi.privacy.keys import key_id, load_key
 from stedi.tables import build_order
 
 
@@ -45,12 +46,21 @@ def run(settings: Settings, catalog: TableCatalog, select: list[str] | None = No
         progress: Progress | None = None, zone: LandingZone | None = None) -> RunReport:
     """Build the tables; the caller holds the writer lock (stedi.api). `zone`: the landing zone, with the
     suppression list that keeps erased people out of files found in it."""
+    history = RunRecord(datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
+                       settings.engine, settings.consent_policy)
     with catalog.cached():
-        return _run(settings, catalog, select, full_refresh, progress, zone)
+        try:
+            report = _run(settings, catalog, select, full_refresh, progress, zone, history)
+        except Exception as exc:  # recorded in the history, then raised as it was
+            with contextlib.suppress(Exception):
+                record_run(catalog, history, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+        record_run(catalog, history)
+        return report
 
 
 def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, full_refresh: bool,
-         progress: Progress | None, zone: LandingZone | None) -> RunReport:
+         progress: Progress | None, zone: LandingZone | None, history: RunRecord) -> RunReport:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     order = build_order(select)  # validates the selected names first
@@ -64,7 +74,8 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
     # The pseudonym key is checked first: a run that needs it and has none stops before any work.
     key = load_key(settings) if any("pseudonyms" in t.uses for t in order) else None
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    history.key_id = key_id(key) if key is not None else None
+    run_id = history.run_id
     number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
 
     landing = LandingStep(settings, catalog, zone, run_id, full_refresh, say)
@@ -72,13 +83,14 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
     with ThreadPoolExecutor(max_workers=1) as starter:
         starting = starter.submit(open_engine, settings)
         try:
-            results = landing.build([t for t in order if t.kind == "landing"], landed, number)
+            results = history.results
+            results.update(landing.build([t for t in order if t.kind == "landing"], landed, number))
         except BaseException:
             with contextlib.suppress(Exception):
                 starting.result().close()
             raise
         engine = starting.result()
-    states = landing.states
+    states = history.states = landing.states  # the derived tables join it as they are built
 
     counts: dict[str, dict[str, int]] = {}
     try:
@@ -89,7 +101,7 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         for name, state in states.items():
             build.register(name, state)
         derived = [t for t in order if t.kind == "derived"]
-        results.update(build.all(derived, number))
+        build.all(derived, number, results)
         if engine.grows_tables:
             changes = {name: Change(landing.before[name], files) for name, files in landing.added.items()}
             changes.update({name: Change(was, build.added[name]) for name, was in build.before.items()})
