@@ -163,26 +163,40 @@ def generate(out: Path | str, scale: float = 1.0, seed: int = 0,
         "accelerometer": _Writer(root, "accelerometer", cust_files, accel_lpf, say),
         "step_trainer": _Writer(root, "step_trainer", cust_files + accel_files, st_lpf, say),
     }
+    _write_all(writers, customers, n, [seed], [])
+    return _report(root, writers, n, began, say)
+
+
+def _write_all(writers: dict[str, _Writer], customers: _Customers, n: int, rng_key: list[int],
+               more_customer_lines: list[str]) -> None:
+    """The customers' records (and `more_customer_lines`), then their readings a chunk at a time; random
+    streams keyed by `rng_key`, so the output depends only on it."""
     try:
-        _write_customers(writers["customer"], customers, np.random.default_rng([seed, 1]))
+        _write_customers(writers["customer"], customers, np.random.default_rng([*rng_key, 1]))
+        if more_customer_lines:
+            writers["customer"].write(more_customer_lines)
         writers["customer"].close()
         for chunk, first in enumerate(range(0, n, CHUNK_CUSTOMERS)):
             ids = np.arange(first, min(first + CHUNK_CUSTOMERS, n))
-            accel, steps = _chunk_readings(np.random.default_rng([seed, 2, chunk]), customers, ids)
+            accel, steps = _chunk_readings(np.random.default_rng([*rng_key, 2, chunk]), customers, ids)
             writers["accelerometer"].write(accel)
             writers["step_trainer"].write(steps)
     finally:
         for writer in writers.values():
             writer.close()
 
+
+def _report(root: Path, writers: dict[str, _Writer], customers: int, began: float, say: Callable[[str], None],
+            changed: int = 0) -> GenerateReport:
     report = GenerateReport(
         out=root,
-        customers=n,
+        customers=customers,
         customer_records=writers["customer"].lines,
         accelerometer_records=writers["accelerometer"].lines,
         step_trainer_records=writers["step_trainer"].lines,
         files=sum(w.files for w in writers.values()),
         seconds=time.perf_counter() - began,
+        changed_customers=changed,
     )
     say(f"wrote {report.customer_records:,} customer, {report.accelerometer_records:,} accelerometer and "
         f"{report.step_trainer_records:,} step trainer records in {report.files} files "
@@ -267,32 +281,8 @@ def generate_batch(base: Path | str, out: Path | str, share: float = 0.01, chang
         "accelerometer": _Writer(root, "accelerometer", first_file + cust_files, accel_lpf, say),
         "step_trainer": _Writer(root, "step_trainer", first_file + cust_files + accel_files, st_lpf, say),
     }
-    try:
-        _write_customers(writers["customer"], customers, np.random.default_rng([seed, 3, 1]))
-        writers["customer"].write([changed_lines[e] for e in chosen])
-        writers["customer"].close()
-        for chunk, first in enumerate(range(0, n_new, CHUNK_CUSTOMERS)):
-            ids = np.arange(first, min(first + CHUNK_CUSTOMERS, n_new))
-            accel, steps = _chunk_readings(np.random.default_rng([seed, 3, 2, chunk]), customers, ids)
-            writers["accelerometer"].write(accel)
-            writers["step_trainer"].write(steps)
-    finally:
-        for writer in writers.values():
-            writer.close()
-
-    report = GenerateReport(
-        out=root,
-        customers=n_new,
-        customer_records=writers["customer"].lines,
-        accelerometer_records=writers["accelerometer"].lines,
-        step_trainer_records=writers["step_trainer"].lines,
-        files=sum(w.files for w in writers.values()),
-        seconds=time.perf_counter() - began,
-        changed_customers=n_changed,
-    )
-    say(f"wrote {report.customer_records:,} customer, {report.accelerometer_records:,} accelerometer and "
-        f"{report.step_trainer_records:,} step trainer records in {report.files} files "
-        f"({report.seconds:.1f} s)")
+    _write_all(writers, customers, n_new, [seed, 3], [changed_lines[e] for e in chosen])
+    report = _report(root, writers, n_new, began, say, n_changed)
     return report
 
 
