@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS `stedi`.`runs` (
   `snapshot_id`       bigint,
   `rows_in`           bigint,
   `rows_out`          bigint,
-  `seconds`           double
+  `seconds`           double,
+  `command`           string
 )
 LOCATION 's3://stedi-lakehouse/warehouse/stedi/runs/'
 TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd');

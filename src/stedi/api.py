@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from stedi.iceberg.attach import AttachReport
     from stedi.iceberg.optimize import OptimizeReport
     from stedi.privacy.erasure import ErasurePlan, ErasureReceipt
+    from stedi.states.export import ExportManifest
+    from stedi.states.resolve import LakeState
+    from stedi.states.tags import TagInfo
 
 Progress = Callable[[str], None]
 
@@ -178,17 +182,18 @@ class Lakehouse:
         with self._writing("run", progress):
             return run(self.settings, self.catalog, list(select or []), full_refresh, progress, self.landing)
 
-    def sql(self, query: str, *, timeout: float | None = None) -> pa.Table:
+    def sql(self, query: str, *, timeout: float | None = None, as_of: str | None = None) -> pa.Table:
         """Run one read-only SQL query over every built table, by name (on the embedded engine).
-        `timeout` (seconds; default the setting query_timeout) stops a query that runs longer."""
+        `timeout` (seconds; default the setting query_timeout) stops a query that runs longer. `as_of`: a
+        run id, tag or time (ISO 8601): every table as it stood in that state (docs/history.md)."""
         from stedi.engines.duckdb import WHOLE_BATCH_ROWS
 
-        with self.sql_batches(query, timeout=timeout, batch_rows=WHOLE_BATCH_ROWS) as reader:
+        with self.sql_batches(query, timeout=timeout, batch_rows=WHOLE_BATCH_ROWS, as_of=as_of) as reader:
             return reader.read_all()
 
     @contextmanager
-    def sql_batches(self, query: str, *, timeout: float | None = None, batch_rows: int | None = None
-                    ) -> Iterator[pa.RecordBatchReader]:
+    def sql_batches(self, query: str, *, timeout: float | None = None, batch_rows: int | None = None,
+                    as_of: str | None = None) -> Iterator[pa.RecordBatchReader]:
         """`sql`'s result as record batches (of `batch_rows` rows; default stedi.engines.duckdb.BATCH_ROWS),
         read while the query runs, so memory stays flat whatever the result's size:
 
@@ -200,28 +205,43 @@ class Lakehouse:
         from stedi.engines.duckdb import BATCH_ROWS
 
         self._require()
+        past = self.state(as_of) if as_of is not None else None
         engine = open_query_engine(self.settings)
         try:
+            if past is not None:  # the history tables: the rows of the commands up to that state
+                engine.register_rows("_as_of_runs", [("value", "string")], [(r,) for r in past.history])
             for table in TABLES.values():
                 state = self.catalog.state(table)
-                if state is not None:
+                if past is not None and table.kind == "history":
+                    if state is not None:
+                        engine.register_parquet(table.name, state.files, table, only=("run_id", "_as_of_runs"))
+                elif past is not None:
+                    if table.name in past.snapshots:
+                        from stedi.iceberg.refs import snapshot_state
+
+                        then = snapshot_state(self.catalog, table, past.snapshots[table.name])
+                        assert then is not None  # resolving checked it
+                        engine.register_parquet(table.name, then.files, table)
+                elif state is not None:
                     engine.register_parquet(table.name, state.files, table)
             try:
                 with engine.stream(query, timeout=self.settings.query_timeout if timeout is None else timeout,
                                    batch_rows=batch_rows or BATCH_ROWS) as reader:
                     yield reader
             except QueryError as exc:
-                raise QueryError(self._hint(str(exc))) from None
+                raise QueryError(self._hint(str(exc), past.label if past else None)) from None
         finally:
             engine.close()
 
-    def _hint(self, error: str) -> str:
+    def _hint(self, error: str, as_of: str | None = None) -> str:
         """The engine's message with a hint for a stedi user (the position marker, if any, stays last)."""
         message, newline, marker = error.partition("\n")
         # DuckDB suggests its own system tables ("Did you mean pg_enum?"): no help to a stedi user.
         message = re.sub(r' ?Did you mean "(?!(?:' + "|".join(TABLES) + r')")[^"]*"\?', "", message)
         for name in TABLES:
             if f"name {name} does not exist" in message:
+                if as_of is not None:
+                    return f"table {name} was not built in {as_of} ({message})" + newline + marker
                 return f"table {name} has not been built yet; run `stedi run` first ({message})" + newline + marker
         if "does not exist" in message:
             return f"{message} The tables are: {', '.join(TABLES)}" + newline + marker
@@ -267,6 +287,64 @@ class Lakehouse:
         rows: list[dict[str, Any]] = result.to_pylist()
         return rows
 
+    def state(self, as_of: str | None = None) -> LakeState:
+        """The snapshot of each table in a state: `as_of` a run id, tag or time (ISO 8601, UTC unless it
+        has an offset), or the current state. A StateError when it names none, or has been expired."""
+        from stedi.states.resolve import current, resolve
+
+        self._require()
+        return current(self.catalog) if as_of is None else resolve(self.catalog, as_of)
+
+    def tag(self, name: str, *, run: str | None = None, progress: Progress | None = None) -> TagInfo:
+        """Name the current state (or run `run`'s) with an Iceberg tag `name` on every table."""
+        from stedi.states.tags import check_name, tag
+
+        check_name(name)
+        with self._writing("tag", progress):
+            return tag(self.catalog, name, run, progress)
+
+    def tags(self) -> list[TagInfo]:
+        """Every tag: the state it names and whether every table has it."""
+        from stedi.states.tags import tags
+
+        self._require()
+        return tags(self.catalog)
+
+    def untag(self, name: str, *, progress: Progress | None = None) -> int:
+        """Remove a tag from every table (how many had it); its snapshots expire like any old one."""
+        from stedi.states.tags import untag
+
+        with self._writing("untag", progress):
+            return untag(self.catalog, name)
+
+    def export(self, table: str, out: str | Path, *, as_of: str | None = None) -> ExportManifest:
+        """Write `table` as it stood in a state (default: now) into the new or empty folder `out`: its
+        Parquet files, byte for byte, and manifest.json (snapshot ids, rows, sha256 of each file)."""
+        from stedi.states.export import export
+
+        get_table(table)
+        return export(self.catalog, table, self.state(as_of), Path(out))
+
+    def rollback(self, *, run: str | None = None, tag: str | None = None,
+                 progress: Progress | None = None) -> RunReport:
+        """Restore every table to the state of run `run` or tag `tag`, as new snapshots (recorded as a run).
+        Refused for a state from before an erasure, or whose snapshots or files are gone."""
+        from stedi.errors import StateError
+        from stedi.states.resolve import recorded, resolve, tag_states
+        from stedi.states.rollback import rollback
+
+        if (run is None) == (tag is None):
+            raise StateError("give the state to restore: a run id or a tag (one of them)")
+        with self._writing("rollback", progress), self.catalog.cached():
+            if tag is not None and tag not in tag_states(self.catalog):
+                raise StateError(f"no tag {tag!r}; the tags are: {', '.join(tag_states(self.catalog)) or 'none'}")
+            runs = recorded(self.catalog)
+            if run is not None and run not in {r.run_id for r in runs}:
+                raise StateError(f"no run {run!r} is recorded (`stedi history` lists the runs)")
+            # resolved without the expiry check: a state from before an erasure is refused as such first
+            state = resolve(self.catalog, tag if tag is not None else str(run), expired_ok=True)
+            return rollback(self.settings, self.catalog, state, runs, progress)
+
     def verify_reconciliation(self) -> list[dict[str, Any]]:
         """The latest run's reconciliation figures (as `reconcile()`), verified: every source it recorded is
         recounted from the current tables by `sql/reconcile/<source>.sql` under this lakehouse's consent
@@ -282,9 +360,20 @@ class Lakehouse:
                  progress: Progress | None = None) -> list[OptimizeReport]:
         """Compact small table files and expire snapshots older than the retention (see stedi.iceberg.optimize)."""
         from stedi.iceberg.optimize import optimize
+        from stedi.pipeline.history import record_optimize
 
         with self._writing("optimize", progress):
-            return optimize(self.settings, self.catalog, retention_days, progress, grace_minutes)
+            started = datetime.now(UTC)
+            try:
+                reports = optimize(self.settings, self.catalog, retention_days, progress, grace_minutes)
+            except Exception as exc:  # recorded in the history, then raised as it was
+                with contextlib.suppress(Exception):
+                    record_optimize(self.catalog, self.settings.consent_policy, {}, started,
+                                    (str(exc).splitlines() or [type(exc).__name__])[0])
+                raise
+            record_optimize(self.catalog, self.settings.consent_policy,
+                            {r.table: r.compacted for r in reports if TABLES[r.table].kind != "history"}, started)
+            return reports
 
     def tables(self) -> list[TableInfo]:
         """Every table with its zone, row count, last update and snapshot."""

@@ -12,6 +12,8 @@
     │   │                      that do not balance
     │   └── ReconciliationError  a run's recorded figures that a recount from the tables contradicts
     ├── LockError              another writer holds the lakehouse (run, ingest, optimize, erase, attach)
+    ├── StateError             a past state (run, tag or time) that is unknown, expired, or may not be
+    │                          restored
     └── ErasureError           an erasure that could not be completed or proven
 
 A message says what is wrong with which object and how to fix it.
@@ -62,6 +64,10 @@ class ReconciliationError(QualityError):
 
 class LockError(StediError):
     """Another process holds the lakehouse's writer lock."""
+
+
+class StateError(StediError):
+    """A state of the lakehouse (a run, a tag, a time) that cannot be read, named or restored."""
 
 
 class ErasureError(StediError):

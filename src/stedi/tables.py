@@ -138,11 +138,14 @@ RUNS_COLUMNS = _cols(
     ("consent_policy", "string", "the consent policy the run applied"),
     ("pseudonym_key_id", "string", "names the pseudonym key used (never the key); null when none was needed"),
     ("table_name", "string", "a table the run built or checked; null on a failed run's own row"),
-    ("action", "string", "built, appended, updated, up to date, or failed"),
+    ("action", "string", "built, appended, updated, up to date, compacted, restored, or failed"),
     ("snapshot_id", "bigint", "the table's snapshot after the run"),
     ("rows_in", "bigint", "rows read to make it"),
     ("rows_out", "bigint", "rows it holds after the run"),
     ("seconds", "double", "time spent on it"),
+    # added after the first release: a history keeps its rows, so new columns come last (older rows: null)
+    ("command", "string", "run, optimize or rollback: each command that changes tables records the state it "
+                          "leaves (null: a run recorded before this column)"),
 )
 
 # The derived tables, in build order (each after its inputs: a test holds this against their SQL).

@@ -44,6 +44,11 @@ wait_option = click.option("--wait", "wait", type=click.FloatRange(min=0), metav
                                 "setting lock_wait, 0: fail at once).")
 
 
+as_of_option = click.option("--as-of", "as_of", metavar="RUN_ID|TAG|TIME",
+                            help="Every table as it stood in that state: a run id (`stedi history`), a tag "
+                                 "(`stedi tags`) or a time (ISO 8601, UTC unless it has an offset).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", envvar="STEDI_HOME", metavar="PATH",
               help="Lakehouse root (default ./lakehouse; env STEDI_HOME; `home` in stedi.toml).")
@@ -151,12 +156,13 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
               f"{TABLE_ROWS_SHOWN:,}.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop the query after this long (default: the setting query_timeout, else no limit).")
+@as_of_option
 @click.pass_obj
-def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | None) -> None:
+def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | None, as_of: str | None) -> None:
     """Run a read-only SQL QUERY over every table by name ('-' reads it from stdin)."""
     if query == "-":
         query = sys.stdin.read()
-    with obj.lakehouse(query_timeout=timeout).sql_batches(query) as reader:
+    with obj.lakehouse(query_timeout=timeout).sql_batches(query, as_of=as_of) as reader:
         if fmt != "table":  # streamed as the rows come
             sys.stdout.flush()
             out = sys.stdout.buffer
@@ -172,8 +178,8 @@ def sql(obj: Context, query: str, fmt: Format, show_all: bool, timeout: float | 
         _say(f"({shown.num_rows:,} of {total:,} rows shown; --all or --format csv for every row)")
 
 
-HISTORY_COLUMNS = ["run_id", "started_at", "outcome", "engine", "table_name", "action", "snapshot_id", "rows_in",
-                   "rows_out", "seconds", "error"]
+HISTORY_COLUMNS = ["run_id", "command", "started_at", "outcome", "engine", "table_name", "action", "snapshot_id",
+                   "rows_in", "rows_out", "seconds", "error"]
 
 
 @cli.command()
@@ -186,6 +192,73 @@ def history(obj: Context, fmt: Format, table: str | None, limit: int) -> None:
     rows = obj.lakehouse().history(table, limit)
     columns = HISTORY_COLUMNS if fmt == "table" else list(rows[0]) if rows else HISTORY_COLUMNS
     click.echo(render(columns, [[r[c] for c in columns] for r in rows], fmt))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--run", "run_id", metavar="RUN_ID", help="Tag the state this run left (default: the current state).")
+@wait_option
+@click.pass_obj
+def tag(obj: Context, name: str, run_id: str | None, wait: float | None) -> None:
+    """Name a consistent state NAME: an Iceberg tag on every table (kept by optimize, rewritten by erase)."""
+    info = obj.lakehouse(lock_wait=wait).tag(name, run=run_id, progress=_say)
+    click.echo(f"tag {info.name}: {info.tables} tables" + (f", the state of run {info.run_id}" if info.run_id else ""))
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def tags(obj: Context, fmt: Format) -> None:
+    """The tags, with the run whose state each names."""
+    rows = [[t.name, t.run_id, t.tagged_at, t.tables, "yes" if t.complete else "no (tag it again)", t.erasure]
+            for t in obj.lakehouse().tags()]
+    click.echo(render(["tag", "run_id", "tagged_at", "tables", "complete", "cleaned_of_erasure"], rows, fmt))
+
+
+@cli.command()
+@click.argument("name")
+@wait_option
+@click.pass_obj
+def untag(obj: Context, name: str, wait: float | None) -> None:
+    """Remove tag NAME from every table (its snapshots then expire like any other old one)."""
+    count = obj.lakehouse(lock_wait=wait).untag(name, progress=_say)
+    click.echo(f"removed tag {name} from {count} tables")
+
+
+@cli.command()
+@click.argument("table", type=click.Choice([n for n, t in TABLES.items() if t.kind != "history"]),
+                metavar="TABLE")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="A new or empty folder.")
+@as_of_option
+@format_option
+@click.pass_obj
+def export(obj: Context, table: str, out: str, as_of: str | None, fmt: Format) -> None:
+    """Write TABLE as it stood (default: now) as Parquet files plus manifest.json (snapshot ids, rows, sha256)."""
+    manifest = obj.lakehouse().export(table, out, as_of=as_of)
+    click.echo(render(["file", "rows", "bytes", "sha256"],
+                      [[f.path, f.rows, f.bytes, f.sha256] for f in manifest.files], fmt))
+    if fmt == "table":
+        click.echo(f"{manifest.rows:,} rows of {table} ({manifest.state}, snapshot {manifest.snapshot_id}) in "
+                   f"{len(manifest.files)} files; manifest: {Path(out) / 'manifest.json'}")
+
+
+@cli.command()
+@click.option("--run", "run_id", metavar="RUN_ID", help="Restore the state this run left.")
+@click.option("--tag", "tag_name", metavar="NAME", help="Restore the state this tag names.")
+@format_option
+@wait_option
+@click.pass_obj
+def rollback(obj: Context, run_id: str | None, tag_name: str | None, fmt: Format, wait: float | None) -> None:
+    """Restore every table to a past state as new snapshots (recorded as a run; refused for a state from
+    before an erasure)."""
+    if (run_id is None) == (tag_name is None):
+        raise click.UsageError("give one of --run RUN_ID or --tag NAME")
+    report = obj.lakehouse(lock_wait=wait).rollback(run=run_id, tag=tag_name, progress=_say)
+    click.echo(render(["table", "zone", "status", "rows_out"],
+                      [[t.table, t.zone, t.status, t.rows_out] for t in report.tables], fmt))
+    if fmt == "table":
+        click.echo(f"restored {sum(t.status == 'restored' for t in report.tables)} tables "
+                   f"(rollback {report.run_id}; `stedi rollback --run` an earlier run undoes it)")
 
 
 RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]
@@ -305,6 +378,8 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
         click.echo(f"erased {receipt.people} people{unmatched}: {receipt.landed_records_removed:,} landed records "
                    f"removed from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files "
                    f"deleted; receipt {receipt.receipt_id} in {receipt.audit_log}")
+        if receipt.tags_rewritten:
+            click.echo(f"tagged states rewritten without them: {', '.join(receipt.tags_rewritten)}")
 
 
 @cli.command()

@@ -247,18 +247,21 @@ class TableCatalog:
                 tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: ice.schema().name_mapping.model_dump_json()})
 
     def replace(self, table: Table, files: list[str], fingerprint: str | None,
-                properties: dict[str, str] | None = None, *, base: int | None) -> TableState:
+                properties: dict[str, str] | None = None, *, base: int | None, keep_files: bool = False
+                ) -> TableState:
         """Make `files` the table's whole content in one OVERWRITE snapshot; the new state.
 
         `base` is the snapshot the files were made from (None: the table had none). The commit is a
         compare-and-swap on it: if another writer committed in between, nothing is committed, the files
-        are deleted, and a CatalogError says to run again."""
+        are deleted (unless `keep_files`: files of an older snapshot, restored), and a CatalogError says to
+        run again."""
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
         props = _snapshot_properties(fingerprint, properties)
         ice = self.ensure(table)
-        self._check_base(table, ice, base, files)
-        with self._commit(table, files):
+        made = [] if keep_files else files
+        self._check_base(table, ice, base, made)
+        with self._commit(table, made):
             old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
             with ice.transaction() as tx:
                 update = tx.update_snapshot(snapshot_properties=props)
@@ -271,22 +274,24 @@ class TableCatalog:
         return self._committed(table, ice, files, sum(f.record_count for f in new), fingerprint, props)
 
     def rewrite(self, table: Table, removed: list[str], added: list[str], fingerprint: str | None,
-                properties: dict[str, str] | None = None, *, base: int | None) -> TableState:
+                properties: dict[str, str] | None = None, *, base: int | None, keep_files: bool = False
+                ) -> TableState:
         """Swap the data files `removed` for `added` in one OVERWRITE snapshot (copy-on-write of the files
         that held changed keys, plus new rows); the other files stay. A compare-and-swap on `base`, as
-        `replace`."""
+        `replace` (and `keep_files` as there)."""
         from pyiceberg.io.pyarrow import parquet_files_to_data_files
 
         props = _snapshot_properties(fingerprint, properties)
         before = self.state(table)
         ice = self.ensure(table)
-        self._check_base(table, ice, base, added)
+        made = [] if keep_files else added
+        self._check_base(table, ice, base, made)
         assert before is not None
         gone = set(removed)
-        with self._commit(table, added):
+        with self._commit(table, made):
             old = [task.file for task in ice.scan().plan_files() if task.file.file_path in gone] if gone else []
             if len(old) != len(gone):
-                raise self._conflict(table, added)
+                raise self._conflict(table, made)
             with ice.transaction() as tx:
                 with tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
                     for data_file in old:

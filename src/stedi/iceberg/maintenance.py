@@ -48,9 +48,9 @@ class CleanReport:
 
 def expire_and_clean(catalog: TableCatalog, table: Table, keep_since: datetime | None = None, *,
                      grace_seconds: float) -> CleanReport | None:
-    """Expire `table`'s snapshots (all but the current one; with `keep_since`, only those older than it;
-    never one superseded less than `grace_seconds` ago) and delete the files under its location that no
-    remaining snapshot references and that are older than `grace_seconds`.
+    """Expire `table`'s snapshots (all but the current one and the tagged ones; with `keep_since`, only
+    those older than it; never one superseded less than `grace_seconds` ago) and delete the files under its
+    location that no remaining snapshot references and that are older than `grace_seconds`.
 
     None when the table does not exist in the catalog. Deleted: data and delete files of expired
     snapshots, their manifests and manifest lists, every metadata JSON but the current one, and
@@ -117,14 +117,18 @@ def _expire(ice: IcebergTable, keep_since: datetime | None, grace_seconds: float
         log = ice.metadata.snapshot_log
         keep |= {entry.snapshot_id for entry, after in zip(log, log[1:], strict=False)
                  if after.timestamp_ms >= recent}
-    # A tag or another branch protects its snapshot from expiry (ExpireSnapshots.by_id refuses it), and
-    # would keep old rows reachable: drop those refs first. stedi itself only ever writes `main`.
-    others = {name: ref for name, ref in ice.metadata.refs.items() if name != MAIN_BRANCH}
-    if others:
+    # A tag names a state someone wants kept (`stedi tag`): its snapshot stays, and so do its files (an
+    # erasure rewrites tagged states first: stedi.privacy.tagged). Another branch would keep old rows
+    # reachable for no one stedi knows of: it is dropped (stedi writes only `main`, and for a moment the
+    # branch an erasure rewrites a tagged state on).
+    branches = [name for name, ref in ice.metadata.refs.items()
+                if name != MAIN_BRANCH and ref.snapshot_ref_type != "tag"]
+    if branches:
         manage = ice.manage_snapshots()
-        for name, ref in others.items():
-            manage = manage.remove_tag(name) if ref.snapshot_ref_type == "tag" else manage.remove_branch(name)
+        for name in branches:
+            manage = manage.remove_branch(name)
         manage.commit()
+    keep |= {ref.snapshot_id for ref in ice.metadata.refs.values()}
     doomed = [s.snapshot_id for s in ice.metadata.snapshots if s.snapshot_id not in keep]
     if doomed:
         # by_ids refuses protected snapshots (branch heads and tags), so the current one is never passed.

@@ -42,6 +42,7 @@ class OptimizeReport:
     snapshots_expired: int
     files_deleted: int
     bytes_deleted: int
+    compacted: bool = False  # its files were rewritten (a new snapshot of the same rows)
 
 
 def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | None = None,
@@ -59,7 +60,8 @@ def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | 
             continue
         sizes = [task.file.file_size_in_bytes for task in ice.scan().plan_files()]
         before = len(sizes)
-        if sum(1 for s in sizes if s < target * SMALL) > 1:
+        compacted = sum(1 for s in sizes if s < target * SMALL) > 1
+        if compacted:
             say(f"compacting {table.name}: {before} files ...")
             after = _compact(settings, catalog, table, target)
         else:
@@ -67,7 +69,7 @@ def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | 
         cleaned = expire_and_clean(catalog, table, keep_since, grace_seconds=grace * 60)
         assert cleaned is not None
         reports.append(OptimizeReport(table.name, before, after, cleaned.snapshots_expired, cleaned.files_deleted,
-                                      cleaned.bytes_deleted))
+                                      cleaned.bytes_deleted, compacted))
     return reports
 
 

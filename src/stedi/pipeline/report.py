@@ -17,8 +17,9 @@ class TableRun:
     table: str
     zone: str
     # built: computed whole; appended: grew by its inputs' new rows; updated: also recomputed the rows of
-    # changed customers and devices (stedi.pipeline.keys); up to date: unchanged
-    status: Literal["built", "appended", "updated", "up to date"]
+    # changed customers and devices (stedi.pipeline.keys); up to date: unchanged; compacted: its files
+    # rewritten by `stedi optimize`, rows unchanged; restored: set back to a past state (`stedi rollback`)
+    status: Literal["built", "appended", "updated", "up to date", "compacted", "restored"]
     rows_in: int
     rows_out: int
     seconds: float

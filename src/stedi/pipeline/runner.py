@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from stedi import faults
 from stedi.config import Settings
@@ -33,7 +31,7 @@ from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
 from stedi.pipeline.derived import DerivedStep
-from stedi.pipeline.history import RunRecord, record_run
+from stedi.pipeline.history import RunRecord, new_run_id, record_run
 from stedi.pipeline.keys import ChangedKeys
 from stedi.pipeline.landing import LandingStep
 from stedi.pipeline.reconcile import COUNTED, BuildCounts, Change, last_counts, record, recount, verify
@@ -46,8 +44,7 @@ def run(settings: Settings, catalog: TableCatalog, select: list[str] | None = No
         progress: Progress | None = None, zone: LandingZone | None = None) -> RunReport:
     """Build the tables; the caller holds the writer lock (stedi.api). `zone`: the landing zone, with the
     suppression list that keeps erased people out of files found in it."""
-    history = RunRecord(datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8],
-                       settings.engine, settings.consent_policy)
+    history = RunRecord(new_run_id(), settings.engine, settings.consent_policy)
     with catalog.cached():
         try:
             report = _run(settings, catalog, select, full_refresh, progress, zone, history)

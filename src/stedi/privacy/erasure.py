@@ -10,7 +10,8 @@ serial numbers of their devices, their pseudonyms) and records it durably in a j
    accelerometer readings with it as `user`, step trainer readings of their device(s); each affected
    file is rewritten atomically. Lines that are not valid records are dropped too when they carry the
    email or serial number (they would otherwise live on in a quarantine table's raw text).
-3. The tables are rebuilt from the landing zone, the quarantine tables included.
+3. The tables are rebuilt from the landing zone, the quarantine tables included; every tagged state is
+   rewritten without them, its tag moved (stedi.privacy.tagged).
 4. Every older snapshot is expired and every file no table references any more is deleted at once
    (pyiceberg does not delete them itself; an erasure does not wait for readers); stedi's scratch space
    is emptied.
@@ -42,7 +43,7 @@ from stedi.errors import ErasureError, StediError
 from stedi.landing.records import LandedRecord, scan_records
 from stedi.privacy.keys import load_key, normalise_email, pseudonym, subject_hash
 from stedi.privacy.suppression import Suppressed
-from stedi.tables import TABLES
+from stedi.tables import TABLES, Table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -97,6 +98,8 @@ class ErasureReceipt:
     audit_log: str  # where the receipt was appended (a path or an s3:// URI)
     subjects: list[str] = field(default_factory=list)  # keyed hashes, never addresses
     unmatched: int = 0  # people of whom no landed record was found (they are kept out all the same)
+    tags_rewritten: list[str] = field(default_factory=list)  # tags moved to a state without them
+    started: str = ""  # when the erasure began (a rollback to a state from before it is refused)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class _Journal:
     removed: int = 0  # landed records removed so far
     rewritten: int = 0  # landed files rewritten so far
     matched: list[str] = field(default_factory=list)  # subjects found in a landed record
+    tags: list[str] = field(default_factory=list)  # tags rewritten without them so far
 
     def save(self, storage: Storage) -> None:
         storage.write_bytes(JOURNAL, json.dumps(asdict(self), indent=1).encode())
@@ -251,6 +255,16 @@ def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
                                f"rebuilt ({exc}); fix that and run `stedi erase` again to finish") from exc
     faults.point("erase:rebuilt")
 
+    # 3b. Tagged states keep old snapshots alive: each is rewritten without the people, its tag moved.
+    from stedi.privacy.tagged import erase_from_tags
+
+    def moved(tag: str) -> None:
+        journal.tags = sorted({*journal.tags, tag})
+        journal.save(storage)
+
+    erase_from_tags(settings, lake.catalog, journal.people, journal.serials,
+                    [pseudonym(key, p) for p in journal.people], journal.receipt_id, say, moved)
+
     # 4. Older snapshots and unreferenced files: the person's rows live on in them. Erasure wins: no
     # grace period for readers, every snapshot but the current one goes.
     from stedi.iceberg.maintenance import expire_and_clean
@@ -278,7 +292,8 @@ def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
         receipt_id=journal.receipt_id, people=len(journal.people), rows_removed=rows_removed,
         landed_records_removed=journal.removed, files_rewritten=journal.rewritten, files_deleted=deleted,
         audit_log=storage.uri(AUDIT_LOG), subjects=journal.subjects,
-        unmatched=len(set(journal.subjects) - set(journal.matched)))
+        unmatched=len(set(journal.subjects) - set(journal.matched)), tags_rewritten=journal.tags,
+        started=journal.started)
     _append_receipt(storage, receipt)
     faults.point("erase:receipt")
     storage.delete(JOURNAL)
@@ -329,8 +344,9 @@ def plan(lake: Lake, emails: list[str]) -> ErasurePlan:
                        rows=_rows_naming(lake, people, sorted(serials), [pseudonym(key, p) for p in people]))
 
 
-def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
-    """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
+def naming(table: Table, people: list[str], serials: list[str], keys: list[str]) -> str | None:
+    """A SQL condition true of `table`'s rows that hold one of the people's emails, serials or pseudonyms
+    in a column (a quarantined record's raw text: any of them in it); None if no column can."""
     from stedi.sqltext import literal
 
     def values(items: list[str]) -> str:
@@ -341,11 +357,19 @@ def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[s
              "serialNumber": f"list_contains({values(serials)}, serialNumber)",
              "customer_key": f"list_contains({values(keys)}, customer_key)",
              "raw": " or ".join([f"contains(lower(raw), {literal(n.lower())})" for n in people + serials]) or "false"}
+    where = " or ".join(f"({test})" for column, test in tests.items() if column in table.column_names)
+    return where or None
+
+
+def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
+    """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
+    from stedi.sqltext import literal
+
     counts = []
     for table in TABLES.values():
         if table.kind == "history" or lake.catalog.state(table) is None:
             continue
-        where = " or ".join(f"({test})" for column, test in tests.items() if column in table.column_names)
+        where = naming(table, people, serials, keys)
         if where:
             counts.append(f"select {literal(table.name)} as t, count(*) as n from {table.name} where {where}")
     if not counts:
