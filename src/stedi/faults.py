@@ -14,7 +14,10 @@ costs one environment lookup. The points, in the order a command reaches them:
     optimize:compacted, optimize:deleting  after a compaction commit; after the first old file is deleted
     erase:journal, erase:suppressed        the erasure recorded; its people added to the suppression list
     erase:file-rewritten, erase:rebuilt    a landed file rewritten; the tables rebuilt without them
+    erase:tag-rewritten                    a tagged state rewritten without them, its tag moved
     erase:cleaned, erase:receipt           old snapshots and files deleted; the receipt written
+    tag:table-tagged                       after a table got the tag (`stedi tag`)
+    rollback:table-restored                after a table was set back to the state (`stedi rollback`)
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ LISTED = [("customer_landing", "landing", 14), ("accelerometer_landing", "landin
           ("customer_trusted", "trusted", 7), ("accelerometer_trusted", "trusted", 8),
           ("customers_curated", "curated", 5), ("step_trainer_trusted", "trusted", 6),
           ("machine_learning_curated", "curated", 6), ("reconciliation", "audit", 3),
-          ("runs", "audit", 8)]
+          ("runs", "audit", 11)]
 
 
 def invoke(*args: str | Path, input: str | None = None) -> Result:

@@ -51,9 +51,11 @@ def held(built: Lakehouse) -> Iterator[WriterLock]:
 # -- local disk ---------------------------------------------------------------------------------------
 def test_every_writer_fails_at_once_naming_the_holder(built: Lakehouse, held: WriterLock) -> None:
     home = built.settings.home
+    first = built.history()[-1]["run_id"]
     writers = {"run": lambda: built.run(), "ingest": lambda: built.ingest(EDGE),
                "optimize": lambda: built.optimize(), "erase": lambda: built.erase(["alice@test.com"]),
-               "attach": lambda: built.attach()}
+               "attach": lambda: built.attach(), "tag": lambda: built.tag("v1"), "untag": lambda: built.untag("v1"),
+               "rollback": lambda: built.rollback(run=first)}
     for name, write in writers.items():
         started = time.monotonic()
         with pytest.raises(LockError) as refused:

@@ -136,7 +136,7 @@ def test_row_counts_in_tables_listing(built: Lakehouse) -> None:
         "customer_trusted": (True, 7), "accelerometer_trusted": (True, 8), "customers_curated": (True, 5),
         "step_trainer_trusted": (True, 6), "machine_learning_curated": (True, 6),
         "customer_quarantine": (True, 0), "accelerometer_quarantine": (True, 0),
-        "step_trainer_quarantine": (True, 0), "reconciliation": (True, 3), "runs": (True, 8),
+        "step_trainer_quarantine": (True, 0), "reconciliation": (True, 3), "runs": (True, 11),
     }
 
 

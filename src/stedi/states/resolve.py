@@ -152,19 +152,26 @@ def check(catalog: TableCatalog, state: LakeState, runs: list[Recorded], tags: d
                          + remaining(catalog, runs, tags))
 
 
-def missing(catalog: TableCatalog, state: LakeState) -> list[tuple[str, int]]:
+def missing(catalog: TableCatalog, state: LakeState, existing: dict[str, set[int]] | None = None
+            ) -> list[tuple[str, int]]:
     """The (table, snapshot) pairs of `state` whose snapshot no longer exists."""
-    out = []
-    for name, snapshot in state.snapshots.items():
-        ice = catalog.load(TABLES[name])
-        if ice is None or ice.metadata.snapshot_by_id(snapshot) is None:
-            out.append((name, snapshot))
+    existing = existing if existing is not None else snapshot_ids(catalog)
+    return [(name, snapshot) for name, snapshot in state.snapshots.items() if snapshot not in existing[name]]
+
+
+def snapshot_ids(catalog: TableCatalog) -> dict[str, set[int]]:
+    """The snapshots each data table still has (each table's metadata read once)."""
+    out = {}
+    for table in DATA_TABLES:
+        ice = catalog.load(table)
+        out[table.name] = {s.snapshot_id for s in ice.metadata.snapshots} if ice is not None else set()
     return out
 
 
 def remaining(catalog: TableCatalog, runs: list[Recorded], tags: dict[str, LakeState]) -> str:
     """The states that can still be read, in words."""
-    alive = [s for s, r in zip(states_of(runs), runs, strict=True) if not missing(catalog, s)]
+    existing = snapshot_ids(catalog)
+    alive = [s for s, r in zip(states_of(runs), runs, strict=True) if not missing(catalog, s, existing)]
     said = []
     if tags:
         said.append("tags " + ", ".join(tags))
