@@ -111,6 +111,14 @@ def test_tags_are_iceberg_refs_that_survive_runs_rebuilds_and_optimize(
     snapshots = lake.state(first).snapshots
     for name in DATA_TABLES:  # what Spark, Athena or Trino read: a tag ref in the table's metadata
         assert metadata_refs(lake, name)["model-v1"] == {"snapshot-id": snapshots[name], "type": "tag"}
+    # another Iceberg reader (pyiceberg's own SqlCatalog, through SQLAlchemy) reads the tagged rows by name
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    theirs = SqlCatalog("stedi", **lake.settings.catalog_properties()).load_table(("stedi", "customers_curated"))
+    tagged = theirs.snapshot_by_name("model-v1")
+    assert tagged is not None
+    assert Counter(tuple(r.values()) for r in theirs.scan(snapshot_id=tagged.snapshot_id).to_arrow().to_pylist()
+                   ) == c1["customers_curated"]
     lake.tag("now")
     assert lake.tag("now").snapshots == lake.state().snapshots  # the same state again: nothing changes
     with pytest.raises(StateError, match="tag now already names another state"):
