@@ -70,3 +70,13 @@ def test_the_lineage_graph_links_every_table() -> None:
     assert '"files:customer" [label="customer\\n2 files, 1.5 MB"' in dot
     assert '"customer_trusted" -> "customers_curated";' in dot
     assert 'label="runs\\nnot built"' in dot
+
+
+def test_the_cli_starts_without_the_report_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, stedi.cli.main; "
+            "print(sorted(m for m in ('altair', 'vl_convert', 'jinja2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

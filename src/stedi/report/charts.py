@@ -56,13 +56,15 @@ def rows_by_run(table: str, runs: Sequence[dict[str, Any]]) -> str:
 
 def funnel(steps: Sequence[FunnelStep]) -> str:
     """The consent funnel: customers, accelerometer readings and step trainer readings kept at each step."""
-    order = [s.step for s in steps]
+    short = {s.step: s.step.split(" (")[0] for s in steps}  # the table names are in the table below
+    order = list(short.values())
     charts: list[Any] = []
     for measure, title in (("customers", "customers"), ("accelerometer", "accelerometer readings"),
                            ("step_trainer", "step trainer readings")):
-        values = [{"step": s.step, "value": getattr(s, measure)} for s in steps if getattr(s, measure) is not None]
+        values = [{"step": short[s.step], "value": getattr(s, measure)} for s in steps
+                  if getattr(s, measure) is not None]
         bars = alt.Chart(_data(values), title=title).mark_bar(color="#3465a4").encode(
-            y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelLimit=260) if not charts else None),
+            y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelLimit=200) if not charts else None),
             x=alt.X("value:Q", title=None, axis=alt.Axis(format="~s", tickCount=3)),
         )
         labels = bars.mark_text(align="left", dx=3, fontSize=10, color="#222").encode(
@@ -118,7 +120,7 @@ def customer_series(points: Sequence[dict[str, Any]]) -> str:
         x=alt.X("time:T", title="sensorReadingTime (UTC)", scale=UTC,
                 axis=alt.Axis(format="%b %d %H:%M:%S", labelAngle=0)))
     magnitude = base.mark_line(color="#3465a4", strokeWidth=1.2).encode(
-        y=alt.Y("magnitude:Q", title="accelerometer magnitude √(x²+y²+z²)",
+        y=alt.Y("magnitude:Q", title="magnitude √(x²+y²+z²)",
                 axis=alt.Axis(titleColor="#3465a4")))
     distance = base.mark_line(color="#c4621b", strokeWidth=1.2, strokeDash=[4, 2]).encode(
         y=alt.Y("distance:Q", title="distanceFromObject", axis=alt.Axis(titleColor="#c4621b")))
@@ -135,8 +137,8 @@ def distributions(bins: Sequence[dict[str, Any]]) -> str:
             x=alt.X("bin_start:Q", bin="binned", title=None, axis=alt.Axis(tickCount=5)),
             x2="bin_end:Q",
             y=alt.Y("readings:Q", title=None if charts else "readings", axis=alt.Axis(format="~s", tickCount=4)),
-        ).properties(width=120, height=90))
-    return svg(alt.hconcat(*charts, spacing=18), "distributions")
+        ).properties(width=150, height=90))
+    return svg(alt.hconcat(*charts, spacing=22), "distributions")
 
 
 def per_day(rows: Sequence[dict[str, Any]]) -> str:
