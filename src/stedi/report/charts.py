@@ -70,7 +70,8 @@ def funnel(steps: Sequence[FunnelStep]) -> str:
         labels = bars.mark_text(align="left", dx=3, fontSize=10, color="#222").encode(
             text=alt.Text("value:Q", format=","))
         charts.append((bars + labels).properties(width=170, height=24 * len(steps)))
-    return svg(alt.hconcat(*charts, spacing=40), "funnel")
+    # vl-convert measures the step names a little short: room on the left so that none is cut
+    return svg(alt.hconcat(*charts, spacing=40, padding={"left": 24, "top": 5, "right": 5, "bottom": 5}), "funnel")
 
 
 def reconciliation(rows: Sequence[dict[str, Any]]) -> str:
@@ -146,7 +147,7 @@ def per_day(rows: Sequence[dict[str, Any]]) -> str:
     chart = alt.Chart(_data(rows)).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
         x=alt.X("day:T", title="day (UTC)", scale=UTC, axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=6)),
         y=alt.Y("readings:Q", title="readings", axis=alt.Axis(format="~s")),
-        color=alt.Color("table_name:N", title=None, legend=alt.Legend(orient="right", labelLimit=240)),
+        color=alt.Color("table_name:N", title=None, legend=alt.Legend(orient="right", labelLimit=400)),
         tooltip=["table_name:N", "day:T", "readings:Q"],
     ).properties(width=WIDTH - 180, height=160)
     return svg(chart, "per-day")
