@@ -47,4 +47,13 @@ if [[ ",$EXTRAS," == *",spark,"* ]] && ! command -v java >/dev/null 2>&1 && [ -z
     echo "setup: Spark needs Java 17: install openjdk-17-jre-headless (or set JAVA_HOME)" >&2
   fi
 fi
+# `stedi report` draws its lineage graph with Graphviz's dot.
+if ! command -v dot >/dev/null 2>&1; then
+  if need_apt; then
+    echo "setup: installing Graphviz for stedi report (graphviz)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+  else
+    echo "setup: stedi report needs Graphviz: install your distribution's graphviz package" >&2
+  fi
+fi
 echo "setup: ready ($("$VENV/bin/stedi" --version))"

@@ -345,6 +345,17 @@ class Lakehouse:
             state = resolve(self.catalog, tag if tag is not None else str(run), expired_ok=True)
             return rollback(self.settings, self.catalog, state, runs, progress)
 
+    def report(self, out: str | Path | None = None, *, as_of: str | None = None) -> str:
+        """Write the report of the lakehouse as it stood in a state (default: now) as one self-contained HTML
+        file (docs/report.md): to `out`, a local path or s3://bucket/key.html (default ./report.html).
+        Returns where it wrote."""
+        from stedi.report import render_report
+        from stedi.report.output import write_page
+
+        page = render_report(self, as_of)
+        target = str(out) if out is not None else "report.html"
+        return write_page(page, target, self.settings.s3_connection() if is_s3(target) else None)
+
     def verify_reconciliation(self) -> list[dict[str, Any]]:
         """The latest run's reconciliation figures (as `reconcile()`), verified: every source it recorded is
         recounted from the current tables by `sql/reconcile/<source>.sql` under this lakehouse's consent

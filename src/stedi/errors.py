@@ -7,7 +7,8 @@
     ├── CatalogError           the Iceberg catalog is unreachable or corrupt, or a table is unreadable
     ├── TableError             an unknown table, or one that has not been built yet
     ├── QueryError             SQL that fails, that would modify data, or that ran past its timeout
-    ├── EngineError            an engine that is not installed or fails while building a table
+    ├── EngineError            an engine that is not installed or fails while building a table (or the
+    │                          Graphviz layout engine a report draws its lineage with)
     ├── QualityError           a quality rule whose action is fail, too much quarantined, or figures
     │   │                      that do not balance
     │   └── ReconciliationError  a run's recorded figures that a recount from the tables contradicts

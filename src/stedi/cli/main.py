@@ -303,6 +303,26 @@ def tables(obj: Context, fmt: Format) -> None:
 
 
 @cli.command()
+@click.option("--out", metavar="FILE", default="report.html", show_default=True,
+              help="The HTML file to write: a path, or s3://bucket/key.html.")
+@as_of_option
+@click.pass_obj
+def report(obj: Context, out: str, as_of: str | None) -> None:
+    """Write one self-contained HTML report: lineage, every table, the consent funnel, quality, the data."""
+    import time
+
+    started = time.perf_counter()
+    where = obj.lakehouse().report(out, as_of=as_of)
+    size = _size_of(where)
+    click.echo(f"wrote {where}" + (f" ({size / 1e6:.1f} MB)" if size else "")
+               + f" in {time.perf_counter() - started:.1f} s")
+
+
+def _size_of(where: str) -> int | None:
+    return Path(where).stat().st_size if Path(where).is_file() else None
+
+
+@cli.command()
 @click.argument("table")
 @format_option
 @click.pass_obj

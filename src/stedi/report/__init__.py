@@ -1,0 +1,23 @@
+"""`stedi report`: one self-contained HTML page about a lakehouse in one state (docs/report.md).
+
+    from stedi.report import render_report
+    html = render_report(lake, as_of="model-v1")
+
+Every figure is counted by the engine (stedi.report.data, SQL in report/sql/); charts are Vega-Lite
+rendered offline to SVG (charts), the lineage is drawn by Graphviz (lineage), and the page is one file
+with nothing to fetch (page). Samples show no direct identifier (mask)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stedi.api import Lakehouse
+
+
+def render_report(lake: Lakehouse, as_of: str | None = None) -> str:
+    """The whole report page of `lake` as it stood in `as_of` (a run id, tag or time; default: now)."""
+    from stedi.report.data import read
+    from stedi.report.page import render
+
+    return render(read(lake, as_of), str(lake.settings.home))
