@@ -7,7 +7,7 @@ DEMO_DATA ?= demo-data
 SCALE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev demo test test-fast clean
+.PHONY: setup setup-dev demo test test-fast screenshots clean
 
 setup:
 	@scripts/setup.sh
@@ -33,6 +33,10 @@ test-fast: setup-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# The README's pictures of the report and of `stedi serve`, taken by headless Chromium (docs/img/).
+screenshots: setup-dev
+	$(VENV)/bin/python scripts/screenshots.py --out docs/img
 
 clean:
 	rm -rf $(DEMO_HOME) $(DEMO_DATA) .pytest_cache

@@ -56,4 +56,13 @@ if ! command -v dot >/dev/null 2>&1; then
     echo "setup: stedi report needs Graphviz: install your distribution's graphviz package" >&2
   fi
 fi
+# The browser tests drive headless Chromium (Debian's; Playwright's own browser builds cannot be fetched).
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if need_apt; then
+    echo "setup: installing Chromium for the browser tests (chromium)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: the browser tests need Chromium: install your distribution's chromium package" >&2
+  fi
+fi
 echo "setup: ready ($("$VENV/bin/stedi" --version))"

@@ -261,6 +261,29 @@ def rollback(obj: Context, run_id: str | None, tag_name: str | None, fmt: Format
                    f"(rollback {report.run_id}; `stedi rollback --run` an earlier run undoes it)")
 
 
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; another than 127.0.0.1 exposes the data to that network.")
+@as_of_option
+@click.pass_obj
+def serve(obj: Context, port: int, host: str, as_of: str | None) -> None:
+    """The report live in a browser, with a read-only SQL box (until Ctrl-C)."""
+    from stedi.serve.server import ReportServer
+
+    lake = obj.lakehouse()
+    lake.state(as_of)  # a lakehouse to serve, and a state that exists: said now, not on the first page
+    server = ReportServer(lake, host, port, as_of, say=_say)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: listening on {host}: anyone who can reach it can read every table")
+    _say(f"serving {lake.settings.home} at {server.url} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]
 
 

@@ -1,0 +1,173 @@
+"""`stedi serve`: the report (stedi.report) live over HTTP, plus a read-only SQL box.
+
+Routes: `GET /` the report (`?as_of=` a past state), `POST /sql` one query as JSON (the first rows),
+`GET /sql.csv?q=` every row as CSV. Queries go through `Lakehouse.sql_batches`: the same guard as
+`stedi sql` (one read-only statement, no file access beyond the tables) and its timeout.
+
+It listens on 127.0.0.1 unless told otherwise, answers only requests addressed to the host it listens
+on (a page elsewhere cannot reach it through DNS rebinding), and its pages may load nothing from
+anywhere (a Content-Security-Policy that allows only inline styles, inline scripts, data: images, and
+fetches to itself). Readers never lock: it serves while runs go on, each page showing the state then.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from stedi.errors import StediError
+
+if TYPE_CHECKING:
+    from stedi.api import Lakehouse
+
+SHOWN_ROWS = 1000  # rows a query shows in the page (the CSV has every row)
+DEFAULT_TIMEOUT = 60.0  # seconds a query of the box may run, unless the setting query_timeout says otherwise
+MAX_BODY = 1 << 20
+POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+          "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def page(lake: Lakehouse, as_of: str | None) -> str:
+    """The report with the SQL box before the end of its body."""
+    from stedi.report import render_report
+
+    html = render_report(lake, as_of=as_of)
+    box = resources.files("stedi.serve").joinpath("sql_box.html").read_text("utf-8")
+    box = box.replace('"__AS_OF__"', json.dumps(as_of or "").replace("<", "\\u003c"))
+    at = html.rfind("</body>")
+    return html[:at] + box + html[at:] if at >= 0 else html + box
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ReportServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        if self.server.say is not None:
+            self.server.say(f"{self.address_string()} {format % args}")
+
+    def _refused_host(self) -> bool:
+        host = (self.headers.get("Host") or "").lower()
+        if self.server.hosts is None or host in self.server.hosts:
+            return False
+        self._send(HTTPStatus.MISDIRECTED_REQUEST, "text/plain", b"this server answers only at " +
+                   ", ".join(sorted(self.server.hosts)).encode())
+        return True
+
+    def _send(self, status: HTTPStatus, kind: str, body: bytes, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", POLICY)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._send(status, "application/json", json.dumps({"error": message}).encode())
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self._refused_host():
+            return
+        url = urlsplit(self.path)
+        params = {k: v[0] for k, v in parse_qs(url.query).items()}
+        try:
+            if url.path in ("/", "/index.html"):
+                body = page(self.server.lake, params.get("as_of") or self.server.as_of).encode()
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", body)
+            elif url.path == "/sql.csv":
+                self._csv(params.get("q", ""), params.get("as_of") or self.server.as_of)
+            else:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
+        except StediError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        if self._refused_host():
+            return
+        if urlsplit(self.path).path != "/sql":
+            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
+            return
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            # a form on another site cannot send JSON without the browser asking this server first
+            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the query as JSON: {\"q\": \"select ...\"}")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the query is too long")
+            return
+        try:
+            asked = json.loads(self.rfile.read(length) or b"{}")
+            query = str(asked.get("q") or "")
+            as_of = asked.get("as_of") or self.server.as_of
+        except (ValueError, AttributeError):
+            self._error(HTTPStatus.BAD_REQUEST, "the body is not JSON of the form {\"q\": \"select ...\"}")
+            return
+        try:
+            with self.server.lake.sql_batches(query, timeout=self.server.query_timeout, as_of=as_of,
+                                              batch_rows=SHOWN_ROWS) as reader:
+                columns = reader.schema.names
+                rows: list[list[Any]] = []
+                truncated = False
+                for batch in reader:
+                    for row in batch.to_pylist():
+                        if len(rows) == SHOWN_ROWS:
+                            truncated = True
+                            break
+                        rows.append([_jsonable(row[c]) for c in columns])
+                    if truncated:
+                        break
+        except StediError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        body = json.dumps({"columns": columns, "rows": rows, "truncated": truncated}).encode()
+        self._send(HTTPStatus.OK, "application/json", body)
+
+    def _csv(self, query: str, as_of: str | None) -> None:
+        import io
+
+        from stedi.cli.output import write_csv
+
+        out = io.BytesIO()  # whole, so an error can still be a clean 400
+        with self.server.lake.sql_batches(query, timeout=self.server.query_timeout, as_of=as_of) as reader:
+            write_csv(reader, out)
+        self._send(HTTPStatus.OK, "text/csv; charset=utf-8", out.getvalue(),
+                   {"Content-Disposition": 'attachment; filename="result.csv"'})
+
+
+class ReportServer(ThreadingHTTPServer):
+    """The report and the SQL box of one lakehouse, on `host`:`port` (port 0: any free one)."""
+
+    daemon_threads = True
+
+    def __init__(self, lake: Lakehouse, host: str = "127.0.0.1", port: int = 8765, as_of: str | None = None,
+                 say: Any = None) -> None:
+        super().__init__((host, port), _Handler)
+        self.lake, self.as_of, self.say = lake, as_of, say
+        self.query_timeout = lake.settings.query_timeout or DEFAULT_TIMEOUT
+        bound = self.server_address[1]
+        # on loopback, only requests addressed to it (None: a host given on purpose answers any name)
+        loopback = host in ("127.0.0.1", "localhost", "::1")
+        self.hosts = {f"{name}:{bound}" for name in ("localhost", "127.0.0.1", "[::1]")} if loopback else None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> threading.Thread:
+        """Serve in a background thread (tests); `serve_forever()` serves in this one."""
+        thread = threading.Thread(target=self.serve_forever, name="stedi-serve", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,161 @@
+"""The report and `stedi serve` in a real browser: Debian's headless Chromium, driven by Playwright.
+
+Checked as a person would meet them: no console error, no request leaving the page (the file, or the
+local server, serves everything), the lineage and every chart drawn with content, and the SQL box
+answering a query with its rows, refusing a write, and downloading the CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stedi import Lakehouse
+from stedi.serve.server import ReportServer
+
+from support import Batches, built
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.fail("headless Chromium is needed for the browser tests: `make setup-dev` installs Debian's "
+                    "chromium package", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # root in a container: Chromium's sandbox needs user namespaces it may not have
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, batches: Batches) -> Lakehouse:
+    return built(tmp_path_factory.mktemp("browser") / "lake", batches.first, batches.second)
+
+
+class Watched:
+    """A page with its console errors and every request it made."""
+
+    def __init__(self, browser: Any) -> None:
+        self.page = browser.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+
+def assert_drawn(page: Any) -> None:
+    """The lineage and every chart: an SVG with a size and marks in it."""
+    svgs = page.locator("svg")
+    assert svgs.count() >= 5
+    for i in range(svgs.count()):
+        svg = svgs.nth(i)
+        box = svg.bounding_box()
+        assert box is not None and box["width"] > 20 and box["height"] > 20, i
+        assert svg.locator("path, rect, circle, line, polygon, ellipse, text").count() > 0, i
+    lineage = page.locator("#lineage svg")
+    assert lineage.count() == 1
+    for name in ("customer_landing", "customer_trusted", "machine_learning_curated"):
+        assert lineage.locator(f"text=/{name}/").count() >= 1, name
+
+
+def test_the_report_file_renders_offline(browser: Any, lake: Lakehouse, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    lake.report(out)
+    watched = Watched(browser)
+    watched.page.goto(out.as_uri())
+    watched.page.wait_for_load_state("load")
+    assert watched.errors == []
+    assert [u for u in watched.requests if u != out.as_uri() and not u.startswith("data:")] == []
+    assert_drawn(watched.page)
+    watched.page.close()
+
+
+@pytest.fixture
+def served(lake: Lakehouse) -> Iterator[ReportServer]:
+    server = ReportServer(lake, port=0)
+    server.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served: ReportServer) -> None:
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(served.url)
+    assert_drawn(page)
+
+    query = "select customer_key, count(*) as n from machine_learning_curated group by 1 order by 2 desc, 1 limit 7"
+    page.fill("#sql-query", query)
+    page.click("#sql-run")
+    page.wait_for_selector("#sql-result table")
+    shown = [[cell.inner_text() for cell in row.locator("td").all()]
+             for row in page.locator("#sql-result tbody tr").all()]
+    expected = [[str(v) for v in r.values()] for r in lake.sql(query).to_pylist()]
+    assert shown == expected and len(shown) == 7
+    assert page.inner_text("#sql-status") == "7 rows"
+
+    with page.expect_download() as download:
+        page.click("#sql-csv")
+    text = Path(download.value.path()).read_text()
+    assert list(csv.reader(io.StringIO(text))) == [["customer_key", "n"], *expected]
+
+    page.fill("#sql-query", "drop table machine_learning_curated")
+    page.click("#sql-run")
+    page.wait_for_selector("#sql-status.error")
+    assert page.inner_text("#sql-status").startswith("error: only queries are allowed")
+    assert lake.describe("machine_learning_curated").rows > 0
+
+    origin = served.url.rstrip("/")
+    assert [u for u in watched.requests if not u.startswith(origin) and not u.startswith("data:")] == []
+    # the failed write answered 400, which Chromium logs; nothing else may be an error
+    assert [e for e in watched.errors if "400" not in e] == []
+    page.close()
+
+
+def test_the_server_answers_only_on_its_own_host(served: ReportServer) -> None:
+    request = urllib.request.Request(served.url, headers={"Host": "attacker.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 421
+    assert served.server_address[0] == "127.0.0.1"
+
+
+def test_stedi_serve_on_the_command_line(lake: Lakehouse) -> None:
+    """The command a person runs: it says where it listens, on 127.0.0.1, and serves the report with its box."""
+    import os
+    import re
+    import signal
+    import subprocess
+
+    from support import STEDI, TEST_KEY
+
+    process = subprocess.Popen([str(STEDI), "--home", str(lake.settings.home), "serve", "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY})
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)", line)
+        assert found, line
+        with urllib.request.urlopen(found.group(1), timeout=60) as response:
+            html = response.read().decode()
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert '<section id="sql"' in html and '<section id="lineage">' in html
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
