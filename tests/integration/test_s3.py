@@ -406,6 +406,13 @@ def test_time_travel_tags_export_erasure_and_rollback_in_a_bucket(server: s3serv
     assert contents(lake) == rewritten
     lake.verify_reconciliation()
 
+    # the report, written as an object in the bucket (issue 17), of the state the tag names
+    assert lake.report("s3://states/reports/day1.html", as_of="day1") == "s3://states/reports/day1.html"
+    page = client.get_object(Bucket="states", Key="reports/day1.html")
+    html = page["Body"].read().decode()
+    assert page["ContentType"].startswith("text/html")
+    assert '<section id="lineage">' in html and "tag day1" in html and email.lower() not in html.lower()
+
 
 def rows_as_of(lake: Lakehouse, table: str, spec: str) -> list[tuple[Any, ...]]:
     if table not in lake.state(spec).snapshots:
