@@ -43,7 +43,7 @@ from stedi.errors import ErasureError, StediError
 from stedi.landing.records import LandedRecord, scan_records
 from stedi.privacy.keys import load_key, normalise_email, pseudonym, subject_hash
 from stedi.privacy.suppression import Suppressed
-from stedi.tables import TABLES, Table
+from stedi.tables import TABLES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -344,25 +344,9 @@ def plan(lake: Lake, emails: list[str]) -> ErasurePlan:
                        rows=_rows_naming(lake, people, sorted(serials), [pseudonym(key, p) for p in people]))
 
 
-def naming(table: Table, people: list[str], serials: list[str], keys: list[str]) -> str | None:
-    """A SQL condition true of `table`'s rows that hold one of the people's emails, serials or pseudonyms
-    in a column (a quarantined record's raw text: any of them in it); None if no column can."""
-    from stedi.sqltext import literal
-
-    def values(items: list[str]) -> str:
-        return "[" + ", ".join(literal(i) for i in items) + "]" if items else "[NULL]"
-
-    tests = {"email": f"list_contains({values(people)}, lower(trim(email)))",
-             "user": f"list_contains({values(people)}, lower(trim(\"user\")))",
-             "serialNumber": f"list_contains({values(serials)}, serialNumber)",
-             "customer_key": f"list_contains({values(keys)}, customer_key)",
-             "raw": " or ".join([f"contains(lower(raw), {literal(n.lower())})" for n in people + serials]) or "false"}
-    where = " or ".join(f"({test})" for column, test in tests.items() if column in table.column_names)
-    return where or None
-
-
 def _rows_naming(lake: Lake, people: list[str], serials: list[str], keys: list[str]) -> dict[str, int]:
     """Rows per built table that hold one of the people's emails, serials or pseudonyms in a column."""
+    from stedi.privacy.naming import naming
     from stedi.sqltext import literal
 
     counts = []

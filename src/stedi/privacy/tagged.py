@@ -34,7 +34,7 @@ def erase_from_tags(settings: Settings, catalog: TableCatalog, people: list[str]
     after each tag that moved, so the journal can keep the receipt's list across a crash."""
     from stedi.engines import open_query_engine
     from stedi.pipeline.plan import READ
-    from stedi.privacy.erasure import naming
+    from stedi.privacy.naming import naming
 
     engine = None
     dropped: dict[tuple[str, str], int] = {}  # (source, tag): quarantined records removed from the tagged state

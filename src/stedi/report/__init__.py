@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stedi.api import Lakehouse
+    from stedi.report.data import Lake
 
 
-def render_report(lake: Lakehouse, as_of: str | None = None) -> str:
+def render_report(lake: Lake, as_of: str | None = None) -> str:
     """The whole report page of `lake` as it stood in `as_of` (a run id, tag or time; default: now)."""
     from stedi.report.data import read
     from stedi.report.page import render

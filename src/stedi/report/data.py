@@ -11,13 +11,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stedi.report import mask
 from stedi.tables import TABLES, Table
 
 if TYPE_CHECKING:
-    from stedi.api import Lakehouse
+    import pyarrow as pa
+
+    from stedi.config import Settings
+    from stedi.iceberg.catalog import TableCatalog
+    from stedi.landing.zone import LandedFile
+    from stedi.states.resolve import LakeState
+
+
+class Lake(Protocol):
+    """What a report reads of a lakehouse (stedi.api.Lakehouse is one; the API calls the report, so the
+    report names only this)."""
+
+    settings: Settings
+    catalog: TableCatalog
+
+    def sql(self, query: str, *, timeout: float | None = None, as_of: str | None = None) -> pa.Table: ...
+
+    def state(self, as_of: str | None = None) -> LakeState: ...
+
+    def landed_files(self) -> list[LandedFile]: ...
 
 RUNS_SHOWN = 60  # runs in the across-runs charts (the latest)
 SAMPLE_ROWS = 5
@@ -98,7 +117,7 @@ class ReportData:
 class Reader:
     """Runs the report's queries on one state of a lakehouse."""
 
-    def __init__(self, lake: Lakehouse, as_of: str | None) -> None:
+    def __init__(self, lake: Lake, as_of: str | None) -> None:
         self.lake, self.as_of = lake, as_of
         state = lake.state(as_of)  # resolved (and checked) once: a StateError names the states that remain
         self.label, self.run_id = state.label, state.run_id
@@ -127,7 +146,7 @@ class Reader:
         return rows
 
 
-def read(lake: Lakehouse, as_of: str | None = None) -> ReportData:
+def read(lake: Lake, as_of: str | None = None) -> ReportData:
     """Everything a report shows of the lakehouse as it stood in `as_of` (a run id, tag or time; default:
     now)."""
     reader = Reader(lake, as_of)
@@ -177,7 +196,7 @@ def _exists(name: str) -> bool:
     return resources.files("stedi.report").joinpath("sql", *f"{name}.sql".split("/")).is_file()
 
 
-def _tables(lake: Lakehouse, reader: Reader) -> dict[str, TableFacts]:
+def _tables(lake: Lake, reader: Reader) -> dict[str, TableFacts]:
     """Each table's facts: rows counted by the engine, the snapshot and its time from the catalog."""
     counted = {r["table_name"]: int(r["rows"]) for r in reader.union(
         "table_rows", [{"table": name} for name in TABLES])}
@@ -196,13 +215,13 @@ def _tables(lake: Lakehouse, reader: Reader) -> dict[str, TableFacts]:
     return out
 
 
-def _snapshot_time(lake: Lakehouse, table: Table, snapshot_id: int) -> datetime | None:
+def _snapshot_time(lake: Lake, table: Table, snapshot_id: int) -> datetime | None:
     ice = lake.catalog.load(table)
     snapshot = ice.metadata.snapshot_by_id(snapshot_id) if ice is not None else None
     return datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC) if snapshot is not None else None
 
 
-def _landed(lake: Lakehouse, until: str | None) -> dict[str, tuple[int, int]]:
+def _landed(lake: Lake, until: str | None) -> dict[str, tuple[int, int]]:
     """Files and bytes landed per source (by the end of a past state: the files landed by then)."""
     from stedi.states.resolve import parse_time
 
