@@ -69,7 +69,7 @@ def stedi_process(home: Path | str, *args: str | Path, kill_at: str | None = Non
 
 
 def contents(lake: Lakehouse) -> dict[str, Counter[tuple[Any, ...]]]:
-    """Every table's rows as a multiset (a row twice counts twice), the histories (reconciliation, runs)
+    """Every table's rows as a multiset (a row twice counts twice), the histories (reconciliation, quality_checks, runs)
     aside: they hold each run's own ids and times."""
     from stedi.tables import TABLES
 

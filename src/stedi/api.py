@@ -266,6 +266,22 @@ class Lakehouse:
         figures: list[dict[str, Any]] = result.to_pylist()
         return figures
 
+    def quality_checks(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Each quality rule's count per source as the latest run (or `run_id`) recorded it, in the order
+        rules run; empty when none was recorded (a run of a stedi before the table `quality_checks`)."""
+        from stedi.tables import TABLES as ALL
+
+        self._require()
+        if self.catalog.state(ALL["quality_checks"]) is None:
+            return []
+        where = "(select max_by(run_id, run_at) from quality_checks)" if run_id is None else \
+            "'" + run_id.replace("'", "''") + "'"
+        found: list[dict[str, Any]] = self.sql(
+            f"select * from quality_checks where run_id = {where} order by "
+            "list_position(['customer', 'accelerometer', 'step_trainer'], source), "
+            "list_position(['fail', 'quarantine', 'warn'], action), rule").to_pylist()
+        return found
+
     def history(self, table: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest `limit` runs, newest first, as rows of the `runs` table: one per table each run built
         or checked (only `table`'s, if given), and one for a failed run itself, with its error."""

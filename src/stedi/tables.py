@@ -18,9 +18,10 @@ from stedi.errors import TableError
 from stedi.types import ColumnType
 
 Zone = Literal["landing", "trusted", "curated", "audit"]
-# How a table is made: read from landed files (landing), rejected by that read (quarantine),
-# computed by its .sql file (derived), or appended to by every run (history).
-Kind = Literal["landing", "quarantine", "derived", "history"]
+# How a table is made: read from landed files (landing), rejected by that read (quarantine), the landed
+# records that broke a `warn` rule (failures: they stay in their landing table), computed by its .sql file
+# (derived), or appended to by every run (history).
+Kind = Literal["landing", "quarantine", "failures", "derived", "history"]
 SOURCES: tuple[str, ...] = ("customer", "accelerometer", "step_trainer")
 
 
@@ -109,6 +110,14 @@ QUARANTINE_COLUMNS = _cols(
     ("raw", "string", "the record's text as landed (long records cut, with their size)"),
     ("run_id", "string", "the run that quarantined it"),
 )
+FAILURE_COLUMNS = _cols(
+    ("source", "string", "customer, accelerometer or step_trainer"),
+    ("rule", "string", "the quality rule the record broke (its action is warn)"),
+    ("reason", "string", "the rule's reason"),
+    ("file", "string", "landed file the record came from"),
+    ("raw", "string", "the record's fields as JSON, as its landing table holds them"),
+    ("run_id", "string", "the run that found it"),
+)
 RECONCILIATION_COLUMNS = _cols(
     ("run_id", "string", "the run"),
     ("run_at", "string", "when the run ended (ISO 8601, UTC)"),
@@ -118,11 +127,22 @@ RECONCILIATION_COLUMNS = _cols(
     ("filtered", "bigint", "records left out by the consent and curation rules"),
     ("quarantined", "bigint", "records in the source's quarantine table"),
     ("duplicates", "bigint", "exact duplicates, and superseded customer versions"),
-    ("warnings", "bigint", "rows flagged by quality rules whose action is warn"),
+    ("warnings", "bigint", "matches of quality rules whose action is warn, summed over the rules (a record "
+                           "breaking two counts twice); each rule's count is in `quality_checks`"),
     ("balanced", "string", "true when read = kept + filtered + quarantined + duplicates"),
     # added after the first release: a history keeps its rows, so new columns come last (older rows: null)
     ("suppressed", "bigint", "records of erased people dropped from files as they landed (never read, so "
                              "outside the balance)"),
+)
+
+QUALITY_CHECKS_COLUMNS = _cols(
+    ("run_id", "string", "the run"),
+    ("run_at", "string", "when the run ended (ISO 8601, UTC)"),
+    ("source", "string", "customer, accelerometer or step_trainer"),
+    ("rule", "string", "the quality rule"),
+    ("action", "string", "warn, quarantine or fail; null: a rule no longer defined (a rollback's state)"),
+    ("reason", "string", "the rule's reason"),
+    ("rows", "bigint", "the source's landed records the rule matched, over all its landed files at the run"),
 )
 
 RUNS_COLUMNS = _cols(
@@ -187,9 +207,16 @@ _ALL = (
     Table("step_trainer_quarantine", "landing", QUARANTINE_COLUMNS,
           "Landed step trainer records that failed validation or a quality rule, with the reason.",
           kind="quarantine", source="step_trainer", made_from=("step_trainer_landing",)),
+    Table("quality_failures", "landing", FAILURE_COLUMNS,
+          "Landed records that broke a quality rule whose action is warn (they stay in their landing table), "
+          "one row per rule broken.", kind="failures",
+          made_from=("customer_landing", "accelerometer_landing", "step_trainer_landing")),
     *(_derived(zone, name) for zone, name in DERIVED),
     Table("reconciliation", "audit", RECONCILIATION_COLUMNS,
           "Every run's account of each source's records: read = kept + filtered + quarantined + duplicates.",
+          kind="history"),
+    Table("quality_checks", "audit", QUALITY_CHECKS_COLUMNS,
+          "Every run's count of each quality rule's matches, per source, over the landed records at the run.",
           kind="history"),
     Table("runs", "audit", RUNS_COLUMNS,
           "Every `stedi run`, failed ones too: its settings and versions, and what it did to each table.",
@@ -218,7 +245,8 @@ def quarantine_table(source: str) -> Table:
 def build_order(selected: list[str] | None = None) -> list[Table]:
     """Landing and derived tables in dependency order: all, or the selected ones and what they need.
 
-    (Quarantine tables are written with their landing table; the reconciliation by every run.)"""
+    (Quarantine tables and quality_failures are written with the landing tables; the histories by every
+    run.)"""
     if not selected:
         return [t for t in _ALL if t.kind in ("landing", "derived")]
     needed: set[str] = set()

@@ -31,14 +31,16 @@ TABLE_NAMES = ["customer_landing", "accelerometer_landing", "step_trainer_landin
 ZONES = ["landing"] * 3 + ["trusted", "trusted", "curated", "trusted", "curated"]
 ROWS_OUT = [14, 12, 11, 7, 8, 5, 6, 6]
 ROWS_IN = [14, 12, 11, 14, 19, 15, 16, 19]  # derived tables: the sum of their inputs' rows
-# `stedi tables` lists every table, the quarantine tables and the reconciliation history included.
+# `stedi tables` lists every table, the quarantine tables, the warn rules' failures and the histories included
+# (quality_checks: a row per rule of each source, 7 rules).
 LISTED = [("customer_landing", "landing", 14), ("accelerometer_landing", "landing", 12),
           ("step_trainer_landing", "landing", 11), ("customer_quarantine", "landing", 0),
           ("accelerometer_quarantine", "landing", 0), ("step_trainer_quarantine", "landing", 0),
-          ("customer_trusted", "trusted", 7), ("accelerometer_trusted", "trusted", 8),
+          ("quality_failures", "landing", 0), ("customer_trusted", "trusted", 7),
+          ("accelerometer_trusted", "trusted", 8),
           ("customers_curated", "curated", 5), ("step_trainer_trusted", "trusted", 6),
           ("machine_learning_curated", "curated", 6), ("reconciliation", "audit", 3),
-          ("runs", "audit", 11)]
+          ("quality_checks", "audit", 7), ("runs", "audit", 12)]
 
 
 def invoke(*args: str | Path, input: str | None = None) -> Result:
@@ -198,7 +200,8 @@ def test_run_select_builds_only_what_is_needed(landed: Path) -> None:
                                                                                  "customer_trusted"]
     listing = json.loads(invoke("--home", landed, "tables", "--format", "json").stdout)
     assert [t["table"] for t in listing if t["rows"] is not None] == [
-        "customer_landing", "customer_quarantine", "customer_trusted", "reconciliation", "runs"]
+        "customer_landing", "customer_quarantine", "quality_failures", "customer_trusted", "reconciliation",
+        "quality_checks", "runs"]
 
 
 def test_run_full_refresh_rebuilds_everything(landed: Path) -> None:

@@ -15,6 +15,7 @@ from support import FIXTURES, TEST_KEY, rows
 EDGE = FIXTURES / "edge"
 
 QUARANTINES = {"customer_quarantine", "accelerometer_quarantine", "step_trainer_quarantine"}
+COMMITTED_WITH_LANDING = QUARANTINES | {"quality_failures"}
 DERIVED = {"customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
            "machine_learning_curated"}
 
@@ -25,10 +26,11 @@ def test_each_run_records_what_it_did_to_each_table(tmp_path: Path) -> None:
     first = lake.run()
     second = lake.run()
     history = lake.history()
-    # one row per table: the eight the run built or checked, and the three quarantines committed with their
-    # landing tables (their snapshots are part of the state a run leaves: time travel reads them)
-    assert [r["run_id"] for r in history] == [second.run_id] * 11 + [first.run_id] * 11  # newest first
-    assert {r["table_name"] for r in history} - {t.table for t in first.tables} == QUARANTINES
+    # one row per table: the eight the run built or checked, and the three quarantines and quality_failures
+    # committed with the landing tables (their snapshots are part of the state a run leaves: time travel
+    # reads them)
+    assert [r["run_id"] for r in history] == [second.run_id] * 12 + [first.run_id] * 12  # newest first
+    assert {r["table_name"] for r in history} - {t.table for t in first.tables} == COMMITTED_WITH_LANDING
     by_run = {(r["run_id"], r["table_name"]): r for r in history}
     for table in first.tables:
         row = by_run[(first.run_id, table.table)]
@@ -70,7 +72,7 @@ def test_a_failed_run_is_recorded_with_its_error_and_what_it_finished(tmp_path: 
 
     monkeypatch.undo()
     lake.run()
-    assert [r["outcome"] for r in lake.history(limit=1)] == ["succeeded"] * 11
+    assert [r["outcome"] for r in lake.history(limit=1)] == ["succeeded"] * 12
 
 
 def test_history_of_one_table_and_a_limit(tmp_path: Path) -> None:
@@ -111,7 +113,7 @@ def test_stedi_history_on_the_command_line(tmp_path: Path, capsys: pytest.Captur
     code, out = cli("history", "--format", "json", "--limit", "1")
     assert code == 0
     parsed = json.loads(out)
-    assert {r["table_name"] for r in parsed} == {t.table for t in run.tables} | QUARANTINES
+    assert {r["table_name"] for r in parsed} == {t.table for t in run.tables} | COMMITTED_WITH_LANDING
     assert all(r["run_id"] == run.run_id for r in parsed)
     code, _ = cli("history", "--limit", "0")
     assert code == 2

@@ -281,8 +281,8 @@ def test_a_quarantine_rule_moves_rows_and_leaves_the_rest(tmp_path: Path,
 
 
 def test_a_warning_rule_keeps_the_customer_and_counts(tmp_path: Path) -> None:
-    # The real data has birthdays such as 1399-01-01: worth a warning, never worth losing a consent.
-    old = {"customerName": "Old Timer", "email": "old@test.com", "phone": "1", "birthDay": "1399-01-01",
+    # A birthday after the customer registered (2022-06-18) is worth a warning, never worth losing a consent.
+    old = {"customerName": "Old Timer", "email": "old@test.com", "phone": "1", "birthDay": "2023-05-01",
            "serialNumber": "SN-OLD", "registrationDate": 1655560000000, "lastUpdateDate": 1655560000000,
            "shareWithResearchAsOfDate": 1655560000000}
     lake = lake_with(tmp_path / "lake", "customer", "old.json", line(old))

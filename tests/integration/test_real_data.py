@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ EXPECTED = {
     "customer_quarantine": 0,
     "accelerometer_quarantine": 0,
     "step_trainer_quarantine": 0,
+    "quality_failures": 0,  # no record breaks a warn rule (birthday_plausible: docs/quality.md)
     "reconciliation": 3,  # one row per source for the one run
-    "runs": 11,  # one row per table the run built or checked, its three quarantines included
+    "quality_checks": 7,  # one row per shipped rule of each source for the one run
+    "runs": 12,  # one row per table the run built or checked, its quarantines and quality_failures included
 }
 
 
@@ -61,6 +64,17 @@ def _oracle_ml_rows(data: Path) -> Counter[tuple[Any, ...]]:
 
 def test_counts_match_the_reference(real_lake: Lakehouse) -> None:
     assert {t.name: t.rows for t in real_lake.tables()} == EXPECTED
+
+
+def test_birthday_plausible_flags_no_real_customer_where_a_lower_bound_flagged_906(real_lake: Lakehouse) -> None:
+    # docs/quality.md: every real birthday is 1 January of a year from 967 to 1964, 906 of them before 1900
+    assert rows(real_lake, "select count(*), count(*) filter (where birthDay like '%-01-01'), "
+                "min(try_cast(birthDay as date)), max(try_cast(birthDay as date)), "
+                "count(*) filter (where try_cast(birthDay as date) < date '1900-01-01') from customer_landing") == [
+        (956, 956, date(967, 1, 1), date(1964, 1, 1), 906)]
+    counts = {(r["source"], r["rule"]): r["rows"] for r in real_lake.quality_checks()}
+    assert counts[("customer", "birthday_plausible")] == 0
+    assert set(counts.values()) == {0} and len(counts) == 7  # every shipped rule, none matching
 
 
 def test_every_table_is_one_committed_snapshot(real_lake: Lakehouse) -> None:
@@ -106,5 +120,6 @@ def test_rerun_with_no_new_data_changes_nothing(tmp_path: Path, shared_data: Pat
     assert ingest_again.landed == [] and len(ingest_again.unchanged) == 13
     refreshed = lake.run(full_refresh=True)
     assert {t.status for t in refreshed.tables} == {"built"}
-    assert {t.name: t.rows for t in lake.tables()} == {**EXPECTED, "reconciliation": 9, "runs": 33}
+    assert {t.name: t.rows for t in lake.tables()} == {**EXPECTED, "reconciliation": 9, "quality_checks": 21,
+                                                       "runs": 36}
     assert rows(lake, "select count(*) from (select distinct * from accelerometer_trusted)") == [(40_981,)]

@@ -334,11 +334,11 @@ def test_the_commands(two_days: tuple[Lakehouse, str, dict[str, Any], str, dict[
     exported = stedi_process(home, "export", "machine_learning_curated", "--as-of", "v1", "--out", tmp_path / "x")
     assert exported.returncode == 0 and f"{count:,} rows of machine_learning_curated (tag v1" in exported.stdout
     rolled = stedi_process(home, "rollback", "--tag", "v1")
-    assert rolled.returncode == 0 and "restored 11 tables" in rolled.stdout, rolled.stderr
+    assert rolled.returncode == 0 and "restored 12 tables" in rolled.stdout, rolled.stderr
     assert contents(Lakehouse(home)) == c1
     both = stedi_process(home, "rollback", "--tag", "v1", "--run", second)
     assert both.returncode == 2 and "give one of --run RUN_ID or --tag NAME" in both.stderr
-    assert stedi_process(home, "untag", "v1").stdout.strip() == "removed tag v1 from 11 tables"
+    assert stedi_process(home, "untag", "v1").stdout.strip() == "removed tag v1 from 12 tables"
     expired = stedi_process(home, "sql", "--as-of", "v1", "select 1")
     assert expired.returncode == 1 and "error: 'v1' names no tag, run or time" in expired.stderr
     assert as_of(Lakehouse(home), second) == c2

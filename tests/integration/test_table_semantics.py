@@ -136,7 +136,8 @@ def test_row_counts_in_tables_listing(built: Lakehouse) -> None:
         "customer_trusted": (True, 7), "accelerometer_trusted": (True, 8), "customers_curated": (True, 5),
         "step_trainer_trusted": (True, 6), "machine_learning_curated": (True, 6),
         "customer_quarantine": (True, 0), "accelerometer_quarantine": (True, 0),
-        "step_trainer_quarantine": (True, 0), "reconciliation": (True, 3), "runs": (True, 11),
+        "step_trainer_quarantine": (True, 0), "quality_failures": (True, 0), "reconciliation": (True, 3),
+        "quality_checks": (True, 7), "runs": (True, 12),
     }
 
 
@@ -273,7 +274,8 @@ def test_select_builds_only_the_table_and_its_inputs(home: Path, engine: str) ->
     report = lake.run(["customer_trusted"])
     assert [t.table for t in report.tables] == ["customer_landing", "customer_trusted"]
     assert {t.name for t in lake.tables() if t.built} == {"customer_landing", "customer_quarantine",
-                                                          "customer_trusted", "reconciliation", "runs"}
+                                                          "quality_failures", "customer_trusted",
+                                                          "reconciliation", "quality_checks", "runs"}
     assert table(lake, "customer_trusted") == sorted(CUSTOMER_TRUSTED)
     # a later full run keeps the two and builds the rest
     assert statuses(lake.run()) == {

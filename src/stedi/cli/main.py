@@ -147,6 +147,7 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
             click.echo("\nEvery landed record accounted for (read = kept + filtered + quarantined + duplicates):")
             click.echo(render(RECONCILE_COLUMNS, [[getattr(f, c) for c in RECONCILE_COLUMNS]
                                                   for f in report.reconciliation]))
+            _quality_rules([[r.source, r.rule, r.action, r.rows] for r in report.rules])
 
 
 @cli.command()
@@ -284,7 +285,20 @@ def serve(obj: Context, port: int, host: str, as_of: str | None) -> None:
         server.server_close()
 
 
-RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "warnings", "suppressed"]
+# `warnings` (the sum of the warn rules' matches) stays in the reconciliation table for its history, but is no
+# term of the balance: each rule's count is shown apart, under "Quality rules".
+RECONCILE_COLUMNS = ["source", "read", "kept", "filtered", "quarantined", "duplicates", "suppressed"]
+
+
+def _quality_rules(counts: list[list[Any]]) -> None:
+    """The block of a run's quality rules that matched records: [source, rule, action, rows] each."""
+    matched = [c for c in counts if c[3]]
+    if not matched:
+        click.echo("\nQuality rules: no landed record matched a rule")
+        return
+    click.echo("\nQuality rules (landed records each rule matched; warn: kept, rows in `quality_failures`; "
+               "quarantine: in `<source>_quarantine`):")
+    click.echo(render(["source", "rule", "action", "rows"], matched))
 
 
 @cli.command()
@@ -307,8 +321,10 @@ def reconcile(obj: Context, fmt: Format, run_id: str | None, verify: bool) -> No
         click.echo(render([*RECONCILE_COLUMNS, "balanced"], [[f[k] for k in [*RECONCILE_COLUMNS, "balanced"]]
                                                              for f in figures], fmt))
     if fmt == "table" and figures:
+        _quality_rules([[r["source"], r["rule"], r["action"], r["rows"]]
+                        for r in lake.quality_checks(figures[0]["run_id"])])
         click.echo(f"\nrun {figures[0]['run_id']} at {figures[0]['run_at']}; history: "
-                   "`stedi sql \"select * from reconciliation\"`")
+                   "`stedi sql \"select * from reconciliation\"`, `stedi sql \"select * from quality_checks\"`")
     if verify:  # on stderr for csv and json: stdout stays theirs
         verified = ("verified: a recount of every source from the current tables gives the same figures "
                     f"(consent_policy = {lake.settings.consent_policy!r})")

@@ -9,7 +9,8 @@ Three paths, one result:
 - exact: a file DuckDB cannot read (malformed JSON, invalid UTF-8, a JSON array, a byte-order mark,
   an oversized record), or with any invalid record, is parsed by stedi.landing.records, which says what is wrong
   with which record (reason, position, raw text) and keeps the valid ones.
-Then the source's quality checks run over the valid records (warn, quarantine or fail). Nothing is
+Then the source's quality checks run over the valid records (warn, quarantine or fail); the records a
+`warn` rule matched stay, and are also written out for the table `quality_failures`. Nothing is
 committed here: the pipeline commits once every source has been read without a failing rule.
 Landed JSON is read here, on DuckDB, whichever engine builds the derived tables, so both engines start
 from the same validated rows and the same quarantine.
@@ -35,7 +36,7 @@ from stedi.landing.records import parse_file
 from stedi.landing.zone import LandedFile, LandingZone
 from stedi.sqltext import literal, quote
 from stedi.storage.files import open_uri
-from stedi.tables import Column, Table, landing_table, quarantine_table
+from stedi.tables import TABLES, Column, Table, landing_table, quarantine_table
 from stedi.types import TYPES, arrow_type
 
 
@@ -47,6 +48,7 @@ class SourceRead:
     quarantined: int = 0
     landing_files: list[str] = field(default_factory=list)
     quarantine_files: list[str] = field(default_factory=list)
+    failure_files: list[str] = field(default_factory=list)  # rows for quality_failures: what warn rules matched
     unknown_fields: dict[str, int] = field(default_factory=dict)
     exact_files: list[str] = field(default_factory=list)  # files that needed the exact path
     quick_files: list[str] = field(default_factory=list)  # files proven clean by the quick path
@@ -170,9 +172,11 @@ class LandingReader:
         self.db.close()
 
     def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
-             checks: list[Check], already: tuple[int, int] = (0, 0)) -> SourceRead:
+             checks: list[Check], already: tuple[int, int] = (0, 0), failures_folder: str | None = None
+             ) -> SourceRead:
         """Read `files`; `already` is (read, quarantined) of files read before (an incremental run), so the
-        quarantine limit applies to the whole source, as in a full rebuild.
+        quarantine limit applies to the whole source, as in a full rebuild. The records `warn` rules
+        matched are written as rows of quality_failures into `failures_folder` (when given).
 
         Files are read in batches of about BATCH_BYTES of JSON, each written out before the next is read,
         so memory stays flat however much has landed (quality checks see one batch at a time)."""
@@ -181,6 +185,9 @@ class LandingReader:
         quarantine: list[dict[str, object]] = []
         unknown: Counter[str] = Counter()
         counts: Counter[str] = Counter()
+        failures = TABLES["quality_failures"]
+        self.db.execute("CREATE OR REPLACE TEMP TABLE _failures ("
+                        + ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in failures.columns) + ")")
         try:
             for number, batch in enumerate(_batches(files, BATCH_BYTES)):
                 self._read_batch(table, batch, f"{landing_folder}/{number:04d}", checks, result, quarantine,
@@ -207,6 +214,9 @@ class LandingReader:
         self.db.register_arrow("_quarantine", arrow)
         result.quarantine_files, _ = self.db.copy_to_parquet("SELECT * FROM _quarantine", qtable, quarantine_folder)
         self.db.unregister("_quarantine")
+        if failures_folder is not None:
+            result.failure_files, _ = self.db.copy_to_parquet("SELECT * FROM _failures", failures, failures_folder)
+        self.db.execute("DROP TABLE _failures")
         return result
 
     def _discard(self, uris: list[str]) -> None:
@@ -344,8 +354,13 @@ class LandingReader:
             if check.action == "fail":
                 raise QualityError(f"check {check.name} ({check.origin}) failed on {count:,} {source} "
                                    f"records: {check.reason}. Nothing was committed")
+            flagged = "rowid IN (SELECT _row FROM _flagged)"
+            if check.action == "warn":  # the rows stay; quality_failures keeps which broke what
+                self.db.execute(
+                    f"INSERT INTO _failures SELECT {literal(source)}, {literal(check.name)}, {literal(check.reason)}, "
+                    f"{literal(source + '/')} || string_split(_file, '/')[-1], to_json(struct_pack({columns})), "
+                    f"{literal(self.run_id)} FROM {scan} WHERE {flagged}")
             if check.action == "quarantine":
-                flagged = "rowid IN (SELECT _row FROM _flagged)"
                 rows = self.db.rows(
                     f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}")
                 moved.extend({"file": f"{source}/{Path(file).name}", "position": None,

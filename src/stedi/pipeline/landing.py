@@ -1,6 +1,8 @@
 """The landing step of a run: each source's landed files read and validated (stedi.landing.reader), then
 committed, all sources or none: a `fail` rule or too much quarantined stops the run before any commit.
-A landing table grows by the new files alone when every file it holds is still landed unchanged."""
+A landing table grows by the new files alone when every file it holds is still landed unchanged. After
+the landing commits, the records `warn` rules matched are committed to quality_failures
+(stedi.pipeline.failures), and each landing snapshot keeps its rules' counts (stedi.pipeline.rules)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Literal
 from stedi import faults
 from stedi.config import Settings
 from stedi.iceberg.catalog import TableCatalog, TableState
-from stedi.landing.quality import CheckResult, load_checks
+from stedi.landing.quality import Check, CheckResult, load_checks
 from stedi.landing.records import VERSION as PARSER_VERSION
 from stedi.landing.zone import LandedFile, LandingZone
-from stedi.pipeline.plan import LOADED, READ, RULES, UNKNOWN, WARNINGS, fingerprint_of
+from stedi.pipeline.failures import FAILURES, SourceFailures, commit_failures, failures_of
+from stedi.pipeline.plan import LOADED, READ, RULE_COUNTS, RULES, UNKNOWN, WARNINGS, fingerprint_of
 from stedi.pipeline.report import Progress, TableRun
+from stedi.pipeline.rules import RuleCount, counted, counts_of, rule_counts
 from stedi.tables import Table, quarantine_table
 
 if TYPE_CHECKING:
@@ -50,15 +54,19 @@ class LandingStep:
         self.states: dict[str, TableState] = {}
         self.read: dict[str, int] = {}
         self.warnings: dict[str, int] = {}
-        self.checks: list[CheckResult] = []
+        self.checks: list[CheckResult] = []  # the rules run in this run, over the records it read
+        self.rules: list[Check] = []  # every rule defined
+        self.counts: dict[str, dict[str, int]] = {}  # per source: each rule's count over its landing table
         self.added: dict[str, list[str]] = {}  # landing tables appended this run: their new data files
         self.before: dict[str, TableState] = {}  # and their states before
 
     def build(self, tables: list[Table], landed: list[LandedFile], number: dict[str, str]) -> dict[str, TableRun]:
         from stedi.landing.reader import LandingReader
 
-        checks = load_checks(self.settings) if tables else []
+        checks = self.rules = load_checks(self.settings) if tables else []
         results: dict[str, TableRun] = {}
+        fstate = self.catalog.state(FAILURES) if tables else None  # the failures held: of which landing tables
+        held = failures_of(fstate)
         to_commit: list[_SourceRead] = []
         reader: LandingReader | None = None
         try:
@@ -76,22 +84,29 @@ class LandingStep:
                 fingerprint = fingerprint_of(table, rules, [[(f.name, f.sha256) for f in files]])
                 qtable = quarantine_table(table.source)
                 state, qstate = self.catalog.state(table), self.catalog.state(qtable)
+                # up to date: the landing and quarantine tables, the rule counts and the failures held are
+                # all of these files and rules (else it is read again: a run killed between the commits)
                 if (not self.full_refresh and state is not None and qstate is not None
-                        and state.fingerprint == fingerprint and qstate.fingerprint == fingerprint):
+                        and state.fingerprint == fingerprint and qstate.fingerprint == fingerprint
+                        and counts_of(state) is not None and held.get(table.source) == fingerprint):
                     self._keep(table, state, qstate)
                     results[table.name] = TableRun(table.name, table.zone, "up to date", self.read[table.source],
                                                    state.rows, time.perf_counter() - t0, qstate.rows)
                     self.say(f"      {table.name} up to date: {self.read[table.source]:,} rows in, "
                              f"{state.rows:,} rows out")
                     continue
-                new = None if self.full_refresh else _new_files(state, qstate, rules, files)
+                # it may grow only if its counts and failures are those of the records it holds
+                grows = (state is not None and counts_of(state) is not None
+                         and held.get(table.source) == state.fingerprint)
+                new = None if self.full_refresh or not grows else _new_files(state, qstate, rules, files)
                 reader = reader or LandingReader(self.settings, self.zone, self.run_id)
                 folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
                 if new:
                     self.say(f"      {len(new):,} new landed files of {len(files):,}: reading only those")
                 already = (int(state.summary.get(READ, 0)), qstate.rows) if new and state and qstate else (0, 0)
                 read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
-                                   f"{self.catalog.data_location(qtable)}/{folder}", own, already)
+                                   f"{self.catalog.data_location(qtable)}/{folder}", own, already,
+                                   f"{self.catalog.data_location(FAILURES)}/{folder}-{table.source}")
                 base = (state, qstate) if new and state is not None and qstate is not None else None
                 snapshots = (state.snapshot_id if state else None, qstate.snapshot_id if qstate else None)
                 to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
@@ -104,11 +119,14 @@ class LandingStep:
 
         # Every source passed its rules: now commit (each table atomically). The sources commit side by
         # side: a commit is mostly waiting on storage (three writes, each a request on S3).
+        failed: list[SourceFailures] = []
         with ThreadPoolExecutor(max_workers=max(1, len(to_commit)), thread_name_prefix="stedi-commit") as pool:
             commits = [pool.submit(self._commit, item) for item in to_commit]
             for item, commit in zip(to_commit, commits, strict=True):
                 table, read = item.table, item.read
+                assert table.source is not None
                 state, qstate, status, committing = commit.result()
+                failed.append(SourceFailures(table.source, item.fingerprint, read.failure_files, status == "built"))
                 faults.point("run:landing-committed")
                 self._keep(table, state, qstate)
                 if status == "appended":
@@ -120,7 +138,23 @@ class LandingStep:
                                                item.seconds + committing, read.quarantined)
                 self.say(f"      {table.name} {status}: {read.read:,} rows in, {read.rows:,} rows out, "
                          f"{read.quarantined:,} quarantined ({item.seconds:.2f} s)")
+        if failed:  # one commit for every source, on the snapshot read before: a failure is never held twice
+            t0 = time.perf_counter()
+            fstate, done = commit_failures(self.settings, self.catalog, fstate, failed)
+            faults.point("run:failures-committed")
+            results[FAILURES.name] = TableRun(FAILURES.name, FAILURES.zone, done,
+                                              sum(r.read.rows for r in to_commit), fstate.rows,
+                                              time.perf_counter() - t0)
+        elif fstate is not None and fstate.snapshot_id is not None:
+            results[FAILURES.name] = TableRun(FAILURES.name, FAILURES.zone, "up to date", fstate.rows, fstate.rows,
+                                              0.0)
+        if fstate is not None and fstate.snapshot_id is not None:
+            self.states[FAILURES.name] = fstate
         return results
+
+    def rule_counts(self) -> list[RuleCount]:
+        """Each rule's count over each source's landing table as it is now (read or found up to date)."""
+        return [c for source, counts in self.counts.items() for c in rule_counts(source, self.rules, counts)]
 
     def _commit(self, item: _SourceRead) -> tuple[TableState, TableState, Literal["built", "appended"], float]:
         """Commit a source's landing and quarantine tables: replaced, or grown by the new files."""
@@ -130,7 +164,7 @@ class LandingStep:
         warned = sum(r.rows for r in read.checks if r.check.action == "warn")
         loaded = "\n".join(f"{f.name} {f.sha256}" for f in item.files)
         props = {READ: str(read.read), UNKNOWN: json.dumps(read.unknown_fields), WARNINGS: str(warned),
-                 RULES: item.rules, LOADED: loaded}
+                 RULES: item.rules, LOADED: loaded, RULE_COUNTS: json.dumps(counted(read.checks))}
         qtable = quarantine_table(table.source)
         # Each commit is a compare-and-swap on the snapshot the files were read against: another writer's
         # commit in between refuses it, so the same landed file can never be added twice.
@@ -144,7 +178,8 @@ class LandingStep:
         unknown = Counter(json.loads(old.get(UNKNOWN, "{}"))) + Counter(read.unknown_fields)
         props.update({READ: str(int(old.get(READ, 0)) + read.read),
                       WARNINGS: str(int(old.get(WARNINGS, 0)) + warned),
-                      UNKNOWN: json.dumps(dict(sorted(unknown.items())))})
+                      UNKNOWN: json.dumps(dict(sorted(unknown.items()))),
+                      RULE_COUNTS: json.dumps(counted(read.checks, counts_of(base[0])))})
         state = self.catalog.append(table, read.landing_files, fingerprint, props, base=on)
         qstate = self.catalog.append(qtable, read.quarantine_files, fingerprint, base=qon)
         return state, qstate, "appended", time.perf_counter() - t0
@@ -155,6 +190,7 @@ class LandingStep:
         self.states[qstate.name] = qstate
         self.read[table.source] = int(state.summary.get(READ, state.rows + qstate.rows))
         self.warnings[table.source] = int(state.summary.get(WARNINGS, 0))
+        self.counts[table.source] = counts_of(state) or {}
 
     def _tell(self, read: SourceRead) -> None:
         for result in read.checks:

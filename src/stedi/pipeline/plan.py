@@ -15,7 +15,10 @@ from stedi.tables import Table
 FORMAT = "2"  # bump to rebuild every table after a change in how tables are written
 READ = "stedi.records-read"  # landing snapshot property: records read from the landed files
 UNKNOWN = "stedi.unknown-fields"  # landing snapshot property: extra fields seen, with counts
-WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules
+WARNINGS = "stedi.warnings"  # landing snapshot property: rows flagged by warn rules (summed over the rules)
+RULE_COUNTS = "stedi.rule-counts"  # landing snapshot property: {rule: rows it matched} over the table's files
+FAILURES_OF = "stedi.failures-of"  # quality_failures snapshot property: {source: fingerprint of the landing
+#                                    table whose records' warn-rule failures it holds}
 LOADED = "stedi.loaded-files"  # landing snapshot property: the landed files in the table, "name sha256" lines
 RULES = "stedi.rules"  # landing snapshot property: fingerprint of how files are read (limits, checks)
 INPUTS = "stedi.inputs"  # derived snapshot property: {input: content id of its files} the table was built from

@@ -8,6 +8,7 @@ from typing import Literal
 
 from stedi.landing.quality import CheckResult
 from stedi.pipeline.reconcile import Figures
+from stedi.pipeline.rules import RuleCount
 
 Progress = Callable[[str], None]
 
@@ -33,6 +34,7 @@ class RunReport:
     tables: list[TableRun]
     seconds: float
     reconciliation: list[Figures] = field(default_factory=list)
-    checks: list[CheckResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)  # the rules run over the records this run read
+    rules: list[RuleCount] = field(default_factory=list)  # each rule's count over the landed records now
 
 

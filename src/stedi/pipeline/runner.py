@@ -7,7 +7,8 @@
 3. Reconciliation: every source's records are accounted for by figures the build counted (the last
    run's figures plus this run's change, stedi.pipeline.reconcile.BuildCounts), appended to the
    history (then, under `verify_reconciliation = "always"`, recounted from the tables:
-   stedi.pipeline.reconcile.verify).
+   stedi.pipeline.reconcile.verify). Each quality rule's count over each source's landed records is
+   appended to the history `quality_checks` (stedi.pipeline.rules).
 
 A table is rebuilt only when what it is built from changed: its SQL, its columns, the landed files and
 quality checks (landing tables) or the content of its input tables. That fingerprint is stored in the
@@ -36,6 +37,7 @@ from stedi.pipeline.keys import ChangedKeys
 from stedi.pipeline.landing import LandingStep
 from stedi.pipeline.reconcile import COUNTED, BuildCounts, Change, last_counts, record, recount, verify
 from stedi.pipeline.report import Progress, RunReport, TableRun
+from stedi.pipeline.rules import record_rule_counts
 from stedi.privacy.keys import key_id, load_key
 from stedi.tables import build_order
 
@@ -116,10 +118,13 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         suppressed[entry.source] += entry.suppressed or 0
     figures = counting.figures(states, counts, landing.read, landing.warnings, suppressed)
     faults.point("run:reconciled")
+    counted = {f.source for f in figures}
+    rules = [c for c in landing.rule_counts() if c.source in counted]
     if figures:
         record(catalog, run_id, figures, counting.to_keep(figures))
+        record_rule_counts(catalog, run_id, rules)
     report = RunReport(run_id, engine.name, [results[t.name] for t in order], time.perf_counter() - started,
-                       figures, landing.checks)
+                       figures, landing.checks, rules)
     off = [f for f in figures if not f.balanced]
     if off:
         raise QualityError("the records do not balance: " + "; ".join(

@@ -10,8 +10,8 @@ serial numbers of their devices, their pseudonyms) and records it durably in a j
    accelerometer readings with it as `user`, step trainer readings of their device(s); each affected
    file is rewritten atomically. Lines that are not valid records are dropped too when they carry the
    email or serial number (they would otherwise live on in a quarantine table's raw text).
-3. The tables are rebuilt from the landing zone, the quarantine tables included; every tagged state is
-   rewritten without them, its tag moved (stedi.privacy.tagged).
+3. The tables are rebuilt from the landing zone, the quarantine tables and quality_failures included;
+   every tagged state is rewritten without them, its tag moved (stedi.privacy.tagged).
 4. Every older snapshot is expired and every file no table references any more is deleted at once
    (pyiceberg does not delete them itself; an erasure does not wait for readers); stedi's scratch space
    is emptied.

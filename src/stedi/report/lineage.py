@@ -44,6 +44,9 @@ def dot_source(tables: dict[str, TableFacts], landed: dict[str, tuple[int, int]]
             lines.append(f'  "files:{table.source}" -> "{name}";')
         elif table.kind == "derived":
             lines.extend(f'  "{source}" -> "{name}";' for source in table.inputs if source in TABLES)
+        elif table.kind == "failures":  # the landing tables' records that broke a warn rule (they stay there)
+            lines.extend(f'  "{landing}" -> "{name}" [style=dashed];' for landing, other in tables.items()
+                         if other.table.kind == "landing")
     last = [name for name, facts in tables.items() if facts.table.kind == "derived"][-1:]
     for name, facts in tables.items():  # the history tables after the flow, not beside the landed files
         if facts.table.kind == "history" and last:

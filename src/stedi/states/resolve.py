@@ -6,7 +6,7 @@ so the state a command left is consistent across tables: for each data table, th
 command up to it recorded. A tag is a real Iceberg tag of that name on every data table. A time names
 the state the last command that ended by then left.
 
-The history tables (`runs`, `reconciliation`) are the log of these states, not part of them: as of a
+The history tables (`runs`, `reconciliation`, `quality_checks`) are the log of these states, not part of them: as of a
 state they hold the rows of the commands up to it.
 """
 

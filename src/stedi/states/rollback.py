@@ -138,9 +138,12 @@ def _check_files(catalog: TableCatalog, state: LakeState, target: TableState) ->
 
 def _reconcile(settings: Settings, catalog: TableCatalog, policy: str, history: RunRecord) -> list[Figures]:
     """The figures of the restored tables, counted afresh from them under the state's consent policy (no
-    counts are kept for the next run: it counts every source whole)."""
+    counts are kept for the next run: it counts every source whole), and the rule counts the restored
+    landing tables keep (the rules as defined now name their action and reason)."""
+    from stedi.landing.quality import load_checks
     from stedi.pipeline.plan import READ, WARNINGS
     from stedi.pipeline.reconcile import TERMS, record, recount
+    from stedi.pipeline.rules import counts_of, record_rule_counts, rule_counts
     from stedi.tables import quarantine_table
 
     states = {t.name: s for t in DATA_TABLES if (s := catalog.state(t)) is not None}
@@ -152,4 +155,8 @@ def _reconcile(settings: Settings, catalog: TableCatalog, policy: str, history: 
                                counts["duplicates"], int(landing.summary.get(WARNINGS, 0)), 0))
     if figures:
         record(catalog, history.run_id, figures, {})
+        checks = load_checks(settings)
+        kept = {f.source: counts_of(states[TERMS[f.source].landing]) for f in figures}  # None: kept by no count
+        record_rule_counts(catalog, history.run_id, [c for source, counts in kept.items() if counts is not None
+                                                     for c in rule_counts(source, checks, counts)])
     return figures
