@@ -46,6 +46,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
                 page.goto(server.url)
+                page.add_style_tag(content="nav { position: static !important; }")  # not over each picture's top
                 page.click("#sql-run")
                 page.wait_for_selector("#sql-result table")
                 for name, selector in SHOTS:

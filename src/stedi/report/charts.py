@@ -107,7 +107,7 @@ def rule_counts(rows: Sequence[dict[str, Any]]) -> str:
     chart = alt.Chart(_data(values)).mark_line(point=True).encode(
         x=alt.X("run_at:T", title=None, scale=UTC, axis=alt.Axis(format="%b %d %H:%M", labelAngle=0, tickCount=5)),
         y=alt.Y("rows:Q", title="rows", axis=alt.Axis(format="~s")),
-        color=alt.Color("rule:N", title=None, legend=alt.Legend(orient="right", labelLimit=320)),
+        color=alt.Color("rule:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
         tooltip=["run_id:N", "rule:N", "rows:Q"],
     ).properties(width=WIDTH - 200, height=140)
     return svg(chart, "rules")

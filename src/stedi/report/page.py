@@ -13,7 +13,7 @@ from typing import Any
 from stedi.report import charts, lineage
 from stedi.report.data import SERIES_POINTS, FunnelStep, ReportData
 
-RECONCILE_COLUMNS = ("read", "kept", "filtered", "quarantined", "duplicates", "warnings")
+RECONCILE_COLUMNS = ("read", "kept", "filtered", "quarantined", "duplicates")  # warn rules: apart, per rule
 
 
 def render(data: ReportData, home: str) -> str:
