@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,10 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = sorted((out / "accelerometer" / "landing").glob("*.json"))[0].read_text().splitlines()
     (out / "accelerometer" / "landing" / "accelerometer-damaged.json").write_text(
         "\n".join(first[:50] + ['{"user": 1}', "{oops", '{"user": "a@test.com", "timestamp": 1.5}']) + "\n")
+    # and a customer who breaks a warn rule (born after registering), so quality_failures holds a row
+    customer = json.loads(sorted((out / "customer" / "landing").glob("*.json"))[0].read_text().splitlines()[0])
+    customer.update(email="late.born@test.com", birthDay="2999-01-01")
+    (out / "customer" / "landing" / "customer-warned.json").write_text(json.dumps(customer) + "\n")
     return out
 
 

@@ -25,7 +25,7 @@ EXPECTED = {
     "customer_trusted": 482, "accelerometer_trusted": 40_981, "customers_curated": 482,
     "step_trainer_trusted": 14_460, "machine_learning_curated": 40_981,
     "customer_quarantine": 0, "accelerometer_quarantine": 0, "step_trainer_quarantine": 0, "reconciliation": 3,
-    "runs": 11,
+    "quality_failures": 0, "quality_checks": 7, "runs": 12,
 }
 
 
@@ -266,7 +266,7 @@ def test_a_stale_local_catalog_of_an_emptied_bucket_is_explained_and_reset(serve
     for command in (["tables"], ["run"], ["sql", "select 1"], ["erase", "--email", "alice@test.com"]):
         result = invoke_main(command)
         assert result[0] == 1, command
-        assert result[1] == (f"error: the embedded catalog {catalog} lists 13 tables of s3://stale/lake, but the "
+        assert result[1] == (f"error: the embedded catalog {catalog} lists 15 tables of s3://stale/lake, but the "
                              "lakehouse there has no catalog.json: the bucket was emptied or recreated, or this "
                              "catalog belongs to another lakehouse. Run `stedi attach` to register the tables the "
                              "root holds (tables whose files are gone are forgotten, and the next `stedi run` "
