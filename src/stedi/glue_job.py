@@ -9,8 +9,11 @@ Glue calls the script with its job parameters as `--name value` pairs. stedi rea
     --stedi_select         optional: comma-separated tables to build (with what they need)
     --stedi_full_refresh   optional: true to rebuild every table
     --stedi_consent_policy optional: any (default) or since_consent
-    --stedi_pseudonym_key  the secret key of the pseudonyms (resolve it from AWS Secrets Manager in the
-                           job's parameters; it is never logged); else STEDI_PSEUDONYM_KEY
+    --stedi_pseudonym_key  the secret key of the pseudonyms (it is never logged); else
+                           --stedi_pseudonym_key_secret, else STEDI_PSEUDONYM_KEY
+    --stedi_pseudonym_key_secret
+                           the ARN (or name) of an AWS Secrets Manager secret holding that key, read at
+                           run time with the job role's credentials (what `stedi deploy aws` sets up)
 
 See docs/glue.md for the deployment. Locally (tests, a laptop) the same entry point runs on a local
 Spark session when awsglue is not installed:  python -m stedi.glue_job --JOB_NAME local --stedi_home ...
@@ -29,7 +32,7 @@ from stedi.errors import ConfigError, StediError
 
 OPTIONS = ("JOB_NAME", "stedi_home")
 OPTIONAL = {"stedi_catalog": '{"type": "glue"}', "stedi_select": "", "stedi_full_refresh": "false",
-            "stedi_consent_policy": "any", "stedi_pseudonym_key": ""}
+            "stedi_consent_policy": "any", "stedi_pseudonym_key": "", "stedi_pseudonym_key_secret": ""}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class JobArgs:
     full_refresh: bool
     consent_policy: str = "any"
     pseudonym_key: str = ""
+    pseudonym_key_secret: str = ""
 
 
 def parse_args(argv: Sequence[str]) -> JobArgs:
@@ -69,7 +73,22 @@ def parse_args(argv: Sequence[str]) -> JobArgs:
         full_refresh=values["stedi_full_refresh"].lower() in ("true", "1", "yes"),
         consent_policy=values["stedi_consent_policy"],
         pseudonym_key=values["stedi_pseudonym_key"],
+        pseudonym_key_secret=values["stedi_pseudonym_key_secret"],
     )
+
+
+def secret_value(secret_id: str) -> str:
+    """The text of a Secrets Manager secret, read with the standard AWS credentials (the job's role on Glue).
+    The key stays out of the job's definition, where anyone allowed glue:GetJob could read it."""
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        client = botocore.session.get_session().create_client("secretsmanager")
+        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, KeyError) as exc:
+        raise ConfigError(f"cannot read the pseudonym key from the secret {secret_id} "
+                          f"(--stedi_pseudonym_key_secret): {exc}") from None
 
 
 def _glue_job(job_name: str, argv: Sequence[str]) -> Any:
@@ -89,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         job = _glue_job(args.job_name, argv)  # starts Glue's Spark session, which the engine then uses
-        if args.pseudonym_key:
-            os.environ["STEDI_PSEUDONYM_KEY"] = args.pseudonym_key  # for this process only
+        key = args.pseudonym_key or (secret_value(args.pseudonym_key_secret) if args.pseudonym_key_secret else "")
+        if key:
+            os.environ["STEDI_PSEUDONYM_KEY"] = key  # for this process only
         settings = load_settings(env={}, home=args.home, engine="spark", catalog=args.catalog,
                                  consent_policy=args.consent_policy)
         report = Lakehouse(settings=settings).run(args.select, full_refresh=args.full_refresh, progress=print)

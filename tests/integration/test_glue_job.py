@@ -57,3 +57,24 @@ def test_job_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the landing zone") and err.count("\n") == 1
+
+
+def test_the_pseudonym_key_is_read_from_its_secret_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    from stedi.glue_job import secret_value
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    args = parse_args(["--JOB_NAME", "x", "--stedi_home", "s3://b/p", "--stedi_pseudonym_key_secret", "stedi/key"])
+    assert (args.pseudonym_key, args.pseudonym_key_secret) == ("", "stedi/key")
+    with mock_aws():
+        import boto3
+
+        boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+            Name="stedi/key", SecretString="k" * 64)
+        assert secret_value("stedi/key") == "k" * 64
+        with pytest.raises(ConfigError, match=r"cannot read the pseudonym key from the secret stedi/other"):
+            secret_value("stedi/other")
