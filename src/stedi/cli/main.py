@@ -484,6 +484,32 @@ def ddl(out: str, location: str) -> None:
         click.echo(str(path))
 
 
+
+@cli.group()
+def deploy() -> None:
+    """Write what a cloud account needs to run stedi (templates to review and apply; nothing is called)."""
+
+
+@deploy.command("aws")
+@click.option("--bucket", required=True, help="The S3 bucket of the lakehouse (created by the stack unless "
+              "--existing-bucket).")
+@click.option("--prefix", default="", help="The lakehouse root's prefix in the bucket (default: its top).")
+@click.option("--schedule", metavar="CRON", help="When the Glue job runs, AWS's cron with six fields "
+              "[default: cron(0 2 * * ? *), every day at 02:00 UTC].")
+@click.option("--out", default="deploy/aws", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write the template, the job's parameters and script, and the next steps into.")
+@click.option("--region", help="The AWS region, for the commands in the next steps (default: the AWS CLI's).")
+@click.option("--existing-bucket", is_flag=True, help="The bucket exists already: the stack does not create it.")
+def deploy_aws(bucket: str, prefix: str, schedule: str | None, out: str, region: str | None,
+               existing_bucket: bool) -> None:
+    """A CloudFormation template running stedi as a scheduled AWS Glue 5.0 job (docs/aws.md)."""
+    from stedi.deploy.aws import STEPS_FILE, deployment, write
+
+    target = deployment(bucket, prefix, schedule, region, existing_bucket)
+    for path in write(target, Path(out)):
+        click.echo(str(path))
+    _say(f"next: the commands in {Path(out) / STEPS_FILE} (deploy the stack, upload the job's script)")
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

@@ -1,0 +1,383 @@
+"""`stedi deploy aws`: a CloudFormation template that runs stedi as a scheduled AWS Glue 5.0 job.
+
+The template is built here as plain data and written as JSON: CloudFormation, cfn-lint and
+`aws cloudformation deploy` read JSON as they read YAML, and JSON needs no dependency (YAML would add
+PyYAML to every install for one command). What it holds, for a bucket B and a prefix P:
+
+    the bucket B (or an existing one, `existing_bucket`), the root s3://B/P: landing/, warehouse/ (the
+        Iceberg tables), privacy/, glue/ (the job's script and temporary files), athena-results/
+    a Glue database `stedi` (stedi's namespace), located at s3://B/P/warehouse/stedi
+    a Secrets Manager secret with a generated pseudonym key, read by the job at run time
+    an IAM role for Glue allowed only: objects under s3://B/P/, listing B under P/, the catalog, the
+        database `stedi` and its tables, Glue's log groups, and that one secret
+    a Glue 5.0 job running `stedi.glue_job` (`stedi[glue]` of this version from PyPI) and a trigger
+        starting it on a schedule
+    an Athena workgroup writing its results to s3://B/P/athena-results/
+
+The Glue database is named `stedi` because that is stedi's namespace in every catalog: one deployment per
+account and region.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stedi import __version__
+from stedi.config import NAMESPACE
+from stedi.errors import ConfigError
+
+DEFAULT_SCHEDULE = "cron(0 2 * * ? *)"  # every day at 02:00 UTC
+DEFAULT_OUT = Path("deploy/aws")
+TEMPLATE_FILE = "stedi-aws.template.json"
+PARAMETERS_FILE = "job-parameters.json"
+SCRIPT_FILE = "glue/stedi_job.py"
+STEPS_FILE = "README.md"
+
+JOB_NAME = "stedi"
+TRIGGER_NAME = "stedi-schedule"
+WORKGROUP_NAME = "stedi"
+SECRET_NAME = "stedi/pseudonym-key"
+ATHENA_RESULTS_DAYS = 30
+
+# The job's script: Glue needs one in S3; it only hands over to the installed package.
+JOB_SCRIPT = "import sys\nfrom stedi.glue_job import main\n\nsys.exit(main())\n"
+
+# What the job does to objects under the root (multipart uploads: pyarrow and DuckDB write large files so).
+OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                  "s3:ListMultipartUploadParts"]
+# pyiceberg's Glue catalog: load, create, commit (UpdateTable), drop and register tables; CreateDatabase is
+# called by create-if-not-exists on the database the template made.
+CATALOG_ACTIONS = ["glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable", "glue:GetTables",
+                   "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"]
+LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What `stedi deploy aws` was asked for, validated."""
+
+    bucket: str
+    prefix: str = ""  # without slashes at either end; "" is the bucket's top
+    schedule: str = DEFAULT_SCHEDULE
+    region: str | None = None
+    existing_bucket: bool = False
+
+    @property
+    def home(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def uri(self, folder: str) -> str:
+        """`s3://B/P/<folder>`: where a part of the layout lives."""
+        return f"{self.home}/{folder}"
+
+    @property
+    def key_prefix(self) -> str:
+        """The keys under the root start with this: "P/", or "" at the bucket's top."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+
+def deployment(bucket: str, prefix: str = "", schedule: str | None = None, region: str | None = None,
+               existing_bucket: bool = False) -> Deployment:
+    """A validated Deployment; a ConfigError naming what is wrong otherwise."""
+    return Deployment(check_bucket(bucket), check_prefix(prefix), check_schedule(schedule or DEFAULT_SCHEDULE),
+                      check_region(region), existing_bucket)
+
+
+# -- validation ---------------------------------------------------------------------------------------
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_RESERVED_BUCKET_STARTS = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_ENDS = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+
+
+def check_bucket(name: str) -> str:
+    """S3's rules for a general purpose bucket's name."""
+    rules = "3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+    if name.startswith("s3://"):
+        raise ConfigError(f"--bucket {name!r}: give the bucket's name alone (the prefix goes in --prefix)")
+    if not _BUCKET.fullmatch(name):
+        raise ConfigError(f"--bucket {name!r} is not a valid S3 bucket name: {rules}")
+    if ".." in name or ".-" in name or "-." in name:
+        raise ConfigError(f"--bucket {name!r} is not a valid S3 bucket name: no two dots, or a dot and a hyphen, "
+                          "next to each other")
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        pass
+    else:
+        raise ConfigError(f"--bucket {name!r} is not a valid S3 bucket name: it may not look like an IP address")
+    if name.startswith(_RESERVED_BUCKET_STARTS) or name.endswith(_RESERVED_BUCKET_ENDS):
+        raise ConfigError(f"--bucket {name!r} is not a valid S3 bucket name: its start or end is reserved by AWS")
+    return name
+
+
+def check_prefix(prefix: str) -> str:
+    """The root's key prefix without slashes at its ends. Only letters, digits, '.', '_', '-' in each part:
+    the prefix goes into IAM ARNs and conditions, where '*' and '?' are wildcards, and into Fn::Sub."""
+    stripped = prefix.strip("/")
+    if not stripped:
+        return ""
+    parts = stripped.split("/")
+    bad = [p for p in parts if not _SEGMENT.fullmatch(p) or p in (".", "..")]
+    if bad:
+        raise ConfigError(f"--prefix {prefix!r} is not usable: each part between slashes must be letters, digits, "
+                          f"'.', '_' or '-' (and not '.' or '..'); {bad[0]!r} is not")
+    if len(stripped) > 512:
+        raise ConfigError(f"--prefix is {len(stripped)} characters long; keep it under 512")
+    return stripped
+
+
+# AWS's cron: minutes hours day-of-month month day-of-week year, one of the two days "?"
+_CRON_FIELDS = (
+    ("minutes", r"[0-9,*/-]+", 0, 59),
+    ("hours", r"[0-9,*/-]+", 0, 23),
+    ("day-of-month", r"[0-9,*/?LW-]+", 1, 31),
+    ("month", r"[0-9A-Za-z,*/-]+", 1, 12),
+    ("day-of-week", r"[0-9A-Za-z,*/?L#-]+", 1, 7),
+    ("year", r"[0-9,*/-]+", 1970, 2199),
+)
+
+
+def check_schedule(schedule: str) -> str:
+    """`cron(...)` of AWS's six fields (or the six fields alone); the expression as Glue takes it."""
+    text = schedule.strip()
+    inner = text[5:-1] if text.startswith("cron(") and text.endswith(")") else text
+    fields = inner.split()
+    example = "e.g. 'cron(0 2 * * ? *)', every day at 02:00 UTC"
+    if len(fields) != 6:
+        raise ConfigError(f"--schedule {schedule!r} must be AWS's cron with six fields (minutes hours day-of-month "
+                          f"month day-of-week year), {example}")
+    for value, (name, chars, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        if not re.fullmatch(chars, value):
+            raise ConfigError(f"--schedule {schedule!r}: the {name} field {value!r} is not valid, {example}")
+        numbers = [int(n) for n in re.findall(r"(?<![/#])\b[0-9]+", value)]  # not increments (*/15) or nth (#2)
+        if any(n < low or n > high for n in numbers):
+            raise ConfigError(f"--schedule {schedule!r}: the {name} field {value!r} is out of range "
+                              f"({low} to {high})")
+    if (fields[2] == "?") == (fields[4] == "?"):
+        raise ConfigError(f"--schedule {schedule!r}: exactly one of day-of-month and day-of-week must be '?', "
+                          f"{example}")
+    return f"cron({' '.join(fields)})"
+
+
+def check_region(region: str | None) -> str | None:
+    if region is not None and not _REGION.fullmatch(region):
+        raise ConfigError(f"--region {region!r} is not an AWS region name such as eu-west-1")
+    return region
+
+
+# -- the template -------------------------------------------------------------------------------------
+
+def job_arguments(d: Deployment) -> dict[str, str]:
+    """The Glue job's parameters (its DefaultArguments): docs/glue.md says what each one does."""
+    return {
+        "--additional-python-modules": f"stedi[glue]=={__version__}",
+        "--stedi_home": d.home,
+        "--stedi_catalog": json.dumps({"type": "glue", "warehouse": d.uri("warehouse")}),
+        "--stedi_pseudonym_key_secret": SECRET_NAME,
+        "--job-bookmark-option": "job-bookmark-disable",  # stedi's fingerprints decide what is new
+        "--TempDir": d.uri("glue/temp/"),  # Glue's own scratch space, inside the root
+    }
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def role_policy(d: Deployment) -> dict[str, Any]:
+    """The job role's only policy: the root's objects, the catalog's `stedi` database, logs, the secret."""
+    glue = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+    logs = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"
+    listing: dict[str, Any] = {"Sid": "ListTheRootOnly", "Effect": "Allow", "Action": "s3:ListBucket",
+                               "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}")}
+    if d.prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [d.prefix, f"{d.prefix}/*"]}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ObjectsUnderTheRoot", "Effect": "Allow", "Action": OBJECT_ACTIONS,
+             "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}/{d.key_prefix}*")},
+            listing,
+            {"Sid": "TheStediDatabase", "Effect": "Allow", "Action": CATALOG_ACTIONS,
+             "Resource": [_sub(f"{glue}:catalog"), _sub(f"{glue}:database/{NAMESPACE}"),
+                          _sub(f"{glue}:table/{NAMESPACE}/*")]},
+            {"Sid": "GlueJobLogs", "Effect": "Allow", "Action": LOG_ACTIONS,
+             "Resource": [_sub(logs), _sub(f"{logs}:log-stream:*")]},
+            {"Sid": "ThePseudonymKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": {"Ref": "PseudonymKeySecret"}},
+        ],
+    }
+
+
+def _bucket(d: Deployment) -> dict[str, Any]:
+    return {
+        "Type": "AWS::S3::Bucket",
+        # the lakehouse outlives the stack: deleting the stack keeps the bucket and everything in it
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": d.bucket,
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            # No versioning: `stedi erase` must be able to delete a person's old files for good.
+            "LifecycleConfiguration": {"Rules": [
+                {"Id": "athena-results", "Status": "Enabled", "Prefix": d.key_prefix + "athena-results/",
+                 "ExpirationInDays": ATHENA_RESULTS_DAYS},
+                {"Id": "unfinished-uploads", "Status": "Enabled", "Prefix": d.key_prefix,
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
+            ]},
+        },
+    }
+
+
+def template(d: Deployment) -> dict[str, Any]:
+    """The CloudFormation template, as data."""
+    resources: dict[str, Any] = {}
+    if not d.existing_bucket:
+        resources["LakehouseBucket"] = _bucket(d)
+    resources["PseudonymKeySecret"] = {
+        "Type": "AWS::SecretsManager::Secret",
+        # another key gives other pseudonyms: the key outlives the stack too
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "Name": SECRET_NAME,
+            "Description": "The secret key of the customer_key pseudonyms in machine_learning_curated (stedi).",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+        },
+    }
+    resources["StediDatabase"] = {
+        "Type": "AWS::Glue::Database",
+        "Properties": {
+            "CatalogId": {"Ref": "AWS::AccountId"},
+            "DatabaseInput": {"Name": NAMESPACE, "LocationUri": d.uri(f"warehouse/{NAMESPACE}"),
+                              "Description": "stedi's Iceberg tables: landing, trusted, curated and audit."},
+        },
+    }
+    resources["JobRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": f"The stedi Glue job: {d.home} and the Glue database {NAMESPACE} only.",
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": "stedi-lakehouse", "PolicyDocument": role_policy(d)}],
+        },
+    }
+    resources["StediJob"] = {
+        "Type": "AWS::Glue::Job",
+        "DependsOn": ["StediDatabase"],
+        "Properties": {
+            "Name": JOB_NAME,
+            "Description": "stedi run: landing -> trusted -> curated Iceberg tables (stedi.glue_job).",
+            "Role": {"Fn::GetAtt": ["JobRole", "Arn"]},
+            "GlueVersion": "5.0",
+            "Command": {"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": d.uri(SCRIPT_FILE)},
+            "DefaultArguments": job_arguments(d),
+            "WorkerType": "G.1X",
+            "NumberOfWorkers": 2,
+            "Timeout": 120,
+            "MaxRetries": 0,  # a failed run commits nothing; the next scheduled run starts over
+            "ExecutionProperty": {"MaxConcurrentRuns": 1},  # one writer at a time
+        },
+    }
+    resources["StediSchedule"] = {
+        "Type": "AWS::Glue::Trigger",
+        "Properties": {
+            "Name": TRIGGER_NAME,
+            "Type": "SCHEDULED",
+            "Schedule": d.schedule,
+            "StartOnCreation": True,
+            "Actions": [{"JobName": {"Ref": "StediJob"}}],
+        },
+    }
+    resources["AthenaWorkGroup"] = {
+        "Type": "AWS::Athena::WorkGroup",
+        "Properties": {
+            "Name": WORKGROUP_NAME,
+            "Description": f"Queries of stedi's tables; results in {d.uri('athena-results/')}",
+            "State": "ENABLED",
+            "RecursiveDeleteOption": True,
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},  # reads Iceberg
+                "ResultConfiguration": {"OutputLocation": d.uri("athena-results/"),
+                                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+            },
+        },
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"stedi {__version__}: the STEDI lakehouse at {d.home} as a scheduled AWS Glue 5.0 job "
+                       "(written by `stedi deploy aws`).",
+        "Resources": resources,
+        "Outputs": {
+            "Home": {"Description": "The lakehouse root (STEDI_HOME)", "Value": d.home},
+            "JobName": {"Description": "The Glue job", "Value": {"Ref": "StediJob"}},
+            "JobRoleArn": {"Description": "The job's role", "Value": {"Fn::GetAtt": ["JobRole", "Arn"]}},
+            "PseudonymKeySecretArn": {"Description": "The pseudonym key's secret",
+                                      "Value": {"Ref": "PseudonymKeySecret"}},
+            "Database": {"Description": "The Glue database", "Value": {"Ref": "StediDatabase"}},
+            "AthenaWorkGroup": {"Description": "The Athena workgroup", "Value": {"Ref": "AthenaWorkGroup"}},
+        },
+    }
+
+
+# -- the files ----------------------------------------------------------------------------------------
+
+def next_steps(d: Deployment, out: Path) -> str:
+    region = f" --region {d.region}" if d.region else ""
+    create_bucket = "" if not d.existing_bucket else (
+        f"The bucket {d.bucket} must exist already (`--existing-bucket`): the stack does not create it.\n\n")
+    return f"""# Deploying stedi to AWS
+
+Written by `stedi deploy aws` (stedi {__version__}) for the lakehouse at {d.home}.
+The whole walk, from an empty account to an Athena query: docs/aws.md.
+
+{create_bucket}```sh
+# 1. the stack: bucket, Glue database and job, schedule ({d.schedule}), role, secret, Athena workgroup
+aws cloudformation deploy{region} --stack-name stedi --capabilities CAPABILITY_IAM \\
+  --template-file {out / TEMPLATE_FILE}
+
+# 2. the job's script, where the job looks for it
+aws s3 cp{region} {out / SCRIPT_FILE} {d.uri(SCRIPT_FILE)}
+
+# 3. optional: your own pseudonym key instead of the generated one (before the first run)
+aws secretsmanager put-secret-value{region} --secret-id {SECRET_NAME} --secret-string file://$HOME/.config/stedi/pseudonym.key
+
+# 4. land data, then run the job now (or wait for the schedule)
+stedi --home {d.home} ingest ./data/stedi
+aws glue start-job-run{region} --job-name {JOB_NAME}
+
+# 5. query
+aws athena start-query-execution{region} --work-group {WORKGROUP_NAME} \\
+  --query-string "select count(*) from {NAMESPACE}.machine_learning_curated"
+```
+
+{PARAMETERS_FILE} holds the job's parameters (its DefaultArguments in the template).
+"""
+
+
+def write(d: Deployment, out: Path = DEFAULT_OUT) -> list[Path]:
+    """Write the template, the job's parameters, its script and the next steps into `out`; their paths."""
+    files = {
+        TEMPLATE_FILE: json.dumps(template(d), indent=2) + "\n",
+        PARAMETERS_FILE: json.dumps(job_arguments(d), indent=2) + "\n",
+        SCRIPT_FILE: JOB_SCRIPT,
+        STEPS_FILE: next_steps(d, out),
+    }
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
