@@ -85,7 +85,7 @@ def secret_value(secret_id: str) -> str:
 
     try:
         client = botocore.session.get_session().create_client("secretsmanager")
-        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
+        return str(client.get_secret_value(SecretId=secret_id)["SecretString"]).strip()  # as a key file is read
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, KeyError) as exc:
         raise ConfigError(f"cannot read the pseudonym key from the secret {secret_id} "
                           f"(--stedi_pseudonym_key_secret): {exc}") from None

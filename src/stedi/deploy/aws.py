@@ -351,7 +351,8 @@ aws cloudformation deploy{region} --stack-name stedi --capabilities CAPABILITY_I
 aws s3 cp{region} {out / SCRIPT_FILE} {d.uri(SCRIPT_FILE)}
 
 # 3. optional: your own pseudonym key instead of the generated one (before the first run)
-aws secretsmanager put-secret-value{region} --secret-id {SECRET_NAME} --secret-string file://$HOME/.config/stedi/pseudonym.key
+aws secretsmanager put-secret-value{region} --secret-id {SECRET_NAME} \\
+  --secret-string "$(cat ~/.config/stedi/pseudonym.key)"
 
 # 4. land data, then run the job now (or wait for the schedule)
 stedi --home {d.home} ingest ./data/stedi
