@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 SETUP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
-POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+# S3, the Glue Data Catalog (tests of a Glue catalog), and IAM (tests that make a user as limited as the
+# role `stedi deploy aws` writes): moto serves them all, with authentication on
+POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "glue:*", "iam:*"], '
+          '"Resource": "*"}]}')
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,9 @@ class Settings:
         An s3:// root adds the resolved S3 file IO properties (credentials stay in memory)."""
         if self.catalog:
             props = {k: str(v) for k, v in self.catalog.items()}
+            # Tables go under the root's warehouse/ whatever the catalog, unless its own settings say where
+            # (without one, a Glue or REST catalog has no default location and refuses to create a table).
+            props.setdefault("warehouse", self.warehouse_uri)
         else:
             props = {"type": "sql", "uri": f"sqlite:///{self.catalog_path}", "warehouse": self.warehouse_uri}
         if self.remote:

@@ -418,3 +418,82 @@ def rows_as_of(lake: Lakehouse, table: str, spec: str) -> list[tuple[Any, ...]]:
     if table not in lake.state(spec).snapshots:
         return []
     return [tuple(r.values()) for r in lake.sql(f"select * from {table}", as_of=spec).to_pylist()]
+
+
+def _fresh_glue_catalog(server: s3server.S3Server) -> None:
+    """The server's Glue Data Catalog without stedi's database: one per account, as on AWS, so each test of a
+    Glue catalog starts from none (another test's tables would be in another bucket)."""
+    import boto3
+
+    glue = boto3.client("glue", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
+    try:
+        for table in glue.get_tables(DatabaseName="stedi")["TableList"]:
+            glue.delete_table(DatabaseName="stedi", Name=table["Name"])
+        glue.delete_database(Name="stedi")
+    except glue.exceptions.EntityNotFoundException:
+        pass
+
+
+def test_a_glue_catalog_places_the_tables_under_the_root(server: s3server.S3Server) -> None:
+    """`[catalog] type = "glue"` and nothing else (issue 18): the tables are registered in the Glue Data Catalog
+    (moto's Glue API on the test server) as Iceberg tables under the root's warehouse/, with the counts."""
+    import boto3
+
+    _bucket(server, "glued")
+    _fresh_glue_catalog(server)
+    (Path.cwd() / "stedi.toml").write_text('home = "s3://glued/lake"\n[catalog]\ntype = "glue"\n')
+    lake = Lakehouse()
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    glue = boto3.client("glue", endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="stedi")["TableList"]}
+    assert set(tables) == {t.name for t in lake.tables()}
+    for name, table in tables.items():
+        assert table["Parameters"]["table_type"].upper() == "ICEBERG", name
+        assert table["Parameters"]["metadata_location"].startswith("s3://glued/lake/warehouse/"), name
+    assert {t.name: t.rows for t in lake.tables()}["customer_trusted"] == rows(
+        lake, "select count(*) from customer_trusted")[0][0] > 0
+    assert not (Path(lake.settings.catalog_path)).exists()  # no embedded catalog was made
+
+
+def test_a_user_limited_as_the_deployed_role_runs_the_lakehouse(server: s3server.S3Server,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3 and Glue statements of the role `stedi deploy aws --prefix` writes, given to a user of the test
+    server (which enforces IAM): ingest, run and sql work on s3://bucket/prefix with the Glue catalog, and the
+    same user is refused outside the prefix."""
+    import boto3
+
+    from stedi.deploy.aws import deployment, role_policy
+
+    _bucket(server, "limited")
+    _fresh_glue_catalog(server)
+    admin = {"endpoint_url": server.endpoint, "region_name": "us-east-1",
+             "aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}
+    text = json.dumps([s for s in role_policy(deployment("limited", "team/lake"))["Statement"]
+                       if s["Sid"] in ("ObjectsUnderTheRoot", "ListTheRootOnly", "TheStediDatabase")])
+    text = (text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "us-east-1")
+            .replace("${AWS::AccountId}", "123456789012"))
+    statements = [{k: (v["Fn::Sub"] if isinstance(v, dict) and "Fn::Sub" in v else v) for k, v in s.items()}
+                  for s in json.loads(text)]
+    for statement in statements:
+        if statement["Sid"] == "TheStediDatabase":
+            # moto matches Glue actions against "*" only (it knows no Glue resource ARNs); the role's ARNs are
+            # held to the database by tests/unit/test_deploy_aws.py. The S3 statements are the role's own.
+            statement["Resource"] = "*"
+    iam = boto3.client("iam", **admin)
+    iam.create_user(UserName="job")
+    iam.put_user_policy(UserName="job", PolicyName="role",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName="job")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+
+    (Path.cwd() / "stedi.toml").write_text('home = "s3://limited/team/lake"\n[catalog]\ntype = "glue"\n')
+    lake = Lakehouse()
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    assert rows(lake, "select count(*) from customer_trusted")[0][0] > 0
+    with pytest.raises(StorageError):
+        Lakehouse("s3://limited/elsewhere").ingest(FIXTURES / "edge")

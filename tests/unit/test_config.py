@@ -41,7 +41,12 @@ def test_relative_home_in_a_config_file_is_relative_to_that_file(tmp_path: Path)
 
 def test_another_catalog_is_chosen_by_configuration_alone() -> None:
     (Path.cwd() / "stedi.toml").write_text('[catalog]\ntype = "glue"\n"glue.region" = "eu-west-1"\n')
-    assert load_settings(env={}).catalog_properties() == {"type": "glue", "glue.region": "eu-west-1"}
+    settings = load_settings(env={})
+    # the tables go under the root's warehouse/ unless the catalog's own settings say otherwise (issue 18)
+    assert settings.catalog_properties() == {"type": "glue", "glue.region": "eu-west-1",
+                                             "warehouse": settings.warehouse_uri}
+    (Path.cwd() / "stedi.toml").write_text('[catalog]\ntype = "glue"\nwarehouse = "s3://elsewhere/wh"\n')
+    assert load_settings(env={}).catalog_properties() == {"type": "glue", "warehouse": "s3://elsewhere/wh"}
 
 
 def test_a_file_that_is_not_toml_is_named_with_the_parser_s_reason() -> None:

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.pipeline.report import TableRun
-from stedi.storage.files import open_uri
+from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES
 
 
@@ -78,7 +78,7 @@ def record_run(catalog: TableCatalog, run: RunRecord, error: str | None = None) 
     arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
     uri = f"{catalog.data_location(table)}/{run.run_id}.parquet"
     fs, path = open_uri(uri, catalog.s3)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    make_parent(fs, path)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
     catalog.append(table, [uri], base="any")
 

@@ -37,7 +37,7 @@ from stedi.errors import ReconciliationError
 from stedi.iceberg.catalog import TableCatalog, TableState, require_state
 from stedi.pipeline.keys import ChangedKeys
 from stedi.sqltext import quote
-from stedi.storage.files import open_uri
+from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES, KeySpace, quarantine_table
 
 RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, filtered, duplicates}}
@@ -336,6 +336,6 @@ def record(catalog: TableCatalog, run_id: str, figures: list[Figures],
     arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
     uri = f"{catalog.data_location(table)}/{run_id}.parquet"
     fs, path = open_uri(uri, catalog.s3)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    make_parent(fs, path)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
     catalog.append(table, [uri], properties={RECONCILED: json.dumps(kept, sort_keys=True)}, base="any")

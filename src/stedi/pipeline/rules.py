@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.landing.quality import Check, CheckResult
 from stedi.pipeline.plan import RULE_COUNTS
-from stedi.storage.files import open_uri
+from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES
 
 
@@ -75,6 +75,6 @@ def record_rule_counts(catalog: TableCatalog, run_id: str, counts: list[RuleCoun
     arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
     uri = f"{catalog.data_location(table)}/{run_id}.parquet"
     fs, path = open_uri(uri, catalog.s3)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    make_parent(fs, path)
     pq.write_table(arrow, path, compression="zstd", filesystem=fs)
     catalog.append(table, [uri], base="any")
