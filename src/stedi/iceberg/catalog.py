@@ -8,7 +8,7 @@ table had, so a reader sees the old table or the new one, never a mix.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -338,6 +338,23 @@ class TableCatalog:
         # the files before and the files added (planning them again would read every manifest)
         return self._committed(table, ice, before.files + files, before.rows + sum(f.record_count for f in new),
                                fingerprint, props)
+
+    def append_rows(self, table: Table, rows: Sequence[Mapping[str, object]], name: str,
+                    properties: dict[str, str] | None = None) -> None:
+        """Append a few rows (a history's: a run's figures, rule counts, what it did) as one Parquet file
+        `<name>.parquet`, to whatever the table holds (histories only add rows)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from stedi.storage.files import make_parent, open_uri
+        from stedi.types import arrow_type
+
+        arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
+        uri = f"{self.data_location(table)}/{name}.parquet"
+        fs, path = open_uri(uri, self.s3)
+        make_parent(fs, path)
+        pq.write_table(arrow, path, compression="zstd", filesystem=fs)
+        self.append(table, [uri], properties=properties, base="any")
 
     def _check_base(self, table: Table, ice: IcebergTable, base: int | None, files: list[str]) -> None:
         if ice.metadata.current_snapshot_id != base:

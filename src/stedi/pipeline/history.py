@@ -11,7 +11,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.pipeline.report import TableRun
-from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES
 
 
@@ -50,11 +49,6 @@ def new_run_id() -> str:
 
 def record_run(catalog: TableCatalog, run: RunRecord, error: str | None = None) -> None:
     """Append the run's rows to `runs` (appended to whatever the table holds: runs only add rows)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from stedi.types import arrow_type
-
     table = TABLES["runs"]
     ended = datetime.now(UTC).isoformat(timespec="microseconds")
     common = {"run_id": run.run_id, "started_at": run.started.isoformat(timespec="microseconds"),
@@ -75,12 +69,7 @@ def record_run(catalog: TableCatalog, run: RunRecord, error: str | None = None) 
                      "rows_out": None, "seconds": round((datetime.now(UTC) - run.started).total_seconds(), 3)})
     if not rows:
         return
-    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
-    uri = f"{catalog.data_location(table)}/{run.run_id}.parquet"
-    fs, path = open_uri(uri, catalog.s3)
-    make_parent(fs, path)
-    pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    catalog.append(table, [uri], base="any")
+    catalog.append_rows(table, rows, run.run_id)
 
 
 def record_optimize(catalog: TableCatalog, consent_policy: str, compacted: dict[str, bool], started: datetime,

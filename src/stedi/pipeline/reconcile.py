@@ -37,7 +37,6 @@ from stedi.errors import ReconciliationError
 from stedi.iceberg.catalog import TableCatalog, TableState, require_state
 from stedi.pipeline.keys import ChangedKeys
 from stedi.sqltext import quote
-from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES, KeySpace, quarantine_table
 
 RECONCILED = "stedi.reconciled"  # reconciliation snapshot property: {source: {"from": key, filtered, duplicates}}
@@ -324,18 +323,8 @@ def record(catalog: TableCatalog, run_id: str, figures: list[Figures],
            kept: Mapping[str, Mapping[str, object]]) -> None:
     """Append a run's figures to the `reconciliation` table, with the counts kept for the next run
     (`Reconciliation.to_keep`) in its snapshot."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = TABLES["reconciliation"]
     when = datetime.now(UTC).isoformat(timespec="microseconds")  # two runs can end within a second
     rows = [{"run_id": run_id, "run_at": when, **{k: v for k, v in asdict(f).items()},
              "balanced": str(f.balanced).lower()} for f in figures]
-    from stedi.types import arrow_type
-
-    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
-    uri = f"{catalog.data_location(table)}/{run_id}.parquet"
-    fs, path = open_uri(uri, catalog.s3)
-    make_parent(fs, path)
-    pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    catalog.append(table, [uri], properties={RECONCILED: json.dumps(kept, sort_keys=True)}, base="any")
+    catalog.append_rows(table, rows, run_id, properties={RECONCILED: json.dumps(kept, sort_keys=True)})

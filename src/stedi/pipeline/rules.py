@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.landing.quality import Check, CheckResult
 from stedi.pipeline.plan import RULE_COUNTS
-from stedi.storage.files import make_parent, open_uri
 from stedi.tables import TABLES
 
 
@@ -63,18 +62,7 @@ def record_rule_counts(catalog: TableCatalog, run_id: str, counts: list[RuleCoun
     """Append a run's rule counts to `quality_checks` (to whatever it holds: runs only add rows)."""
     if not counts:
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from stedi.types import arrow_type
-
-    table = TABLES["quality_checks"]
     when = datetime.now(UTC).isoformat(timespec="microseconds")
     rows = [{"run_id": run_id, "run_at": when, "source": c.source, "rule": c.rule, "action": c.action,
              "reason": c.reason, "rows": c.rows} for c in counts]
-    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
-    uri = f"{catalog.data_location(table)}/{run_id}.parquet"
-    fs, path = open_uri(uri, catalog.s3)
-    make_parent(fs, path)
-    pq.write_table(arrow, path, compression="zstd", filesystem=fs)
-    catalog.append(table, [uri], base="any")
+    catalog.append_rows(TABLES["quality_checks"], rows, run_id)
