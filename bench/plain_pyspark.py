@@ -1,7 +1,8 @@
 """The reference approach, as a Glue Studio user writes the five jobs, for comparison in benchmarks.
 
 JSON read with schema inference, joins, each zone written as JSON and read back, one local session.
-Usage: python bench/plain_pyspark.py LANDING_DIR OUT_DIR [--count]   (LANDING_DIR holds customer/,
+Usage: python bench/plain_pyspark.py LANDING_DIR OUT_DIR [--count]   (the master: $PLAIN_SPARK_MASTER, else
+local[*]).   (LANDING_DIR holds customer/,
 accelerometer/, step_trainer/ as `stedi generate` writes them). --count prints the row counts of the
 five output tables afterwards (extra work, so not done when timing).
 """
@@ -16,7 +17,7 @@ from pyspark.sql import SparkSession
 
 def main(landing: str, out: str, count: bool = False) -> None:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (SparkSession.builder.master("local[*]").appName("plain-glue-jobs")
+    spark = (SparkSession.builder.master(os.environ.get("PLAIN_SPARK_MASTER", "local[*]")).appName("plain-glue-jobs")
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")

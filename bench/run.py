@@ -11,6 +11,8 @@ Cases (each a fresh process, timed from start to exit; what comes before it is p
   run-incremental-readings  stedi run after 1% more reading files landed (the rest landed and built before)
   run-spark      stedi run --engine spark on a freshly ingested lakehouse
   plain-pyspark  bench/plain_pyspark.py: the five jobs as Glue Studio users write them
+  run-spark-cluster, plain-pyspark-cluster  the same two on a Spark cluster of two executor processes
+                 (master local-cluster[2,1,1024]), each compared with the other
   plain-duckdb   bench/plain_duckdb.sql: the five jobs as one plain DuckDB script, tables in memory
   floor          DuckDB reading all landing JSON once and nothing else
   ingest-s3      stedi ingest into a lakehouse whose root is in a bucket on a local S3 server (moto)
@@ -46,7 +48,9 @@ REPO = BENCH.parent
 BIN = Path(sys.executable).parent
 STEDI = [str(BIN / "stedi")]
 CASES = ("ingest", "run-duckdb", "run-noop", "run-incremental", "run-incremental-readings", "run-spark",
-         "plain-pyspark", "plain-duckdb", "floor", "ingest-s3", "run-duckdb-s3")
+         "plain-pyspark", "plain-duckdb", "floor", "ingest-s3", "run-duckdb-s3", "run-spark-cluster",
+         "plain-pyspark-cluster")
+CLUSTER = "local-cluster[2,1,1024]"  # two executor JVMs of one core and 1 GiB each, beside the driver
 DEFAULT_CASES = ("ingest", "run-duckdb", "run-noop", "run-incremental", "run-spark", "plain-pyspark",
                  "plain-duckdb", "floor")
 INCREMENTAL = ("run-noop", "run-incremental", "run-incremental-readings")  # reported as a share of run-duckdb
@@ -217,6 +221,9 @@ def case_commands(case: str, data: Path, work: Path, run: int = 0, scale: float 
                 subprocess.run([*STEDI, "--home", str(home), *step], check=True, capture_output=True, env=env)
 
         return built_then_more, [*STEDI, "--home", str(home), "run"], {}
+    if case.endswith("-cluster"):
+        prepare, cmd = _local_case(case.removesuffix("-cluster"), data, work, home, fresh, ingested)
+        return prepare, cmd, {"STEDI_SPARK_MASTER": CLUSTER, "PLAIN_SPARK_MASTER": CLUSTER}
     prepare, cmd = _local_case(case, data, work, home, fresh, ingested)
     return prepare, cmd, {}
 
@@ -299,8 +306,10 @@ def main() -> None:
         report["results"] = list({**earlier, **{r["case"]: r for r in results}}.values())
     base = {r["case"]: r["median_s"] for r in report["results"]}
     for r in report["results"]:
-        if "plain-pyspark" in base:
-            r["x_faster_than_plain_pyspark"] = round(base["plain-pyspark"] / r["median_s"], 2)
+        # a case on the cluster is compared with the plain jobs on the same cluster
+        plain = "plain-pyspark-cluster" if r["case"].endswith("-cluster") else "plain-pyspark"
+        if plain in base:
+            r["x_faster_than_plain_pyspark"] = round(base[plain] / r["median_s"], 2)
         if "floor" in base:
             r["x_floor"] = round(r["median_s"] / base["floor"], 2)
         if "plain-duckdb" in base:

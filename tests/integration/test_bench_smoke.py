@@ -50,3 +50,20 @@ def test_bench_incremental_and_plain_duckdb_cases(tmp_path: Path) -> None:
     assert results["run-incremental"]["batch_records"] > 0
     table = (tmp_path / "results" / "scale-0.05.md").read_text()
     assert "| vs plain DuckDB |" in table and all(f"| `{case}` |" in table for case in cases)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_bench_cluster_cases_compare_with_the_plain_jobs_on_the_same_cluster(tmp_path: Path) -> None:
+    cases = ["run-spark-cluster", "plain-pyspark-cluster"]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--scale", "0.05", "--runs", "1",
+         "--cases", ",".join(cases), "--out", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "STEDI_BENCH_DATA": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    results = {r["case"]: r for r in json.loads((tmp_path / "results" / "scale-0.05.json").read_text())["results"]}
+    assert list(results) == cases
+    assert results["plain-pyspark-cluster"]["x_faster_than_plain_pyspark"] == 1
+    ratio = results["plain-pyspark-cluster"]["median_s"] / results["run-spark-cluster"]["median_s"]
+    assert results["run-spark-cluster"]["x_faster_than_plain_pyspark"] == round(ratio, 2)

@@ -12,7 +12,7 @@ from stedi.errors import EngineError
 
 if TYPE_CHECKING:
     from stedi.config import Settings
-    from stedi.engines.base import Engine, Session
+    from stedi.engines.base import Engine, Session, Tasks
     from stedi.engines.duckdb import DuckDBEngine
 
 
@@ -43,6 +43,25 @@ def memory_budget() -> int:
     except (ValueError, OSError, AttributeError):
         total = 8 << 30
     return min(4 << 30, int(total * 0.4))
+
+
+def as_tasks(engine: Engine) -> Tasks:
+    """The engine as a runner of tasks on other processes (the Spark engine)."""
+    from stedi.engines.base import Tasks
+
+    if not isinstance(engine, Tasks):
+        raise EngineError(f"the {engine.name} engine runs no tasks on other processes")
+    return engine
+
+
+def task_cpus() -> int:
+    """The cores the running Spark task may use (spark.task.cpus); 1 outside a task."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return 1
+    context = TaskContext.get()
+    return max(1, context.cpus()) if context is not None else 1
 
 
 def open_engine(settings: Settings) -> Engine:

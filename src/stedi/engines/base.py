@@ -3,12 +3,14 @@
 An engine reads tables as Parquet files (the file list comes from the catalog's scan planning), runs a
 derived table's `.sql`, and writes the result as Parquet files into a folder. Committing those files is
 the catalog's job, so every engine shares one commit path. (Landed JSON is read, validated and
-quarantined once, by stedi.landing.reader, whichever engine builds the derived tables.)
+quarantined by stedi.landing.reader, whichever engine builds the derived tables; on Spark its batches
+run as tasks on the executors, through `Tasks`.)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from stedi.errors import EngineError
 
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
 
     from stedi.tables import Table
     from stedi.types import ColumnType
+
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 class StatementError(EngineError):
@@ -75,3 +81,15 @@ class Session(Protocol):
         the row count."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Tasks(Protocol):
+    """Runs a function over items as parallel tasks in other processes (a Spark cluster's executors): how
+    the landing read scales out. The function and items must pickle; the results come back in order."""
+
+    @property
+    def parallelism(self) -> int:
+        """How many tasks run at once."""
+
+    def run_tasks(self, function: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]: ...

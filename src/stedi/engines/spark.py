@@ -1,21 +1,24 @@
 """The Spark engine: the same `.sql` files on Apache Spark 3.5 (the version AWS Glue 5.0 runs).
 
 The tables' SQL is written in DuckDB's dialect; sqlglot translates it to Spark SQL. Spark reads the
-tables through the Parquet file lists pyiceberg plans (the landing tables included: landed JSON is
-validated once by stedi.landing.reader) and writes plain Parquet that the catalog commits.
+tables through the Parquet file lists pyiceberg plans (the landing tables included) and writes plain
+Parquet that the catalog commits. Landed JSON is read by stedi.landing.reader's batches, run as Spark
+tasks on the executors (`run_tasks`), so the landing read scales with the cluster's workers.
 One Spark session serves a whole process (tests included): starting one costs seconds.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlglot
 from py4j.protocol import Py4JError
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
     from stedi.config import Settings
     from stedi.tables import Table
     from stedi.types import ColumnType
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 DEFAULT_CONF = {
     "spark.master": "local[*]",
@@ -100,6 +106,10 @@ def session(settings: Settings) -> SparkSession:
     _check_master(conf["spark.master"])
     if conf["spark.master"].startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no warning about the host's loopback name
+        # Executors on this machine run Python tasks (the landing read) with this Python, where stedi is
+        # installed, not the first python3 on the PATH (spark.pyspark.python is not passed to the
+        # executors of a local-cluster).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -109,6 +119,10 @@ def session(settings: Settings) -> SparkSession:
     except Exception as exc:
         raise EngineError(f"cannot start Spark (master {conf['spark.master']}): {_message(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
+    if conf["spark.master"].startswith("local-cluster"):
+        # Its workers live in this JVM: left running at exit, they try to restart the executors as the JVM
+        # shuts down, and print pages of errors. Stopped first, they go quietly.
+        atexit.register(spark.stop)
     return spark
 
 
@@ -192,6 +206,17 @@ class SparkEngine:
         if settings.remote:
             check_s3(settings, self._spark)
         self._views: list[str] = []
+
+    @property
+    def parallelism(self) -> int:
+        return int(self._spark.sparkContext.defaultParallelism)
+
+    def run_tasks(self, function: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
+        """`function` over `items`, one Spark task each, on the executors (stedi.engines.base.Tasks)."""
+        if not items:
+            return []
+        with _spark_errors("a task"):
+            return self._spark.sparkContext.parallelize(items, len(items)).map(function).collect()
 
     def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
                          ) -> None:

@@ -12,30 +12,39 @@ Three paths, one result:
 Then the source's quality checks run over the valid records (warn, quarantine or fail); the records a
 `warn` rule matched stay, and are also written out for the table `quality_failures`. Nothing is
 committed here: the pipeline commits once every source has been read without a failing rule.
-Landed JSON is read here, on DuckDB, whichever engine builds the derived tables, so both engines start
-from the same validated rows and the same quarantine.
+
+A source's files are read in batches, each by `read_batch` with a DuckDB connection of its own: one after
+the other in this process (the embedded engine), or side by side as Spark tasks on the executors (the
+Spark engine: the work spreads over the cluster's workers, not the driver). One definition of the
+validation serves both, so both engines start from the same rows, the same quarantine and the same rule
+counts; the driver only adds up what the batches report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import shutil
+import socket
+import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from stedi.config import Settings
-from stedi.engines import open_session
-from stedi.engines.base import StatementError
-from stedi.errors import LandingError, QualityError
+from stedi.engines import memory_budget, open_session, task_cpus
+from stedi.engines.base import Session, StatementError, Tasks
+from stedi.errors import LandingError, QualityError, StediError
 from stedi.landing.quality import Check, CheckResult
 from stedi.landing.records import parse_file
 from stedi.landing.zone import LandedFile, LandingZone
 from stedi.sqltext import literal, quote
-from stedi.storage.files import open_uri
+from stedi.storage.files import Storage, open_uri
 from stedi.tables import TABLES, Column, Table, landing_table, quarantine_table
 from stedi.types import TYPES, arrow_type
 
@@ -53,6 +62,8 @@ class SourceRead:
     exact_files: list[str] = field(default_factory=list)  # files that needed the exact path
     quick_files: list[str] = field(default_factory=list)  # files proven clean by the quick path
     checks: list[CheckResult] = field(default_factory=list)
+    tasks: int = 0  # Spark tasks that read it (0: read in this process)
+    workers: list[str] = field(default_factory=list)  # the processes that read it, host:pid
 
 
 def _valid_type(column: Column, t: str, e: str) -> str:
@@ -159,17 +170,75 @@ def _batches(files: list[LandedFile], limit: int) -> list[list[LandedFile]]:
     return batches
 
 
-class LandingReader:
-    """Reads the landed files of each source (one DuckDB connection for a run)."""
+def batch_bytes(total: int, tasks: int) -> int:
+    """Bytes of JSON per batch: BATCH_BYTES in one process; spread over `tasks` parallel tasks (two
+    batches each, so a slow one does not hold the rest up), but at least MIN_TASK_BYTES."""
+    if tasks <= 1:
+        return BATCH_BYTES
+    return min(BATCH_BYTES, max(MIN_TASK_BYTES, -(-total // (2 * tasks))))
 
-    def __init__(self, settings: Settings, zone: LandingZone, run_id: str) -> None:
+
+MIN_TASK_BYTES = 1 << 20  # below this, a Spark task costs more than it reads
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch of a source's landed files and where its rows go (each folder new, one per batch)."""
+
+    source: str
+    files: list[LandedFile]
+    landing_folder: str
+    quarantine_folder: str
+    failures_folder: str | None  # rows for quality_failures (the records warn rules matched), if wanted
+    checks: list[Check]
+
+
+@dataclass
+class BatchRead:
+    """What reading one batch wrote and counted."""
+
+    read: int = 0
+    rows: int = 0
+    quarantined: int = 0
+    landing_files: list[str] = field(default_factory=list)
+    quarantine_files: list[str] = field(default_factory=list)
+    failure_files: list[str] = field(default_factory=list)
+    unknown: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # check name -> rows it flagged
+    reasons: Counter[str] = field(default_factory=Counter)  # quarantine reason -> records
+    exact_files: list[str] = field(default_factory=list)
+    quick_files: list[str] = field(default_factory=list)
+    worker: str = ""  # the host and process that read it
+    broken: str | None = None  # the `fail` rule the batch broke (nothing written; `counts` says how often)
+    error: StediError | None = None  # what else stopped the read: a rule that cannot run, an unreadable file
+
+
+class LandingReader:
+    """Reads the landed files of each source: batch by batch in this process (one DuckDB connection for
+    a run), or each batch as a task of `tasks` (the Spark engine's executors), with the same code."""
+
+    def __init__(self, settings: Settings, zone: LandingZone, run_id: str,
+                 tasks: Callable[[], Tasks] | None = None) -> None:
         self.settings = settings
         self.zone = zone
         self.run_id = run_id
-        self.db = open_session(settings)
+        self._tasks = tasks
+        self._db: Session | None = None
+        self._folders: list[str] = []  # every folder written by the reads of this reader
+
+    def discard(self) -> None:
+        """Delete what every read wrote: the run stopped before committing it."""
+        self._discard(self._folders)
+
+    @property
+    def db(self) -> Session:
+        if self._db is None:
+            self._db = open_session(self.settings)
+        return self._db
 
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
 
     def read(self, source: str, files: list[LandedFile], landing_folder: str, quarantine_folder: str,
              checks: list[Check], already: tuple[int, int] = (0, 0), failures_folder: str | None = None
@@ -179,193 +248,291 @@ class LandingReader:
         matched are written as rows of quality_failures into `failures_folder` (when given).
 
         Files are read in batches of about BATCH_BYTES of JSON, each written out before the next is read,
-        so memory stays flat however much has landed (quality checks see one batch at a time)."""
-        table = landing_table(source)
+        so memory stays flat however much has landed (quality checks see one batch at a time). On Spark,
+        the batches are smaller, one task each, read side by side on the executors."""
+        tasks = self._tasks() if self._tasks is not None else None
+        limit = batch_bytes(sum(f.size for f in files), tasks.parallelism if tasks else 1)
+        jobs = [BatchJob(source, batch, f"{landing_folder}/{n:04d}", f"{quarantine_folder}/{n:04d}",
+                         f"{failures_folder}/{n:04d}" if failures_folder else None, checks)
+                for n, batch in enumerate(_batches(files, limit))]
         result = SourceRead(source)
-        quarantine: list[dict[str, object]] = []
-        unknown: Counter[str] = Counter()
-        counts: Counter[str] = Counter()
-        failures = TABLES["quality_failures"]
-        self.db.execute("CREATE OR REPLACE TEMP TABLE _failures ("
-                        + ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in failures.columns) + ")")
+        parts: list[BatchRead] = []
+        self._folders += [f for job in jobs for f in (job.landing_folder, job.quarantine_folder, job.failures_folder)
+                          if f is not None]
         try:
-            for number, batch in enumerate(_batches(files, BATCH_BYTES)):
-                self._read_batch(table, batch, f"{landing_folder}/{number:04d}", checks, result, quarantine,
-                                 unknown, counts)
+            if tasks is not None:
+                parts = tasks.run_tasks(functools.partial(read_in_task, self.settings, self.zone.storage,
+                                                          self.run_id), jobs)
+            else:
+                for job in jobs:  # all of them, after a broken rule too: its message counts every record
+                    parts.append(read_batch(self.db, self.settings, self.zone, self.run_id, job))
+                    if parts[-1].error is not None:
+                        break
+            for part in parts:
+                if part.error is not None:
+                    raise part.error
+            _raise_broken(source, checks, parts)
+            reasons: Counter[str] = Counter()
+            unknown: Counter[str] = Counter()
+            counts: Counter[str] = Counter()
+            for part in parts:
+                result.read += part.read
+                result.rows += part.rows
+                result.quarantined += part.quarantined
+                result.landing_files += part.landing_files
+                result.quarantine_files += part.quarantine_files
+                result.failure_files += part.failure_files
+                result.exact_files += part.exact_files
+                result.quick_files += part.quick_files
+                unknown.update(part.unknown)
+                counts.update(part.counts)
+                reasons.update(part.reasons)
             result.unknown_fields = dict(sorted(unknown.items()))
+            result.workers = sorted({p.worker for p in parts})
+            result.tasks = len(parts) if tasks is not None else 0
             own = sorted((c for c in checks if c.source == source),
                          key=lambda c: ("fail", "quarantine", "warn").index(c.action))
             result.checks = [CheckResult(c, counts[c.name]) for c in own]
-            result.quarantined = len(quarantine)
             total, bad = result.read + already[0], result.quarantined + already[1]
             if total and bad / total > self.settings.max_quarantine_share:
-                reasons = Counter(str(q["reason"]) for q in quarantine).most_common(3)
+                common = sorted(reasons.items(), key=lambda r: (-r[1], r[0]))[:3]
                 raise QualityError(
                     f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
                     f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
-                    + ", ".join(f"{r} ({n:,})" for r, n in reasons)
+                    + ", ".join(f"{r} ({n:,})" for r, n in common)
                     + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
         except BaseException:
-            self._discard(result.landing_files)
+            # nothing of a failed read is committed: its folders go (a task may have written files the
+            # driver never heard of, so whole folders, not the files listed)
+            self._discard([job.landing_folder for job in jobs] + [job.quarantine_folder for job in jobs]
+                          + [job.failures_folder for job in jobs if job.failures_folder])
             raise
-        qtable = quarantine_table(source)
-        arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], arrow_type(c.type))
-                          for c in qtable.columns})
-        self.db.register_arrow("_quarantine", arrow)
-        result.quarantine_files, _ = self.db.copy_to_parquet("SELECT * FROM _quarantine", qtable, quarantine_folder)
-        self.db.unregister("_quarantine")
-        if failures_folder is not None:
-            result.failure_files, _ = self.db.copy_to_parquet("SELECT * FROM _failures", failures, failures_folder)
-        self.db.execute("DROP TABLE _failures")
         return result
 
-    def _discard(self, uris: list[str]) -> None:
-        """Delete files written for a read that failed (they were never committed)."""
-        s3 = self.settings.s3_connection() if self.settings.remote else None
-        for uri in uris:
-            fs, path = open_uri(uri, s3)
-            with contextlib.suppress(OSError):
-                fs.delete_file(path)
+    def _discard(self, folders: list[str]) -> None:
+        """Delete the folders written for a read that failed (their files were never committed)."""
+        for folder in folders:
+            _delete_folder(self.settings, folder)
 
-    def _read_batch(self, table: Table, files: list[LandedFile], landing_folder: str, checks: list[Check],
-                    result: SourceRead, quarantine: list[dict[str, object]], unknown: Counter[str],
-                    counts: Counter[str]) -> None:
-        source = table.source
-        assert source is not None
-        scan = f"scan_{source}"
-        by_path = {self.zone.uri(f): f for f in files}
-        # JSON arrays and files with a byte-order mark (seen when they were hashed) go to the exact parser
-        exact = [p for p, f in by_path.items() if not f.plain]
-        fast = [p for p in by_path if p not in exact]
 
-        typed = ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in table.columns)
-        self.db.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
-                         "_extra VARCHAR[], _present INTEGER)")
-        fast = self._quick(table, scan, fast, by_path)
-        result.quick_files += sorted(f"{source}/{by_path[p].name}" for p in by_path if p not in fast and p not in exact)
-        if fast:
-            try:
-                self.db.execute(f"INSERT INTO {scan} BY NAME "
-                                 f"{fast_select(table, fast, self.settings.max_record_bytes)}")
-            except StatementError:
-                # Some file is unreadable as JSON Lines: find which, one file at a time.
-                self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in fast)})")
-                for path in fast:
-                    try:
-                        self.db.execute(f"INSERT INTO {scan} BY NAME "
-                                         f"{fast_select(table, [path], self.settings.max_record_bytes)}")
-                    except StatementError:
-                        exact.append(path)
-        dirty = [r[0] for r in self.db.rows(f"SELECT DISTINCT _file FROM {scan} WHERE NOT _valid")]
-        if dirty:
-            self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
-            exact.extend(dirty)
-        [(fast_rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")
-        result.read += int(fast_rows)
+def _delete_folder(settings: Settings, folder: str) -> None:
+    fs, path = open_uri(folder, settings.s3_connection() if settings.remote else None)
+    with contextlib.suppress(OSError):
+        fs.delete_dir(path)
 
-        for path in sorted(exact):
-            name = f"{source}/{by_path[path].name}"
-            try:
-                local = self.zone.local_copy(by_path[path], self.settings.scratch_dir / f"exact-{self.run_id}")
-                parsed = parse_file(local, source, max_record_bytes=self.settings.max_record_bytes)
-            except OSError as exc:
-                raise LandingError(f"cannot read the landed file {path}: {exc.strerror}") from None
-            finally:
-                if self.zone.storage.remote:
-                    shutil.rmtree(self.settings.scratch_dir / f"exact-{self.run_id}", ignore_errors=True)
-            result.read += parsed.read
-            result.exact_files.append(name)
-            unknown.update(parsed.unknown_fields)
-            quarantine.extend({"file": name, "position": r.position, "reason": r.reason, "message": r.message,
-                               "raw": r.raw, "run_id": self.run_id} for r in parsed.rejected)
-            if parsed.positions:
-                arrow = pa.table({**{c.name: pa.array(parsed.columns[c.name], arrow_type(c.type))
-                                     for c in table.columns},
-                                  "_file": pa.array([path] * len(parsed.positions), pa.string())})
-                self.db.register_arrow("_parsed", arrow)
-                columns = ", ".join(quote(c.name) for c in table.columns)
-                self.db.execute(f"INSERT INTO {scan} SELECT _file, {columns}, true, [], NULL FROM _parsed")
-                self.db.unregister("_parsed")
 
-        for name, count in self.db.rows(
-                f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k"):
-            unknown[name] += count
+def _raise_broken(source: str, checks: list[Check], parts: list[BatchRead]) -> None:
+    """The first `fail` rule (in rule order) that some batch broke, counted over every batch."""
+    broken = {p.broken for p in parts if p.broken}
+    for check in checks:
+        if check.name in broken:
+            count = sum(p.counts[check.name] for p in parts)
+            raise QualityError(f"check {check.name} ({check.origin}) failed on {count:,} {source} "
+                               f"records: {check.reason}. Nothing was committed")
 
-        quarantine.extend(self._run_checks(source, table, scan, checks, counts))
-        [(rows,)] = self.db.rows(f"SELECT count(*) FROM {scan}")
-        result.rows += int(rows)
-        columns = ", ".join(quote(c.name) for c in table.columns)
-        written, _ = self.db.copy_to_parquet(f"SELECT {columns} FROM {scan}", table, landing_folder)
-        result.landing_files += written
-        self.db.execute(f"DROP TABLE {scan}")
 
-    def _quick(self, table: Table, scan: str, paths: list[str], by_path: dict[str, LandedFile]) -> list[str]:
-        """Read the files that can be proven clean in one typed parse per record (quick_select); the
-        others are returned for the thorough fast path."""
-        counted = [p for p in paths if by_path[p].lines is not None and by_path[p].numbers is not None]
-        if not counted:
-            return paths
+def read_in_task(settings: Settings, storage: Storage, run_id: str, job: BatchJob) -> BatchRead:
+    """Read one batch inside a task on another process (a Spark executor): its own DuckDB connection,
+    with the task's share of the machine (the executor runs other tasks beside it)."""
+    cpus = task_cpus()
+    share = max(256 << 20, memory_budget() * cpus // max(1, os.cpu_count() or 1))
+    duckdb = {"threads": str(cpus), "memory_limit": f"{share >> 20}MB", **settings.duckdb}
+    settings = replace(settings, duckdb=duckdb)
+    zone = LandingZone(storage, settings.scratch_dir)
+    db = open_session(settings)
+    try:
+        return read_batch(db, settings, zone, run_id, job)
+    finally:
+        db.close()
+
+
+def read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, job: BatchJob) -> BatchRead:
+    """Read one batch of landed files with `db`: valid rows to the landing folder, quarantined records
+    to the quarantine folder, the records warn rules matched to the failures folder. A broken `fail`
+    rule is returned as the error, having written nothing."""
+    table = landing_table(job.source)
+    part = BatchRead(worker=f"{socket.gethostname()}:{os.getpid()}")
+    quarantine: list[dict[str, object]] = []
+    failures = TABLES["quality_failures"]
+    db.execute("CREATE OR REPLACE TEMP TABLE _failures ("
+               + ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in failures.columns) + ")")
+    try:
+        _read_batch(db, settings, zone, run_id, table, job, part, quarantine)
+        part.landing_files = _copy(db, f"SELECT {_columns(table)} FROM scan_{job.source}", table,
+                                             job.landing_folder)
+        db.execute(f"DROP TABLE scan_{job.source}")
+        part.quarantined = len(quarantine)
+        part.reasons = Counter(str(q["reason"]) for q in quarantine)
+        if quarantine:
+            qtable = quarantine_table(job.source)
+            arrow = pa.table({c.name: pa.array([q[c.name] for q in quarantine], arrow_type(c.type))
+                              for c in qtable.columns})
+            db.register_arrow("_quarantine", arrow)
+            part.quarantine_files = _copy(db, "SELECT * FROM _quarantine", qtable, job.quarantine_folder)
+            db.unregister("_quarantine")
+        if job.failures_folder is not None:
+            part.failure_files = _copy(db, "SELECT * FROM _failures", failures, job.failures_folder)
+    except (StediError, _Broken) as exc:  # said once, not retried as a failed task would be
+        for folder in (job.landing_folder, job.quarantine_folder, job.failures_folder):
+            if folder is not None:
+                _delete_folder(settings, folder)
+        if isinstance(exc, _Broken):
+            return BatchRead(worker=part.worker, counts=part.counts, broken=exc.check.name)
+        return BatchRead(worker=part.worker, error=exc)
+    finally:
+        db.execute("DROP TABLE IF EXISTS _failures")
+    return part
+
+
+def _copy(db: Session, sql: str, table: Table, folder: str) -> list[str]:
+    files, _ = db.copy_to_parquet(sql, table, folder)
+    return files
+
+
+def _columns(table: Table) -> str:
+    return ", ".join(quote(c.name) for c in table.columns)
+
+
+def _read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, table: Table, job: BatchJob,
+                part: BatchRead, quarantine: list[dict[str, object]]) -> None:
+    """The batch's valid records into the temp table scan_<source>, its invalid ones into `quarantine`."""
+    source = job.source
+    scan = f"scan_{source}"
+    by_path = {zone.uri(f): f for f in job.files}
+    # JSON arrays and files with a byte-order mark (seen when they were hashed) go to the exact parser
+    exact = [p for p, f in by_path.items() if not f.plain]
+    fast = [p for p in by_path if p not in exact]
+
+    typed = ", ".join(f"{quote(c.name)} {TYPES[c.type].duckdb}" for c in table.columns)
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {scan} (_file VARCHAR, {typed}, _valid BOOLEAN, "
+               "_extra VARCHAR[], _present INTEGER)")
+    fast = _quick(db, settings, table, scan, fast, by_path)
+    part.quick_files += sorted(f"{source}/{by_path[p].name}" for p in by_path if p not in fast and p not in exact)
+    if fast:
         try:
-            self.db.execute(f"INSERT INTO {scan} {quick_select(table, counted, self.settings.max_record_bytes)}")
+            db.execute(f"INSERT INTO {scan} BY NAME {fast_select(table, fast, settings.max_record_bytes)}")
         except StatementError:
-            self.db.execute(f"DELETE FROM {scan}")
-            return paths  # some file is not plain JSON Lines, or has a value a typed read refuses
-        typed = " + ".join(f"count({quote(c.name)})" for c in table.columns)
-        texts = " + ".join(f"count({quote(c.name)})" for c in table.columns if c.type == "string") or "0"
-        keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
-        figures = self.db.rows(f"SELECT _file, count(*), sum(_present), {typed}, {texts}, {keys} FROM {scan} "
-                                   "GROUP BY _file")
+            # Some file is unreadable as JSON Lines: find which, one file at a time.
+            db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in fast)})")
+            for path in fast:
+                try:
+                    db.execute(f"INSERT INTO {scan} BY NAME "
+                               f"{fast_select(table, [path], settings.max_record_bytes)}")
+                except StatementError:
+                    exact.append(path)
+    dirty = [r[0] for r in db.rows(f"SELECT DISTINCT _file FROM {scan} WHERE NOT _valid")]
+    if dirty:
+        db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(d) for d in dirty)})")
+        exact.extend(dirty)
+    [(fast_rows,)] = db.rows(f"SELECT count(*) FROM {scan}")
+    part.read += int(fast_rows)
 
-        def proven(file: str, records: int, fields: int, typed_values: int, text_values: int, keys: bool) -> bool:
-            landed = by_path[file]
-            assert landed.strings is not None and landed.numbers is not None
-            return (keys and typed_values == fields == landed.colons == landed.strings + landed.numbers
-                    and text_values == landed.strings and records == landed.lines)
+    scratch = settings.scratch_dir / f"exact-{run_id}-{uuid.uuid4().hex[:6]}"
+    for path in sorted(exact):
+        name = f"{source}/{by_path[path].name}"
+        try:
+            local = zone.local_copy(by_path[path], scratch)
+            parsed = parse_file(local, source, max_record_bytes=settings.max_record_bytes)
+        except OSError as exc:
+            raise LandingError(f"cannot read the landed file {path}: {exc.strerror}") from None
+        finally:
+            if zone.storage.remote:
+                shutil.rmtree(scratch, ignore_errors=True)
+        part.read += parsed.read
+        part.exact_files.append(name)
+        part.unknown.update(parsed.unknown_fields)
+        quarantine.extend({"file": name, "position": r.position, "reason": r.reason, "message": r.message,
+                           "raw": r.raw, "run_id": run_id} for r in parsed.rejected)
+        if parsed.positions:
+            arrow = pa.table({**{c.name: pa.array(parsed.columns[c.name], arrow_type(c.type))
+                                 for c in table.columns},
+                              "_file": pa.array([path] * len(parsed.positions), pa.string())})
+            db.register_arrow("_parsed", arrow)
+            db.execute(f"INSERT INTO {scan} SELECT _file, {_columns(table)}, true, [], NULL FROM _parsed")
+            db.unregister("_parsed")
 
-        clean = {f[0] for f in figures if proven(*f)} | {p for p in counted if by_path[p].lines == 0}
-        unclean = [p for p in counted if p not in clean]
-        if unclean:
-            self.db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
-        return [p for p in paths if p not in clean]
+    for key, count in db.rows(f"SELECT k, count(*) FROM (SELECT unnest(_extra) AS k FROM {scan}) GROUP BY k"):
+        part.unknown[key] += count
 
-    def _run_checks(self, source: str, table: Table, scan: str, checks: list[Check],
-                    counts: Counter[str]) -> list[dict[str, object]]:
-        """Evaluate the source's checks, adding the rows each flags to `counts`; quarantined rows leave the
-        scan. A `fail` check raises."""
-        columns = ", ".join(quote(c.name) for c in table.columns)
-        self.db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
-                         f"FROM {scan}")
-        moved: list[dict[str, object]] = []
-        for check in sorted(checks, key=lambda c: ("fail", "quarantine", "warn").index(c.action)):
-            if check.source != source:
-                continue
-            try:
-                self.db.execute(f"CREATE OR REPLACE TEMP TABLE _flagged AS SELECT DISTINCT _row FROM ({check.sql}) "
-                                 "AS flagged")
-            except StatementError as exc:
-                hint = (f" A check returns whole rows: `select * from {source} where ...`."
-                        if "_row" in str(exc) else "")
-                raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
-                                   f"{' '.join(str(exc).split())[:500]}.{hint}") from None
-            [(count,)] = self.db.rows("SELECT count(*) FROM _flagged")
-            counts[check.name] += int(count)
-            if not count:
-                continue
-            if check.action == "fail":
-                raise QualityError(f"check {check.name} ({check.origin}) failed on {count:,} {source} "
-                                   f"records: {check.reason}. Nothing was committed")
-            flagged = "rowid IN (SELECT _row FROM _flagged)"
-            if check.action == "warn":  # the rows stay; quality_failures keeps which broke what
-                self.db.execute(
-                    f"INSERT INTO _failures SELECT {literal(source)}, {literal(check.name)}, {literal(check.reason)}, "
-                    f"{literal(source + '/')} || string_split(_file, '/')[-1], to_json(struct_pack({columns})), "
-                    f"{literal(self.run_id)} FROM {scan} WHERE {flagged}")
-            if check.action == "quarantine":
-                rows = self.db.rows(
-                    f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}")
-                moved.extend({"file": f"{source}/{Path(file).name}", "position": None,
-                              "reason": f"check:{check.name}", "message": check.reason, "raw": raw,
-                              "run_id": self.run_id} for file, raw in rows)
-                self.db.execute(f"DELETE FROM {scan} WHERE {flagged}")
-        return moved
+    quarantine.extend(_run_checks(db, run_id, source, table, scan, job.checks, part.counts))
+    [(rows,)] = db.rows(f"SELECT count(*) FROM {scan}")
+    part.rows += int(rows)
+
+
+def _quick(db: Session, settings: Settings, table: Table, scan: str, paths: list[str],
+           by_path: dict[str, LandedFile]) -> list[str]:
+    """Read the files that can be proven clean in one typed parse per record (quick_select); the
+    others are returned for the thorough fast path."""
+    counted = [p for p in paths if by_path[p].lines is not None and by_path[p].numbers is not None]
+    if not counted:
+        return paths
+    try:
+        db.execute(f"INSERT INTO {scan} {quick_select(table, counted, settings.max_record_bytes)}")
+    except StatementError:
+        db.execute(f"DELETE FROM {scan}")
+        return paths  # some file is not plain JSON Lines, or has a value a typed read refuses
+    typed = " + ".join(f"count({quote(c.name)})" for c in table.columns)
+    texts = " + ".join(f"count({quote(c.name)})" for c in table.columns if c.type == "string") or "0"
+    keys = " AND ".join(f"count({quote(k)}) = count(*)" for k in table.keys) or "true"
+    figures = db.rows(f"SELECT _file, count(*), sum(_present), {typed}, {texts}, {keys} FROM {scan} "
+                      "GROUP BY _file")
+
+    def proven(file: str, records: int, fields: int, typed_values: int, text_values: int, keys: bool) -> bool:
+        landed = by_path[file]
+        assert landed.strings is not None and landed.numbers is not None
+        return (keys and typed_values == fields == landed.colons == landed.strings + landed.numbers
+                and text_values == landed.strings and records == landed.lines)
+
+    clean = {f[0] for f in figures if proven(*f)} | {p for p in counted if by_path[p].lines == 0}
+    unclean = [p for p in counted if p not in clean]
+    if unclean:
+        db.execute(f"DELETE FROM {scan} WHERE _file IN ({', '.join(literal(p) for p in unclean)})")
+    return [p for p in paths if p not in clean]
+
+
+class _Broken(Exception):
+    """A `fail` rule matched records of the batch."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+
+
+def _run_checks(db: Session, run_id: str, source: str, table: Table, scan: str, checks: list[Check],
+                counts: Counter[str]) -> list[dict[str, object]]:
+    """Evaluate the source's checks, adding the rows each flags to `counts`; quarantined rows leave the
+    scan. A `fail` check that flags a row raises _Broken."""
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(source)} AS SELECT rowid AS _row, _file, {columns} "
+               f"FROM {scan}")
+    moved: list[dict[str, object]] = []
+    for check in sorted(checks, key=lambda c: ("fail", "quarantine", "warn").index(c.action)):
+        if check.source != source:
+            continue
+        try:
+            db.execute(f"CREATE OR REPLACE TEMP TABLE _flagged AS SELECT DISTINCT _row FROM ({check.sql}) "
+                       "AS flagged")
+        except StatementError as exc:
+            hint = (f" A check returns whole rows: `select * from {source} where ...`."
+                    if "_row" in str(exc) else "")
+            raise QualityError(f"check {check.name} ({check.origin}) cannot run: "
+                               f"{' '.join(str(exc).split())[:500]}.{hint}") from None
+        [(count,)] = db.rows("SELECT count(*) FROM _flagged")
+        counts[check.name] += int(count)
+        if not count:
+            continue
+        if check.action == "fail":  # the batch stops here; the driver sums the rule's count over every batch
+            raise _Broken(check)
+        flagged = "rowid IN (SELECT _row FROM _flagged)"
+        if check.action == "warn":  # the rows stay; quality_failures keeps which broke what
+            db.execute(
+                f"INSERT INTO _failures SELECT {literal(source)}, {literal(check.name)}, {literal(check.reason)}, "
+                f"{literal(source + '/')} || string_split(_file, '/')[-1], to_json(struct_pack({columns})), "
+                f"{literal(run_id)} FROM {scan} WHERE {flagged}")
+        if check.action == "quarantine":
+            rows = db.rows(f"SELECT _file, to_json(struct_pack({columns})) FROM {scan} WHERE {flagged}")
+            moved.extend({"file": f"{source}/{Path(file).name}", "position": None,
+                          "reason": f"check:{check.name}", "message": check.reason, "raw": raw,
+                          "run_id": run_id} for file, raw in rows)
+            db.execute(f"DELETE FROM {scan} WHERE {flagged}")
+    return moved
 

@@ -27,6 +27,9 @@ from stedi.pipeline.rules import RuleCount, counted, counts_of, rule_counts
 from stedi.tables import Table, quarantine_table
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stedi.engines.base import Tasks
     from stedi.landing.reader import SourceRead
 
 
@@ -48,8 +51,9 @@ class LandingStep:
     """Reads and validates the landed files of each source; commits only if every source passed."""
 
     def __init__(self, settings: Settings, catalog: TableCatalog, zone: LandingZone, run_id: str, full_refresh: bool,
-                 say: Progress) -> None:
+                 say: Progress, tasks: Callable[[], Tasks] | None = None) -> None:
         self.settings, self.catalog, self.zone, self.run_id = settings, catalog, zone, run_id
+        self.tasks = tasks  # where batches are read: the Spark engine's executors; None: in this process
         self.full_refresh, self.say = full_refresh, say
         self.states: dict[str, TableState] = {}
         self.read: dict[str, int] = {}
@@ -99,7 +103,7 @@ class LandingStep:
                 grows = (state is not None and counts_of(state) is not None
                          and held.get(table.source) == state.fingerprint)
                 new = None if self.full_refresh or not grows else _new_files(state, qstate, rules, files)
-                reader = reader or LandingReader(self.settings, self.zone, self.run_id)
+                reader = reader or LandingReader(self.settings, self.zone, self.run_id, self.tasks)
                 folder = f"{self.run_id}-{uuid.uuid4().hex[:6]}"
                 if new:
                     self.say(f"      {len(new):,} new landed files of {len(files):,}: reading only those")
@@ -112,6 +116,10 @@ class LandingStep:
                 to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
                                              time.perf_counter() - t0))
                 self._tell(read)
+        except BaseException:
+            if reader is not None:  # a later source failed: what earlier ones wrote is never committed
+                reader.discard()
+            raise
         finally:
             if reader is not None:
                 reader.close()
@@ -193,6 +201,9 @@ class LandingStep:
         self.counts[table.source] = counts_of(state) or {}
 
     def _tell(self, read: SourceRead) -> None:
+        if read.tasks:
+            self.say(f"      read by {read.tasks:,} Spark task{'s' if read.tasks != 1 else ''} in "
+                     f"{len(read.workers):,} executor process{'es' if len(read.workers) != 1 else ''}")
         for result in read.checks:
             if result.rows and result.check.action == "warn":
                 self.say(f"      warning: {result.rows:,} {read.source} records: {result.check.reason} "

@@ -27,7 +27,7 @@ from dataclasses import asdict
 
 from stedi import faults
 from stedi.config import Settings
-from stedi.engines import check_settings, open_engine
+from stedi.engines import as_tasks, check_settings, open_engine
 from stedi.errors import LandingError, QualityError
 from stedi.iceberg.catalog import TableCatalog
 from stedi.landing.zone import LandingZone, open_landing
@@ -77,10 +77,12 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
     run_id = history.run_id
     number = {t.name: f"[{i}/{len(order)}]" for i, t in enumerate(order, start=1)}
 
-    landing = LandingStep(settings, catalog, zone, run_id, full_refresh, say)
-    # The engine starts while the landed files are read: a Spark session takes seconds to come up.
+    # The engine starts while the landing step checks what is up to date: a Spark session takes seconds to
+    # come up. On Spark the landed files are then read by its executors, batch by batch.
     with ThreadPoolExecutor(max_workers=1) as starter:
         starting = starter.submit(open_engine, settings)
+        tasks = (lambda: as_tasks(starting.result())) if settings.engine == "spark" else None
+        landing = LandingStep(settings, catalog, zone, run_id, full_refresh, say, tasks)
         try:
             results = history.results
             results.update(landing.build([t for t in order if t.kind == "landing"], landed, number))
