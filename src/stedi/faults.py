@@ -2,11 +2,15 @@
 
 `STEDI_KILL_AT=erase:file-rewritten` makes the process kill itself with SIGKILL (as `kill -9` would,
 no cleanup, no exit handlers) the first time it reaches that point; `erase:file-rewritten@2` at the
-second time; `run:landing-read:INT` sends SIGINT instead (Ctrl-C, at a known moment). Unset, a point
-costs one environment lookup. The points, in the order a command reaches them:
+second time; `run:landing-read:INT` sends SIGINT instead (Ctrl-C, at a known moment). With
+STEDI_KILL_ONCE=FILE the kill happens only if FILE can be created: once across all the processes of a
+run (a Spark task run again on another executor is not killed again). Unset, a point costs one
+environment lookup. The points, in the order a command reaches them:
 
     lock:acquired                          every writer, right after it took the lakehouse's lock
     ingest:file-landed, ingest:manifest    after a file is copied in; after the manifest is written
+    landing:batch-read                     a batch of landed files read and written, before it is reported;
+                                           in a Spark task this kills the executor (its JVM), a lost worker
     run:landing-read                       every source read and validated, nothing committed
     run:landing-committed                  after a landing table (and its quarantine) is committed
     run:derived-committed                  after a derived table is committed
@@ -25,14 +29,17 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 KILL_AT = "STEDI_KILL_AT"
+KILL_ONCE = "STEDI_KILL_ONCE"
 _hits: dict[str, int] = {}
 _guard = threading.Lock()
 
 
-def point(name: str) -> None:
-    """Kill (or interrupt) this process here if STEDI_KILL_AT names this point and this is the hit it counts."""
+def point(name: str, process: Callable[[], int] | None = None) -> None:
+    """Kill (or interrupt) this process here if STEDI_KILL_AT names this point and this is the hit it counts;
+    `process`: the process to kill instead, found only then."""
     spec = os.environ.get(KILL_AT)
     if not spec:
         return
@@ -43,5 +50,16 @@ def point(name: str) -> None:
     with _guard:
         _hits[name] = _hits.get(name, 0) + 1
         hit = _hits[name]
-    if hit == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGINT if interrupt else signal.SIGKILL)
+    if hit == int(nth or 1) and _first_in_run():
+        os.kill(process() if process else os.getpid(), signal.SIGINT if interrupt else signal.SIGKILL)
+
+
+def _first_in_run() -> bool:
+    once = os.environ.get(KILL_ONCE)
+    if not once:
+        return True
+    try:
+        os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

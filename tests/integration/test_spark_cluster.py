@@ -220,3 +220,27 @@ def _embedded_counts(tmp_path: Path, shared_data: Path) -> Lakehouse:
     lake.ingest(shared_data)
     lake.run(select=["accelerometer_landing"])
     return lake
+
+
+def test_an_executor_killed_mid_read_changes_no_record(tmp_path: Path, built: tuple[Lakehouse, Lakehouse, str],
+                                                       dirty: Path) -> None:
+    """kill -9 of an executor JVM right after one of its tasks wrote its batch's files, before the driver
+    heard of them (fault point landing:batch-read), as when a Glue worker is lost: Spark runs the task
+    again on the other executor, which starts its batch from nothing, and every table equals the embedded
+    path's."""
+    home = tmp_path / "lake"
+    marker = tmp_path / "killed"
+    assert stedi_process(home, "ingest", dirty).returncode == 0
+    run = stedi_process(home, "run", "--engine", "spark", timeout=600,
+                        env={**CLUSTER, "STEDI_KILL_AT": "landing:batch-read", "STEDI_KILL_ONCE": str(marker)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert marker.exists()  # an executor was killed
+    embedded, cluster = built[0], Lakehouse(home)
+    for name in [n for n, t in TABLES.items() if t.kind != "history" or n == "reconciliation"]:
+        assert table_rows(cluster, name) == table_rows(embedded, name), name
+    # the killed attempt's files were deleted by the task run again: on disk, exactly the table's files
+    for name in ("accelerometer_landing", "step_trainer_landing", "customer_landing"):
+        state = cluster.catalog.state(TABLES[name])
+        assert state is not None
+        on_disk = {p.as_uri() for p in (home / "warehouse").rglob("*.parquet") if f"/{name}/" in str(p)}
+        assert on_disk == set(state.files), name

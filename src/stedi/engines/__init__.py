@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stedi.errors import EngineError
 
@@ -56,12 +56,25 @@ def as_tasks(engine: Engine) -> Tasks:
 
 def task_cpus() -> int:
     """The cores the running Spark task may use (spark.task.cpus); 1 outside a task."""
+    context = _task_context()
+    return max(1, context.cpus()) if context is not None else 1
+
+
+def task_executor() -> int:
+    """The process id of the JVM running this Spark task's Python worker (the worker is forked by pyspark's
+    daemon, which the executor started), for a test that kills an executor; this process outside Spark."""
+    if _task_context() is None:
+        return os.getpid()
+    with open(f"/proc/{os.getppid()}/stat") as stat:  # Linux: the daemon's parent
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def _task_context() -> Any:
     try:
         from pyspark import TaskContext
     except ImportError:
-        return 1
-    context = TaskContext.get()
-    return max(1, context.cpus()) if context is not None else 1
+        return None
+    return TaskContext.get()
 
 
 def open_engine(settings: Settings) -> Engine:

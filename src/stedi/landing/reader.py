@@ -36,8 +36,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from stedi import faults
 from stedi.config import Settings
-from stedi.engines import memory_budget, open_session, task_cpus
+from stedi.engines import memory_budget, open_session, task_cpus, task_executor
 from stedi.engines.base import Session, StatementError, Tasks
 from stedi.errors import LandingError, QualityError, StediError
 from stedi.landing.quality import Check, CheckResult
@@ -64,6 +65,7 @@ class SourceRead:
     checks: list[CheckResult] = field(default_factory=list)
     tasks: int = 0  # Spark tasks that read it (0: read in this process)
     workers: list[str] = field(default_factory=list)  # the processes that read it, host:pid
+    reasons: Counter[str] = field(default_factory=Counter)  # quarantine reason -> records
 
 
 def _valid_type(column: Column, t: str, e: str) -> str:
@@ -192,6 +194,10 @@ class BatchJob:
     failures_folder: str | None  # rows for quality_failures (the records warn rules matched), if wanted
     checks: list[Check]
 
+    @property
+    def folders(self) -> list[str]:
+        return [f for f in (self.landing_folder, self.quarantine_folder, self.failures_folder) if f is not None]
+
 
 @dataclass
 class BatchRead:
@@ -255,10 +261,9 @@ class LandingReader:
         jobs = [BatchJob(source, batch, f"{landing_folder}/{n:04d}", f"{quarantine_folder}/{n:04d}",
                          f"{failures_folder}/{n:04d}" if failures_folder else None, checks)
                 for n, batch in enumerate(_batches(files, limit))]
-        result = SourceRead(source)
         parts: list[BatchRead] = []
-        self._folders += [f for job in jobs for f in (job.landing_folder, job.quarantine_folder, job.failures_folder)
-                          if f is not None]
+        folders = [f for job in jobs for f in job.folders]
+        self._folders += folders
         try:
             if tasks is not None:
                 parts = tasks.run_tasks(functools.partial(read_in_task, self.settings, self.zone.storage,
@@ -272,30 +277,10 @@ class LandingReader:
                 if part.error is not None:
                     raise part.error
             _raise_broken(source, checks, parts)
-            reasons: Counter[str] = Counter()
-            unknown: Counter[str] = Counter()
-            counts: Counter[str] = Counter()
-            for part in parts:
-                result.read += part.read
-                result.rows += part.rows
-                result.quarantined += part.quarantined
-                result.landing_files += part.landing_files
-                result.quarantine_files += part.quarantine_files
-                result.failure_files += part.failure_files
-                result.exact_files += part.exact_files
-                result.quick_files += part.quick_files
-                unknown.update(part.unknown)
-                counts.update(part.counts)
-                reasons.update(part.reasons)
-            result.unknown_fields = dict(sorted(unknown.items()))
-            result.workers = sorted({p.worker for p in parts})
-            result.tasks = len(parts) if tasks is not None else 0
-            own = sorted((c for c in checks if c.source == source),
-                         key=lambda c: ("fail", "quarantine", "warn").index(c.action))
-            result.checks = [CheckResult(c, counts[c.name]) for c in own]
+            result = _add_up(source, checks, parts, spread=tasks is not None)
             total, bad = result.read + already[0], result.quarantined + already[1]
             if total and bad / total > self.settings.max_quarantine_share:
-                common = sorted(reasons.items(), key=lambda r: (-r[1], r[0]))[:3]
+                common = sorted(result.reasons.items(), key=lambda r: (-r[1], r[0]))[:3]
                 raise QualityError(
                     f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
                     f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
@@ -304,8 +289,7 @@ class LandingReader:
         except BaseException:
             # nothing of a failed read is committed: its folders go (a task may have written files the
             # driver never heard of, so whole folders, not the files listed)
-            self._discard([job.landing_folder for job in jobs] + [job.quarantine_folder for job in jobs]
-                          + [job.failures_folder for job in jobs if job.failures_folder])
+            self._discard(folders)
             raise
         return result
 
@@ -319,6 +303,32 @@ def _delete_folder(settings: Settings, folder: str) -> None:
     fs, path = open_uri(folder, settings.s3_connection() if settings.remote else None)
     with contextlib.suppress(OSError):
         fs.delete_dir(path)
+
+
+def _add_up(source: str, checks: list[Check], parts: list[BatchRead], spread: bool) -> SourceRead:
+    """A source's read from its batches'."""
+    result = SourceRead(source)
+    unknown: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for part in parts:
+        result.read += part.read
+        result.rows += part.rows
+        result.quarantined += part.quarantined
+        result.landing_files += part.landing_files
+        result.quarantine_files += part.quarantine_files
+        result.failure_files += part.failure_files
+        result.exact_files += part.exact_files
+        result.quick_files += part.quick_files
+        unknown.update(part.unknown)
+        counts.update(part.counts)
+        result.reasons.update(part.reasons)
+    result.unknown_fields = dict(sorted(unknown.items()))
+    result.workers = sorted({p.worker for p in parts})
+    result.tasks = len(parts) if spread else 0
+    own = sorted((c for c in checks if c.source == source),
+                 key=lambda c: ("fail", "quarantine", "warn").index(c.action))
+    result.checks = [CheckResult(c, counts[c.name]) for c in own]
+    return result
 
 
 def _raise_broken(source: str, checks: list[Check], parts: list[BatchRead]) -> None:
@@ -339,9 +349,13 @@ def read_in_task(settings: Settings, storage: Storage, run_id: str, job: BatchJo
     duckdb = {"threads": str(cpus), "memory_limit": f"{share >> 20}MB", **settings.duckdb}
     settings = replace(settings, duckdb=duckdb)
     zone = LandingZone(storage, settings.scratch_dir)
+    for folder in job.folders:  # a task run again (its executor lost) starts from nothing
+        _delete_folder(settings, folder)
     db = open_session(settings)
     try:
-        return read_batch(db, settings, zone, run_id, job)
+        part = read_batch(db, settings, zone, run_id, job)
+        faults.point("landing:batch-read", task_executor)  # the files written, the driver not yet told
+        return part
     finally:
         db.close()
 
@@ -373,9 +387,8 @@ def read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, 
         if job.failures_folder is not None:
             part.failure_files = _copy(db, "SELECT * FROM _failures", failures, job.failures_folder)
     except (StediError, _Broken) as exc:  # said once, not retried as a failed task would be
-        for folder in (job.landing_folder, job.quarantine_folder, job.failures_folder):
-            if folder is not None:
-                _delete_folder(settings, folder)
+        for folder in job.folders:
+            _delete_folder(settings, folder)
         if isinstance(exc, _Broken):
             return BatchRead(worker=part.worker, counts=part.counts, broken=exc.check.name)
         return BatchRead(worker=part.worker, error=exc)
