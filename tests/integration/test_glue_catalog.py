@@ -93,8 +93,14 @@ def keys(server: s3server.S3Server, bucket: str) -> list[str]:
 
 
 def exists(server: s3server.S3Server, uri: str) -> bool:
+    from botocore.exceptions import ClientError
+
     bucket, key = uri.removeprefix("s3://").split("/", 1)
-    return bool(server.client().list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"])
+    try:
+        server.client().head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
 
 
 def without_person(source: Path, email: str, out: Path) -> Path:
