@@ -58,6 +58,24 @@ class S3Server:
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
+    def glue(self):  # type: ignore[no-untyped-def]
+        """A client of the server's Glue Data Catalog (one per account, as on AWS)."""
+        import boto3
+
+        return boto3.client("glue", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+
+    def drop_glue_database(self, name: str = "stedi") -> None:
+        """The Glue Data Catalog without database `name` (and its tables): a test of a Glue catalog starts from
+        none, as another test's tables would be of another bucket."""
+        glue = self.glue()
+        try:
+            for table in glue.get_tables(DatabaseName=name)["TableList"]:
+                glue.delete_table(DatabaseName=name, Name=table["Name"])
+            glue.delete_database(Name=name)
+        except glue.exceptions.EntityNotFoundException:
+            pass
+
     def stop(self) -> None:
         self.process.terminate()
         try:

@@ -423,31 +423,19 @@ def rows_as_of(lake: Lakehouse, table: str, spec: str) -> list[tuple[Any, ...]]:
 def _fresh_glue_catalog(server: s3server.S3Server) -> None:
     """The server's Glue Data Catalog without stedi's database: one per account, as on AWS, so each test of a
     Glue catalog starts from none (another test's tables would be in another bucket)."""
-    import boto3
-
-    glue = boto3.client("glue", endpoint_url=server.endpoint, region_name="us-east-1",
-                        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
-    try:
-        for table in glue.get_tables(DatabaseName="stedi")["TableList"]:
-            glue.delete_table(DatabaseName="stedi", Name=table["Name"])
-        glue.delete_database(Name="stedi")
-    except glue.exceptions.EntityNotFoundException:
-        pass
+    server.drop_glue_database()
 
 
 def test_a_glue_catalog_places_the_tables_under_the_root(server: s3server.S3Server) -> None:
     """`[catalog] type = "glue"` and nothing else (issue 18): the tables are registered in the Glue Data Catalog
     (moto's Glue API on the test server) as Iceberg tables under the root's warehouse/, with the counts."""
-    import boto3
-
     _bucket(server, "glued")
     _fresh_glue_catalog(server)
     (Path.cwd() / "stedi.toml").write_text('home = "s3://glued/lake"\n[catalog]\ntype = "glue"\n')
     lake = Lakehouse()
     lake.ingest(FIXTURES / "edge")
     lake.run()
-    glue = boto3.client("glue", endpoint_url=server.endpoint, region_name="us-east-1",
-                        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
+    glue = server.glue()
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="stedi")["TableList"]}
     assert set(tables) == {t.name for t in lake.tables()}
     for name, table in tables.items():

@@ -7,7 +7,6 @@ table had, so a reader sees the old table or the new one, never a mix.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
+from stedi.iceberg import shared
 from stedi.storage.files import ensure_writable_dir, local_path
 from stedi.storage.s3 import S3Connection, explain
 from stedi.tables import Column, Table
@@ -159,14 +159,21 @@ class TableCatalog:
             _describe(self._settings.catalog_properties())
 
     @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def _errors(self, about: str | Table) -> Iterator[None]:
+        """Turn what pyiceberg and the file systems raise into a CatalogError about `about` (a table, or what
+        was being used)."""
+        table = about if isinstance(about, Table) else None
+        what = f"table {about.name}" if isinstance(about, Table) else about
         try:
             yield
         except StediError:
             raise
         except Exception as exc:
             hint = ""
-            if isinstance(exc, FileNotFoundError) or "Path does not exist" in str(exc):
+            missing = isinstance(exc, FileNotFoundError) or "Path does not exist" in str(exc)
+            if missing and self._settings.catalog:  # a shared catalog: no `stedi attach` for it
+                raise shared.stale(self._settings, what, table, exc) from None
+            if missing:
                 # The catalog names a metadata file the root does not hold: the catalog is stale (the
                 # bucket was emptied or recreated, the warehouse deleted) or belongs to another root.
                 raise CatalogError(
@@ -183,17 +190,26 @@ class TableCatalog:
 
     def load(self, table: Table, fresh: bool = False) -> IcebergTable | None:
         """The Iceberg table (None if it does not exist); `fresh` reads the catalog even within `cached()`."""
-        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+        from pyiceberg.exceptions import (
+            NoSuchIcebergTableError,
+            NoSuchNamespaceError,
+            NoSuchPropertyException,
+            NoSuchTableError,
+        )
 
         if self._tables is not None and not fresh and table.name in self._tables:
             return self._tables[table.name]
         if not self.exists:
             return None
-        with self._errors(f"table {table.name}"):
+        with self._errors(table):
             try:
                 loaded = self.iceberg.load_table((NAMESPACE, table.name))
+            except (NoSuchIcebergTableError, NoSuchPropertyException) as exc:  # a table, but not an Iceberg one
+                raise shared.not_iceberg(self._settings, self.iceberg, table, exc) from None
             except (NoSuchTableError, NoSuchNamespaceError):
                 loaded = None
+        if loaded is not None and self._settings.catalog and self._checked:
+            shared.check_own(self._settings, table, loaded)
         if self._tables is not None:
             self._tables[table.name] = loaded
         return loaded
@@ -214,20 +230,23 @@ class TableCatalog:
             if have == want:
                 missing = {k: v for k, v in _table_properties(table).items() if existing.properties.get(k) != v}
                 if missing:
-                    with self._errors(f"table {table.name}"), existing.transaction() as tx:
+                    with self._errors(table), existing.transaction() as tx:
                         tx.set_properties(missing)
                 return existing
             # Every other stedi table is rebuilt from the landing zone, so a table of an older layout is
-            # dropped and created anew rather than migrated.
+            # dropped and created anew rather than migrated (a shared catalog's table that stedi did not
+            # make never gets here: see load).
             self.drop(table)
         schema = iceberg_schema(table.columns)
-        with self._errors(f"table {table.name}"):
+        with self._errors(table):
+            if self._settings.catalog:
+                shared.check_placement(self._settings, self.iceberg, table)
             try:
                 created = self.iceberg.create_table(
                     (NAMESPACE, table.name), schema,
                     # engines write plain Parquet without Iceberg field ids: columns are matched by name
                     properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
-                                "stedi.zone": table.zone, **_table_properties(table)},
+                                shared.ZONE: table.zone, **_table_properties(table)},
                 )
             except TableAlreadyExistsError:  # another writer created it just now
                 raise self._conflict(table, []) from None
@@ -239,7 +258,7 @@ class TableCatalog:
         """Columns added at the end of a history table: its old files read them as null."""
         from pyiceberg.table import TableProperties
 
-        with self._errors(f"table {table.name}"):
+        with self._errors(table):
             with ice.update_schema() as update:
                 for column in iceberg_schema(table.columns).fields[known:]:
                     update.add_column(column.name, column.field_type, doc=column.doc)
@@ -368,7 +387,7 @@ class TableCatalog:
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
         try:
-            with self._errors(f"table {table.name}"):
+            with self._errors(table):
                 try:
                     yield
                 except (CommitFailedException, ValidationException):
@@ -402,7 +421,7 @@ class TableCatalog:
         snapshot = ice.current_snapshot()
         if snapshot is None:
             return TableState(table.name, [], 0, None, None, None)
-        with self._errors(f"table {table.name}"):
+        with self._errors(table):
             tasks = list(ice.scan().plan_files())
         if any(task.delete_files for task in tasks):
             # Another writer (e.g. Athena) left delete files; a bare file list would return deleted rows.
@@ -444,7 +463,7 @@ class TableCatalog:
             self._tables.pop(table.name, None)
         if ice is None:
             return False
-        with self._errors(f"table {table.name}"):
+        with self._errors(table):
             self.iceberg.purge_table((NAMESPACE, table.name))
         return True
 
@@ -562,14 +581,7 @@ def check_locations(settings: Settings, catalog: Catalog) -> None:
 
 def is_under_root(settings: Settings, uri: str) -> bool:
     """Whether a table or file location lies under the root's warehouse."""
-    warehouse = settings.warehouse_uri
-    if settings.remote:
-        normal = uri.replace("s3a://", "s3://", 1)
-        return normal.startswith(warehouse.rstrip("/") + "/")
-    if "://" in uri and not uri.startswith("file://"):
-        return False
-    path = os.path.realpath(local_path(uri))
-    return path.startswith(os.path.realpath(local_path(warehouse)) + os.sep)
+    return shared.is_under(uri, settings.warehouse_uri)
 
 
 def _describe(props: dict[str, str]) -> str:

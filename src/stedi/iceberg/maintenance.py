@@ -165,11 +165,11 @@ def _table_root(catalog: TableCatalog, ice: IcebergTable, table: Table) -> tuple
 
 def _refuse_shared_location(catalog: TableCatalog, table: Table, root: str) -> None:
     """Another table's files inside this location would look unreferenced: refuse to clean then."""
-    from stedi.iceberg.catalog import registered_locations
+    from stedi.iceberg.shared import table_locations
 
-    try:  # a table's location is its metadata file's folder's parent (<location>/metadata/<file>)
-        others = [(name, metadata.rsplit("/metadata/", 1)[0])
-                  for name, metadata in registered_locations(catalog.iceberg).items() if name != table.name]
+    try:
+        others = [(name, location) for name, location in table_locations(catalog.iceberg).items()
+                  if name != table.name]
     except Exception as exc:
         raise CatalogError(f"cannot list the tables of the catalog: {type(exc).__name__}: {exc}") from exc
     for name, location in others:

@@ -45,7 +45,7 @@ def snapshot_state(catalog: TableCatalog, table: Table, snapshot_id: int) -> Tab
     snapshot = ice.metadata.snapshot_by_id(snapshot_id)
     if snapshot is None:
         return None
-    with catalog._errors(f"table {table.name}"):
+    with catalog._errors(table):
         tasks = list(ice.scan(snapshot_id=snapshot_id).plan_files())
     summary = snapshot.summary.additional_properties if snapshot.summary else {}
     return TableState(table.name, [t.file.file_path for t in tasks], sum(t.file.record_count for t in tasks),

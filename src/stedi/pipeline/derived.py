@@ -115,8 +115,9 @@ class DerivedStep:
         fingerprint = fingerprint_of(table, sql, inputs + settings)
         definition = fingerprint_of(table, sql, settings)
         with self._commit:
-            state = self.catalog.state(table)
+            # the table first (a table of another layout is dropped and created anew there), then its state
             folder = f"{self.catalog.data_location(table)}/{self.run_id}"
+            state = self.catalog.state(table)
         status: Status = "up to date"
         if state is None or state.fingerprint != fingerprint or self.full_refresh:
             props = {INPUTS: json.dumps({n: content_id(self.states[n].files) for n in table.inputs},
