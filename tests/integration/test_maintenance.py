@@ -264,7 +264,7 @@ def test_branches_on_old_snapshots_are_dropped_and_tags_kept(built: Lakehouse) -
 
 
 def test_refuses_a_location_shared_with_another_table(built: Lakehouse) -> None:
-    from stedi.iceberg.catalog import iceberg_schema
+    from stedi.iceberg.schema import iceberg_schema
 
     table = ice(built, "accelerometer_trusted")
     schema = iceberg_schema(TABLES["accelerometer_trusted"].columns)

@@ -215,8 +215,16 @@ class SparkEngine:
         """`function` over `items`, one Spark task each, on the executors (stedi.engines.base.Tasks)."""
         if not items:
             return []
-        with _spark_errors("a task"):
-            return self._spark.sparkContext.parallelize(items, len(items)).map(function).collect()
+        try:
+            with _spark_errors("reading the landed files"):
+                return self._spark.sparkContext.parallelize(items, len(items)).map(function).collect()
+        except EngineError as exc:
+            if "No module named 'stedi'" in str(exc.__cause__):
+                raise EngineError("the Spark executors cannot import stedi, which reads the landed files there: "
+                                  "install stedi where the executors run Python (on Glue, "
+                                  "--additional-python-modules does it), or point PYSPARK_PYTHON at a Python "
+                                  "that has it") from None
+            raise
 
     def register_parquet(self, name: str, files: list[str], table: Table, only: tuple[str, str] | None = None
                          ) -> None:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from stedi.config import NAMESPACE
 from stedi.errors import CatalogError
-from stedi.iceberg.catalog import FINGERPRINT, claim_root, is_under_root, registered_locations
+from stedi.iceberg.catalog import FINGERPRINT, claim_root, is_under_root
+from stedi.iceberg.shared import registered_locations
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:

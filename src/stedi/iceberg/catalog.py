@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Literal
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
 from stedi.iceberg import shared
+from stedi.iceberg.schema import iceberg_schema
+from stedi.iceberg.shared import registered_locations
 from stedi.storage.files import ensure_writable_dir, local_path
 from stedi.storage.s3 import S3Connection, explain
-from stedi.tables import Column, Table
-from stedi.types import iceberg_type
+from stedi.tables import Table
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
-    from pyiceberg.schema import Schema
     from pyiceberg.table import Table as IcebergTable
 
 FINGERPRINT = "stedi.fingerprint"  # snapshot property: what the table was built from
@@ -42,14 +42,6 @@ class TableState:
     updated: datetime | None
     fingerprint: str | None
     summary: dict[str, str] = field(default_factory=dict)  # the snapshot's properties
-
-
-def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
-    from pyiceberg.schema import Schema
-    from pyiceberg.types import NestedField
-
-    return Schema(*(NestedField(i, c.name, iceberg_type(c.type), required=False, doc=c.doc or None)
-                    for i, c in enumerate(columns, start=1)))
 
 
 class TableCatalog:
@@ -551,20 +543,6 @@ def claim_root(settings: Settings, catalog: Catalog | None, write: bool, take_ov
                 "(catalog_file, or the same [catalog] settings), or a shared catalog for every machine "
                 "([catalog] type = \"sql\" on PostgreSQL, \"glue\" or \"rest\"); if that catalog is gone for "
                 "good, `stedi attach` registers the root's tables in this one")
-
-
-def registered_locations(catalog: Catalog) -> dict[str, str]:
-    """{table name: metadata location} of the tables in stedi's namespace."""
-    from pyiceberg.exceptions import NoSuchNamespaceError
-
-    from stedi.iceberg.sqlite import SqliteCatalog
-
-    if isinstance(catalog, SqliteCatalog):
-        return catalog.metadata_locations(NAMESPACE)
-    try:
-        return {ident[-1]: catalog.load_table(ident).metadata_location for ident in catalog.list_tables(NAMESPACE)}
-    except NoSuchNamespaceError:
-        return {}
 
 
 def check_locations(settings: Settings, catalog: Catalog) -> None:

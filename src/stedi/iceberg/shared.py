@@ -62,7 +62,7 @@ def is_ours(settings: Settings, uri: str) -> bool:
 
 def check_own(settings: Settings, table: Table, ice: IcebergTable) -> None:
     """Refuse a table of the shared catalog that is not this lakehouse's own (see the module docstring)."""
-    from stedi.iceberg.catalog import iceberg_schema
+    from stedi.iceberg.schema import iceberg_schema
 
     location = ice.location()
     if not (is_ours(settings, location) and is_ours(settings, ice.metadata_location)):
@@ -133,8 +133,6 @@ def table_locations(iceberg: Catalog) -> dict[str, str]:
 
     A Glue database is listed through Glue itself (one request, no metadata read, and other tools' tables
     included); any other catalog by loading each table's metadata."""
-    from stedi.iceberg.catalog import registered_locations
-
     glue = _glue_client(iceberg)
     if glue is None:
         return {name: metadata.rsplit("/metadata/", 1)[0] for name, metadata in registered_locations(iceberg).items()}
@@ -168,3 +166,17 @@ def _drop(settings: Settings, table: Table | None) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def registered_locations(catalog: Catalog) -> dict[str, str]:
+    """{table name: metadata location} of the tables in stedi's namespace."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from stedi.iceberg.sqlite import SqliteCatalog
+
+    if isinstance(catalog, SqliteCatalog):
+        return catalog.metadata_locations(NAMESPACE)
+    try:
+        return {ident[-1]: catalog.load_table(ident).metadata_location for ident in catalog.list_tables(NAMESPACE)}
+    except NoSuchNamespaceError:
+        return {}

@@ -363,7 +363,8 @@ def read_in_task(settings: Settings, storage: Storage, run_id: str, job: BatchJo
 def read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, job: BatchJob) -> BatchRead:
     """Read one batch of landed files with `db`: valid rows to the landing folder, quarantined records
     to the quarantine folder, the records warn rules matched to the failures folder. A broken `fail`
-    rule is returned as the error, having written nothing."""
+    rule comes back as `broken` (with the counts), any other StediError as `error`: then nothing of
+    the batch is left written."""
     table = landing_table(job.source)
     part = BatchRead(worker=f"{socket.gethostname()}:{os.getpid()}")
     quarantine: list[dict[str, object]] = []
@@ -373,7 +374,7 @@ def read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, 
     try:
         _read_batch(db, settings, zone, run_id, table, job, part, quarantine)
         part.landing_files = _copy(db, f"SELECT {_columns(table)} FROM scan_{job.source}", table,
-                                             job.landing_folder)
+                                   job.landing_folder)
         db.execute(f"DROP TABLE scan_{job.source}")
         part.quarantined = len(quarantine)
         part.reasons = Counter(str(q["reason"]) for q in quarantine)
@@ -384,7 +385,8 @@ def read_batch(db: Session, settings: Settings, zone: LandingZone, run_id: str, 
             db.register_arrow("_quarantine", arrow)
             part.quarantine_files = _copy(db, "SELECT * FROM _quarantine", qtable, job.quarantine_folder)
             db.unregister("_quarantine")
-        if job.failures_folder is not None:
+        [(warned,)] = db.rows("SELECT count(*) FROM _failures")
+        if job.failures_folder is not None and warned:  # no empty file per batch
             part.failure_files = _copy(db, "SELECT * FROM _failures", failures, job.failures_folder)
     except (StediError, _Broken) as exc:  # said once, not retried as a failed task would be
         for folder in job.folders:

@@ -6,6 +6,7 @@ the landing commits, the records `warn` rules matched are committed to quality_f
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 import uuid
@@ -30,7 +31,23 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from stedi.engines.base import Tasks
-    from stedi.landing.reader import SourceRead
+    from stedi.landing.reader import LandingReader, SourceRead
+
+
+@dataclass(frozen=True)
+class _ToRead:
+    """A source whose landed files must be read, and where its rows go."""
+
+    table: Table
+    fingerprint: str
+    rules: str
+    files: list[LandedFile]  # every landed file of the source
+    to_read: list[LandedFile]  # those to read: all, or the new ones
+    folders: tuple[str, str, str]  # landing, quarantine and failures folders (new)
+    checks: list[Check]
+    already: tuple[int, int]  # (read, quarantined) of the files read before
+    base: tuple[TableState, TableState] | None
+    snapshots: tuple[int | None, int | None]
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,7 @@ class LandingStep:
         results: dict[str, TableRun] = {}
         fstate = self.catalog.state(FAILURES) if tables else None  # the failures held: of which landing tables
         held = failures_of(fstate)
-        to_commit: list[_SourceRead] = []
+        pending: list[_ToRead] = []  # the sources to read, in order
         reader: LandingReader | None = None
         try:
             for table in tables:
@@ -108,14 +125,14 @@ class LandingStep:
                 if new:
                     self.say(f"      {len(new):,} new landed files of {len(files):,}: reading only those")
                 already = (int(state.summary.get(READ, 0)), qstate.rows) if new and state and qstate else (0, 0)
-                read = reader.read(table.source, new or files, f"{self.catalog.data_location(table)}/{folder}",
-                                   f"{self.catalog.data_location(qtable)}/{folder}", own, already,
-                                   f"{self.catalog.data_location(FAILURES)}/{folder}-{table.source}")
                 base = (state, qstate) if new and state is not None and qstate is not None else None
                 snapshots = (state.snapshot_id if state else None, qstate.snapshot_id if qstate else None)
-                to_commit.append(_SourceRead(table, fingerprint, rules, files, read, base, snapshots,
-                                             time.perf_counter() - t0))
-                self._tell(read)
+                folders = (f"{self.catalog.data_location(table)}/{folder}",
+                           f"{self.catalog.data_location(qtable)}/{folder}",
+                           f"{self.catalog.data_location(FAILURES)}/{folder}-{table.source}")
+                pending.append(_ToRead(table, fingerprint, rules, files, new or files, folders, own, already, base,
+                                       snapshots))
+            to_commit = self._read_all(reader, pending) if reader is not None else []
         except BaseException:
             if reader is not None:  # a later source failed: what earlier ones wrote is never committed
                 reader.discard()
@@ -160,6 +177,30 @@ class LandingStep:
             self.states[FAILURES.name] = fstate
         return results
 
+    def _read_all(self, reader: LandingReader, pending: list[_ToRead]) -> list[_SourceRead]:
+        """Read the sources: one after the other in this process; on Spark side by side, so the tasks of
+        all of them keep every executor busy. Every read ends before the first failure is raised (a failed
+        run deletes what they wrote only once nothing writes any more)."""
+        def read(plan: _ToRead) -> _SourceRead:
+            t0 = time.perf_counter()
+            assert plan.table.source is not None
+            landing, quarantine, failures = plan.folders
+            done = reader.read(plan.table.source, plan.to_read, landing, quarantine, plan.checks, plan.already,
+                               failures)
+            return _SourceRead(plan.table, plan.fingerprint, plan.rules, plan.files, done, plan.base, plan.snapshots,
+                               time.perf_counter() - t0)
+
+        if self.tasks is None or len(pending) < 2:
+            results = [read(plan) for plan in pending]
+        else:
+            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="stedi-read") as pool:
+                futures = [pool.submit(read, plan) for plan in pending]
+                concurrent.futures.wait(futures)
+            results = [f.result() for f in futures]  # the first failure, in source order
+        for item in results:
+            self._tell(item.read)
+        return results
+
     def rule_counts(self) -> list[RuleCount]:
         """Each rule's count over each source's landing table as it is now (read or found up to date)."""
         return [c for source, counts in self.counts.items() for c in rule_counts(source, self.rules, counts)]
@@ -202,7 +243,7 @@ class LandingStep:
 
     def _tell(self, read: SourceRead) -> None:
         if read.tasks:
-            self.say(f"      read by {read.tasks:,} Spark task{'s' if read.tasks != 1 else ''} in "
+            self.say(f"      {read.source} read by {read.tasks:,} Spark task{'s' if read.tasks != 1 else ''} in "
                      f"{len(read.workers):,} executor process{'es' if len(read.workers) != 1 else ''}")
         for result in read.checks:
             if result.rows and result.check.action == "warn":
