@@ -130,7 +130,7 @@ class TableCatalog:
             if settings.remote and self._checked:
                 claim_root(settings, None, write=False)  # the bucket's tables may be in a catalog elsewhere
             return None
-        with self._errors(f"the catalog ({_describe(props)})"):
+        with self.errors_about(f"the catalog ({_describe(props)})"):
             if not embedded:
                 catalog = load_catalog("stedi", **props)
             else:  # the embedded SQLite catalog, without SQLAlchemy (see stedi.iceberg.sqlite)
@@ -151,9 +151,9 @@ class TableCatalog:
             _describe(self._settings.catalog_properties())
 
     @contextmanager
-    def _errors(self, about: str | Table) -> Iterator[None]:
+    def errors_about(self, about: str | Table) -> Iterator[None]:
         """Turn what pyiceberg and the file systems raise into a CatalogError about `about` (a table, or what
-        was being used)."""
+        was being used). Public for the modules beside this one that drive pyiceberg themselves (refs.py)."""
         table = about if isinstance(about, Table) else None
         what = f"table {about.name}" if isinstance(about, Table) else about
         try:
@@ -193,7 +193,7 @@ class TableCatalog:
             return self._tables[table.name]
         if not self.exists:
             return None
-        with self._errors(table):
+        with self.errors_about(table):
             try:
                 loaded = self.iceberg.load_table((NAMESPACE, table.name))
             except (NoSuchIcebergTableError, NoSuchPropertyException) as exc:  # a table, but not an Iceberg one
@@ -222,7 +222,7 @@ class TableCatalog:
             if have == want:
                 missing = {k: v for k, v in _table_properties(table).items() if existing.properties.get(k) != v}
                 if missing:
-                    with self._errors(table), existing.transaction() as tx:
+                    with self.errors_about(table), existing.transaction() as tx:
                         tx.set_properties(missing)
                 return existing
             # Every other stedi table is rebuilt from the landing zone, so a table of an older layout is
@@ -230,7 +230,7 @@ class TableCatalog:
             # make never gets here: see load).
             self.drop(table)
         schema = iceberg_schema(table.columns)
-        with self._errors(table):
+        with self.errors_about(table):
             if self._settings.catalog:
                 shared.check_placement(self._settings, self.iceberg, table)
             try:
@@ -250,7 +250,7 @@ class TableCatalog:
         """Columns added at the end of a history table: its old files read them as null."""
         from pyiceberg.table import TableProperties
 
-        with self._errors(table):
+        with self.errors_about(table):
             with ice.update_schema() as update:
                 for column in iceberg_schema(table.columns).fields[known:]:
                     update.add_column(column.name, column.field_type, doc=column.doc)
@@ -272,7 +272,7 @@ class TableCatalog:
         ice = self.ensure(table)
         made = [] if keep_files else files
         self._check_base(table, ice, base, made)
-        with self._commit(table, made):
+        with self.committing(table, made):
             old = [task.file for task in ice.scan().plan_files()] if ice.current_snapshot() else []
             with ice.transaction() as tx:
                 update = tx.update_snapshot(snapshot_properties=props)
@@ -299,7 +299,7 @@ class TableCatalog:
         self._check_base(table, ice, base, made)
         assert before is not None
         gone = set(removed)
-        with self._commit(table, made):
+        with self.committing(table, made):
             old = [task.file for task in ice.scan().plan_files() if task.file.file_path in gone] if gone else []
             if len(old) != len(gone):
                 raise self._conflict(table, made)
@@ -330,7 +330,7 @@ class TableCatalog:
             if base != "any":
                 self._check_base(table, ice, base, files)
             try:
-                with self._commit(table, files, discard=base != "any"), ice.transaction() as tx:
+                with self.committing(table, files, discard=base != "any"), ice.transaction() as tx:
                     with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
                         new = list(parquet_files_to_data_files(ice.io, tx.table_metadata, iter(files)))
                         for data_file in new:
@@ -372,14 +372,14 @@ class TableCatalog:
             raise self._conflict(table, files)
 
     @contextmanager
-    def _commit(self, table: Table, files: list[str], discard: bool = True) -> Iterator[None]:
+    def committing(self, table: Table, files: list[str], discard: bool = True) -> Iterator[None]:
         """A commit: refused by the catalog's compare-and-swap when the table moved on (stedi tables retry
         nothing on their own: see _table_properties), then a CatalogError and (with `discard`) the files
-        made for it are deleted."""
+        made for it are deleted. Every commit goes through it, refs.py's tag and rollback commits included."""
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
         try:
-            with self._errors(table):
+            with self.errors_about(table):
                 try:
                     yield
                 except (CommitFailedException, ValidationException):
@@ -413,7 +413,7 @@ class TableCatalog:
         snapshot = ice.current_snapshot()
         if snapshot is None:
             return TableState(table.name, [], 0, None, None, None)
-        with self._errors(table):
+        with self.errors_about(table):
             tasks = list(ice.scan().plan_files())
         if any(task.delete_files for task in tasks):
             # Another writer (e.g. Athena) left delete files; a bare file list would return deleted rows.
@@ -455,7 +455,7 @@ class TableCatalog:
             self._tables.pop(table.name, None)
         if ice is None:
             return False
-        with self._errors(table):
+        with self.errors_about(table):
             self.iceberg.purge_table((NAMESPACE, table.name))
         return True
 

@@ -45,7 +45,7 @@ def snapshot_state(catalog: TableCatalog, table: Table, snapshot_id: int) -> Tab
     snapshot = ice.metadata.snapshot_by_id(snapshot_id)
     if snapshot is None:
         return None
-    with catalog._errors(table):
+    with catalog.errors_about(table):
         tasks = list(ice.scan(snapshot_id=snapshot_id).plan_files())
     summary = snapshot.summary.additional_properties if snapshot.summary else {}
     return TableState(table.name, [t.file.file_path for t in tasks], sum(t.file.record_count for t in tasks),
@@ -74,7 +74,7 @@ def set_tag(catalog: TableCatalog, table: Table, mark: TagMark) -> None:
 
     ice = catalog.ensure(table)
     known = {"run_id": mark.run_id, "tagged_at": mark.tagged_at, "tables": mark.tables, "erasure": mark.erasure}
-    with catalog._commit(table, []), ice.transaction() as tx:
+    with catalog.committing(table, []), ice.transaction() as tx:
         tx.set_properties({TAG_PROPERTY + mark.name: json.dumps(known, sort_keys=True)})
         ManageSnapshots(tx).create_tag(mark.snapshot_id, mark.name).commit()
 
@@ -86,7 +86,7 @@ def remove_tag(catalog: TableCatalog, table: Table, name: str) -> bool:
     ice = catalog.load(table)
     if ice is None or name not in ice.metadata.refs or ice.metadata.refs[name].snapshot_ref_type != "tag":
         return False
-    with catalog._commit(table, []), ice.transaction() as tx:
+    with catalog.committing(table, []), ice.transaction() as tx:
         ManageSnapshots(tx).remove_tag(name).commit()
         if TAG_PROPERTY + name in ice.properties:
             tx.remove_properties(TAG_PROPERTY + name)
@@ -103,7 +103,7 @@ def rewrite_tagged(catalog: TableCatalog, table: Table, mark: TagMark, removed: 
 
     ice = catalog.ensure(table)
     gone = set(removed)
-    with catalog._commit(table, added):
+    with catalog.committing(table, added):
         old = [t.file for t in ice.scan(snapshot_id=mark.snapshot_id).plan_files() if t.file.file_path in gone]
         with ice.transaction() as tx:
             ManageSnapshots(tx).create_branch(mark.snapshot_id, ERASING_BRANCH).commit()
@@ -118,7 +118,7 @@ def rewrite_tagged(catalog: TableCatalog, table: Table, mark: TagMark, removed: 
     new = ice.metadata.refs[ERASING_BRANCH].snapshot_id
     set_tag(catalog, table, TagMark(mark.name, new, mark.run_id, mark.tagged_at, mark.tables, erasure))
     ice = catalog.load(table, fresh=True) or ice
-    with catalog._commit(table, []), ice.transaction() as tx:
+    with catalog.committing(table, []), ice.transaction() as tx:
         ManageSnapshots(tx).remove_branch(ERASING_BRANCH).commit()
     return new
 
