@@ -1,14 +1,25 @@
-"""Fixtures shared by the integration tests: two days of generated deliveries, and what they must give."""
+"""Fixtures shared by the integration tests: two days of generated deliveries, and what they must give;
+the local S3 server (with its Glue API) of a test module."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
 from stedi.generate import generate
 
+import s3server
 from support import Batches, Expected, built, contents, latest_figures
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[s3server.S3Server]:
+    """A moto server enforcing IAM, one per test module that asks for it (tests/s3server.py)."""
+    srv = s3server.start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,6 @@ from support import FIXTURES, Batches, contents, rows
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 EDGE = FIXTURES / "edge"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[s3server.S3Server]:
-    srv = s3server.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(autouse=True)

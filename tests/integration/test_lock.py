@@ -129,13 +129,6 @@ def test_an_owner_is_dead_only_when_its_process_is_gone_from_this_host() -> None
 
 
 # -- S3 -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server() -> Iterator[s3server.S3Server]:
-    srv = s3server.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
 def s3_root(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     server.use(monkeypatch, tmp_path)

@@ -29,13 +29,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[s3server.S3Server]:
-    srv = s3server.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture(autouse=True)
 def aws_env(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The standard AWS variables point at the local server; this machine's data dir is the test's own."""
