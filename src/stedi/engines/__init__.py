@@ -60,12 +60,6 @@ def task_cpus() -> int:
     return max(1, context.cpus()) if context is not None else 1
 
 
-def task_run_again() -> bool:
-    """Whether the running Spark task is not its first attempt (its executor was lost, or it failed)."""
-    context = _task_context()
-    return context is not None and (context.attemptNumber() > 0 or context.stageAttemptNumber() > 0)
-
-
 def task_executor() -> int:
     """The process id of the JVM running this Spark task's Python worker (the worker is forked by pyspark's
     daemon, which the executor started), for a test that kills an executor; this process outside Spark."""

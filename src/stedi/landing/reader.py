@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from stedi import faults
 from stedi.config import Settings
-from stedi.engines import memory_budget, open_session, task_cpus, task_executor, task_run_again
+from stedi.engines import memory_budget, open_session, task_cpus, task_executor
 from stedi.engines.base import Session, StatementError, Tasks
 from stedi.errors import LandingError, QualityError, StediError
 from stedi.landing.quality import Check, CheckResult
@@ -349,9 +349,8 @@ def read_in_task(settings: Settings, storage: Storage, run_id: str, job: BatchJo
     duckdb = {"threads": str(cpus), "memory_limit": f"{share >> 20}MB", **settings.duckdb}
     settings = replace(settings, duckdb=duckdb)
     zone = LandingZone(storage, settings.scratch_dir)
-    if task_run_again():  # its executor lost, say: it starts from nothing (a first attempt finds no folder)
-        for folder in job.folders:
-            _delete_folder(settings, folder)
+    for folder in job.folders:  # a task run again (its executor lost) starts from nothing
+        _delete_folder(settings, folder)
     db = open_session(settings)
     try:
         part = read_batch(db, settings, zone, run_id, job)
