@@ -3,6 +3,7 @@
 Landing JSON -> trusted -> curated Apache Iceberg tables, built by one SQL definition per table.
 """
 
+from stedi._version import __version__
 from stedi.api import Lakehouse, TableInfo
 from stedi.config import Settings, load_settings
 from stedi.errors import (
@@ -23,8 +24,6 @@ from stedi.errors import (
 from stedi.landing.zone import IngestReport, LandedFile
 from stedi.pipeline.report import RunReport, TableRun
 from stedi.tables import TABLES, Column, Table
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CatalogError",

@@ -109,9 +109,16 @@ def test_help_through_main_exits_zero(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_version() -> None:
+    """One version: written in stedi/_version.py, read by the packaging metadata, shown by --version, kept by
+    every run (runs.stedi_version is checked where runs are made: tests/integration/test_history.py)."""
+    from importlib.metadata import version
+
+    from stedi import __version__
+
     result = invoke("--version")
     assert result.exit_code == 0
-    assert "0.1.0" in result.stdout
+    assert result.stdout == f"stedi, version {__version__}\n"
+    assert version("stedi-lakehouse") == __version__
 
 
 # -- ingest ----------------------------------------------------------------------------------------

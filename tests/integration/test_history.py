@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stedi import Lakehouse, TableError
+from stedi import Lakehouse, TableError, __version__
 from stedi.cli.main import main
 
 from support import FIXTURES, TEST_KEY, rows
@@ -40,7 +40,7 @@ def test_each_run_records_what_it_did_to_each_table(tmp_path: Path) -> None:
     row = history[0]
     assert (row["outcome"], row["error"], row["engine"], row["consent_policy"]) == ("succeeded", None, "duckdb",
                                                                                     lake.settings.consent_policy)
-    assert row["stedi_version"] and row["pyiceberg_version"] and row["engine_version"]
+    assert row["stedi_version"] == __version__ and row["pyiceberg_version"] and row["engine_version"]
     assert row["pseudonym_key_id"] and len(row["pseudonym_key_id"]) == 16
     assert TEST_KEY not in json.dumps(history, default=str)  # the key is named, never written
     assert row["started_at"] <= row["ended_at"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stedi import EngineError, Lakehouse
+from stedi import EngineError, Lakehouse, __version__
 from stedi.report import render_report
 from stedi.tables import TABLES
 
@@ -88,6 +88,7 @@ def test_the_page_is_self_contained(page: str) -> None:
     for target in re.findall(r'href="#([^"]+)"', page):  # every internal link lands somewhere
         assert target in ids, target
     assert len(page.encode()) < 3_000_000
+    assert f"by stedi {__version__} from" in page
 
 
 def test_every_section_has_real_content(two_days: tuple[Lakehouse, str, str], page: str) -> None:

@@ -61,7 +61,7 @@ def test_spark_not_installed(landed: Path) -> None:
     result = stedi(landed, "run", "--engine", "spark", prelude="import sys; sys.modules['pyspark'] = None")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: the spark engine needs pyspark 3.5")
-    assert "pip install 'stedi[spark]'" in result.stderr and "Traceback" not in result.stderr
+    assert "pip install 'stedi-lakehouse[spark]'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_java_missing(landed: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from stedi import ConfigError, __version__
+from stedi._version import DISTRIBUTION
 from stedi.cli.main import cli
 from stedi.deploy.aws import (
     DEFAULT_SCHEDULE,
@@ -50,7 +51,8 @@ def test_the_job_runs_this_stedi_on_glue_5_with_the_roots_catalog_and_the_secret
     assert (job["GlueVersion"], job["Command"]) == ("5.0", {
         "Name": "glueetl", "PythonVersion": "3", "ScriptLocation": "s3://stedi-team/lake/prod/glue/stedi_job.py"})
     args = job["DefaultArguments"]
-    assert args["--additional-python-modules"] == f"stedi[glue]=={__version__}"
+    assert DISTRIBUTION == "stedi-lakehouse"
+    assert args["--additional-python-modules"] == f"stedi-lakehouse[glue]=={__version__}"
     assert args["--stedi_home"] == "s3://stedi-team/lake/prod"
     assert json.loads(args["--stedi_catalog"]) == {"type": "glue", "warehouse": "s3://stedi-team/lake/prod/warehouse"}
     assert args["--stedi_pseudonym_key_secret"] == resources["PseudonymKeySecret"]["Properties"]["Name"]

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
+from stedi._version import __version__
 from stedi.cli.output import FORMATS, Format, head, render, rows_of, write_csv, write_json
 from stedi.config import CONSENT_POLICIES, ENGINES
 from stedi.errors import StediError
@@ -55,7 +56,7 @@ as_of_option = click.option("--as-of", "as_of", metavar="RUN_ID|TAG|TIME",
 @click.option("--config", type=click.Path(dir_okay=False), envvar="STEDI_CONFIG",
               help="Settings file (default ./stedi.toml if present).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-@click.version_option(package_name="stedi")
+@click.version_option(__version__, prog_name="stedi")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, config: str | None, debug: bool) -> None:
     """stedi: the STEDI Human Balance lakehouse (landing -> trusted -> curated Iceberg tables)."""

@@ -10,7 +10,7 @@ PyYAML to every install for one command). What it holds, for a bucket B and a pr
     a Secrets Manager secret with a generated pseudonym key, read by the job at run time
     an IAM role for Glue allowed only: objects under s3://B/P/, listing B under P/, the catalog, the
         database `stedi` and its tables, Glue's log groups, and that one secret
-    a Glue 5.0 job running `stedi.glue_job` (`stedi[glue]` of this version from PyPI) and a trigger
+    a Glue 5.0 job running `stedi.glue_job` (`stedi-lakehouse[glue]` of this version from PyPI) and a trigger
         starting it on a schedule
     an Athena workgroup writing its results to s3://B/P/athena-results/
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stedi import __version__
+from stedi._version import DISTRIBUTION, __version__
 from stedi.config import NAMESPACE
 from stedi.errors import ConfigError
 
@@ -178,7 +178,7 @@ def check_region(region: str | None) -> str | None:
 def job_arguments(d: Deployment) -> dict[str, str]:
     """The Glue job's parameters (its DefaultArguments): docs/glue.md says what each one does."""
     return {
-        "--additional-python-modules": f"stedi[glue]=={__version__}",
+        "--additional-python-modules": f"{DISTRIBUTION}[glue]=={__version__}",
         "--stedi_home": d.home,
         "--stedi_catalog": json.dumps({"type": "glue", "warehouse": d.uri("warehouse")}),
         "--stedi_pseudonym_key_secret": SECRET_NAME,

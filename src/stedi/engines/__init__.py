@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stedi._version import DISTRIBUTION
 from stedi.errors import EngineError
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def open_engine(settings: Settings) -> Engine:
         return loader(settings)
     except ImportError as exc:
         raise EngineError(f"the {settings.engine} engine needs {package}, which is not installed ({exc}); "
-                          f"install it with `pip install 'stedi[{settings.engine}]'`") from None
+                          f"install it with `pip install '{DISTRIBUTION}[{settings.engine}]'`") from None
 
 
 def open_session(settings: Settings) -> Session:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
+from stedi._version import __version__
 from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.pipeline.report import TableRun
 from stedi.tables import TABLES
@@ -29,6 +30,8 @@ class RunRecord:
 
 
 def _version(package: str) -> str | None:
+    if package == "stedi":
+        return __version__
     try:
         return version(package)
     except PackageNotFoundError:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from importlib import resources
-from importlib.metadata import version
 from typing import Any
 
+from stedi._version import __version__
 from stedi.report import charts, lineage
 from stedi.report.data import SERIES_POINTS, FunnelStep, ReportData
 
@@ -30,7 +30,7 @@ def render(data: ReportData, home: str) -> str:
         if data.reconciliation else []
     series_key = data.series[0]["customer_key"] if data.series else None
     return template.render(
-        data=data, version=version("stedi"), home=home, made_at=_time(data.made_at),
+        data=data, version=__version__, home=home, made_at=_time(data.made_at),
         lineage=Markup(lineage.svg(data.tables, data.landed)),
         tables=_tables(data, Markup),
         funnel=_funnel(data.funnel),

@@ -12,10 +12,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stedi._version import __version__
 from stedi.errors import StateError, StorageError
 from stedi.iceberg.refs import snapshot_state
 from stedi.states.resolve import LakeState
@@ -84,12 +84,8 @@ def export(catalog: TableCatalog, name: str, state: LakeState, out: Path) -> Exp
                              "be exported") from None
         exported.append(ExportedFile(relative, pq.ParquetFile(out / relative).metadata.num_rows, size,
                                      digest.hexdigest()))
-    try:
-        stedi_version: str | None = version("stedi")
-    except PackageNotFoundError:
-        stedi_version = None
     manifest = ExportManifest(name, state.label, state.run_id, state.tag, snapshot,
                               dict(sorted(state.snapshots.items())), sum(f.rows for f in exported), exported,
-                              stedi_version, datetime.now(UTC).isoformat(timespec="seconds"))
+                              __version__, datetime.now(UTC).isoformat(timespec="seconds"))
     (out / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1) + "\n")
     return manifest
