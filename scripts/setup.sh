@@ -30,11 +30,35 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
+# What is installed is what was tested: every distribution at the version, and with the hash, that the lock
+# pins (requirements/*.txt, exported from uv.lock by scripts/lock.sh). pip installs them without resolving
+# anything (--no-deps), and builds stedi and any sdist with the pinned setuptools (--no-build-isolation).
+profile=$(tr ',' '\n' <<< "$EXTRAS" | sed '/^$/d' | sort -u | paste -sd- -)
+lock="requirements/${profile:-base}.txt"
+if [ ! -f "$lock" ]; then
+  echo "setup: no lock for STEDI_EXTRAS='$EXTRAS' ($lock); locked sets: $(cd requirements && ls | sed 's/.txt$//' | grep -v bootstrap | paste -sd' ' -)" >&2
+  exit 1
+fi
 stamp="$VENV/.stedi-installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)-$EXTRAS"
+want="$(cat pyproject.toml requirements/bootstrap.txt "$lock" | sha256sum | cut -c1-16)-${profile:-base}"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
+  pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+  pip_install --require-hashes --no-deps -r requirements/bootstrap.txt
+  pip_install --require-hashes --no-deps --no-build-isolation -r "$lock"
+  pip_install --no-deps --no-build-isolation -e .
+  # A venv set up from another lock keeps distributions this one no longer has: remove them.
+  "$VENV/bin/python" - "$lock" <<'PY'
+import re, subprocess, sys
+from importlib.metadata import distributions
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+locked = {norm(line.split("==")[0]) for line in open(sys.argv[1]) if re.match(r"[A-Za-z0-9]", line)}
+extra = sorted({norm(d.metadata["Name"]) for d in distributions()} - locked - {"pip", "setuptools", "stedi-lakehouse"})
+if extra:
+    print("setup: removing what the lock does not pin:", " ".join(extra))
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *extra], check=True)
+PY
+  "$VENV/bin/python" -m pip check --disable-pip-version-check >/dev/null || {
+    "$VENV/bin/python" -m pip check; echo "setup: $lock does not hold what pyproject.toml asks: scripts/lock.sh" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 
