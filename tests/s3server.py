@@ -2,14 +2,15 @@
 
 Authentication is on: after the first few requests (which create an IAM user, its access key and a
 policy) every request must be signed with a known key, so wrong credentials are refused as on AWS.
-moto before 5.2.5 rejected some of pyarrow's signatures (getmoto/moto#5948): the dev extra pins a
-fixed version, and this module starts the interpreter's own moto_server, never another on PATH.
+S3 requests are authorized as S3 does (IAM's actions, `s3:prefix` conditions, 403 for a missing key the
+caller may not list): s3_iam.py patches moto's server for that, in its own process. moto before 5.2.5
+rejected some of pyarrow's signatures (getmoto/moto#5948): the lock pins moto, and this module runs the
+interpreter's own moto, never a moto_server on PATH.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -95,13 +96,10 @@ def start(timeout: float = 30) -> S3Server:
     import boto3
 
     port = free_port()
-    # this interpreter's moto (the dev extra pins it), not another one on PATH
-    own = Path(sys.executable).with_name("moto_server")
-    binary = str(own) if own.exists() else shutil.which("moto_server") or "moto_server"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_REQUESTS)
-    process = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("s3_iam.py")), "-H", "127.0.0.1",
+                                "-p", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import unquote, urlparse
 
 from stedi.errors import StorageError
-from stedi.storage.s3 import S3Connection, explain, is_s3, split
+from stedi.storage.s3 import S3Connection, explain, is_denied, is_s3, listed, split
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -97,7 +97,7 @@ class Storage:
                 # A role limited to the root's prefix (as `stedi deploy aws` writes it) may not ask about the
                 # bucket itself: IAM counts HeadBucket as listing the whole bucket. The listing below proves
                 # what the lakehouse needs.
-                if self._base == bucket or not any(s in str(exc) for s in ("ACCESS_DENIED", "AccessDenied", "403")):
+                if self._base == bucket or not is_denied(exc):
                     raise
             else:
                 if info.type == pafs.FileType.NotFound:
@@ -124,7 +124,12 @@ class Storage:
         import pyarrow.fs as pafs
 
         with self.errors(self.uri(key)):
-            return bool(self.fs.get_file_info(self._path(key)).type == pafs.FileType.File)
+            try:
+                return bool(self.fs.get_file_info(self._path(key)).type == pafs.FileType.File)
+            except OSError as exc:
+                if not (self.remote and is_denied(exc)):
+                    raise
+                return listed(self.fs, self._path(key))
 
     def read_bytes(self, key: str) -> bytes:
         """The content of `key`; FileNotFoundError when there is none (one request, no existence check)."""
@@ -134,6 +139,9 @@ class Storage:
                     return bytes(stream.read())
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                if not (self.remote and is_denied(exc)) or listed(self.fs, self._path(key)):
+                    raise
         raise FileNotFoundError(self.uri(key))
 
     def open(self, key: str) -> BinaryIO:

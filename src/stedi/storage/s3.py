@@ -100,8 +100,8 @@ class S3Connection:
         return _clients[self]
 
     def iceberg_properties(self) -> dict[str, str]:
-        """pyiceberg FileIO properties (PyArrowFileIO)."""
-        props = {"s3.region": self.region, "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
+        """pyiceberg FileIO properties (stedi's PyArrowFileIO: iceberg/fileio.py)."""
+        props = {"s3.region": self.region, "py-io-impl": "stedi.iceberg.fileio.FileIO"}
         if self.endpoint:
             props["s3.endpoint"] = self.endpoint
         if self.path_style:
@@ -183,6 +183,23 @@ def _configured_endpoint(session: Any) -> str | None:
     if isinstance(services, dict) and services.get("endpoint_url"):
         return str(services["endpoint_url"])
     return str(profile["endpoint_url"]) if profile.get("endpoint_url") else None
+
+
+def is_denied(exc: OSError) -> bool:
+    """Whether S3 refused the request (pyarrow and DuckDB report it as text)."""
+    return any(s in str(exc) for s in ("ACCESS_DENIED", "AccessDenied", "403"))
+
+
+def listed(fs: pafs.FileSystem, path: str) -> bool:
+    """Whether the object at `path` (`bucket/key`) is in its folder's listing. S3 answers a GET or HEAD of a
+    missing key with 403, not 404, when the caller's s3:ListBucket does not cover that request, as the role
+    `stedi deploy aws` writes does not (its ListBucket is limited to the root's prefix, and an object request
+    names no prefix): the listing, which that role may make, tells a missing key from a refused one. A
+    refused listing raises OSError: access is denied indeed."""
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(path.rsplit("/", 1)[0], allow_not_found=True, recursive=False))
+    return any(info.path == path for info in infos)
 
 
 def explain(exc: OSError, what: str, conn: S3Connection | None) -> StorageError:
