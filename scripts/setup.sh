@@ -45,8 +45,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
   pip_install --require-hashes --no-deps -r requirements/bootstrap.txt
   pip_install --require-hashes --no-deps --no-build-isolation -r "$lock"
-  pip_install --no-deps --no-build-isolation -e .
-  # A venv set up from another lock keeps distributions this one no longer has: remove them.
+  # A venv set up from another lock keeps distributions this one no longer has: remove them (before stedi
+  # is installed: an older stedi under another distribution name shares its files, the `stedi` script).
   "$VENV/bin/python" - "$lock" <<'PY'
 import re, subprocess, sys
 from importlib.metadata import distributions
@@ -57,6 +57,7 @@ if extra:
     print("setup: removing what the lock does not pin:", " ".join(extra))
     subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *extra], check=True)
 PY
+  pip_install --no-deps --no-build-isolation -e .
   "$VENV/bin/python" -m pip check --disable-pip-version-check >/dev/null || {
     "$VENV/bin/python" -m pip check; echo "setup: $lock does not hold what pyproject.toml asks: scripts/lock.sh" >&2; exit 1; }
   echo "$want" > "$stamp"
