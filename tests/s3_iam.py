@@ -24,7 +24,6 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-
 # moto's names that are not IAM's: HeadBucket is authorized as s3:ListBucket
 IAM_NAMES = {"HeadBucket": "ListBucket"}
 
