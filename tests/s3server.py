@@ -21,8 +21,8 @@ from typing import Any
 
 SETUP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
 # S3, the Glue Data Catalog (tests of a Glue catalog), and IAM (tests that make a user as limited as the
-# role `stedi deploy aws` writes): moto serves them all, with authentication on
-POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "glue:*", "iam:*"], '
+# role `stedi deploy aws` writes), STS (session credentials): moto serves them all, with authentication on
+POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "glue:*", "iam:*", "sts:*"], '
           '"Resource": "*"}]}')
 
 

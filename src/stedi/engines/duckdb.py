@@ -36,6 +36,15 @@ if TYPE_CHECKING:
 # flat and the first rows come at once; a result fetched whole takes fewer, larger batches.
 BATCH_ROWS = 100_000
 WHOLE_BATCH_ROWS = 1_000_000
+# What a query may not name: what returns DuckDB's settings, secrets, variables or the environment, and what
+# runs SQL given as text (which would hide any of those from this check). The second of two locks: the S3
+# credentials are kept out of DuckDB's settings as well (connect), and a secret's value DuckDB redacts.
+INTROSPECTION = frozenset({
+    "current_setting", "duckdb_settings", "pg_settings", "duckdb_secrets", "which_secret", "duckdb_variables",
+    "getvariable", "getenv", "query", "query_table", "json_execute_serialized_sql",
+})
+# httpfs copies the AWS_* variables into these settings when it loads
+S3_CREDENTIAL_SETTINGS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
 
 
 def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -60,6 +69,9 @@ def connect(settings: Settings, scratch: Path | None = None) -> duckdb.DuckDBPyC
     if settings.remote:
         load_httpfs(con)
         con.execute(settings.s3_connection().duckdb_secret())
+        # The credentials live in the secret alone: settings are what any query could read back.
+        for name in S3_CREDENTIAL_SETTINGS:
+            con.execute(f"SET {name} = ''")
     try:
         apply_settings(con, settings)
     except ConfigError:
@@ -244,21 +256,51 @@ class DuckDBEngine:
             raise QueryError(f"invalid SQL: {_message(exc)}") from None
         if len(statements) != 1:
             raise QueryError(f"give exactly one statement (got {len(statements)})")
-        kind = statements[0].type
+        kind, query = statements[0].type, sql
         if kind == duckdb.StatementType.EXPLAIN:
             # EXPLAIN ANALYZE runs what it explains: what is explained must be a query too.
             explained = re.match(r"\s*explain\s+(?:analy[sz]e\s+)?(.*)", sql, flags=re.S | re.I)
             inner = self._con.extract_statements(explained.group(1)) if explained else []
             kind = inner[0].type if len(inner) == 1 else kind
+            query = explained.group(1) if explained else sql
         if kind != duckdb.StatementType.SELECT:
             raise QueryError(f"only queries are allowed: a statement of type {kind.name} would modify data "
                              "or settings; tables change only through `stedi ingest` and `stedi run`")
+        named = sorted(INTROSPECTION & self._names_in(query))
+        if named:
+            raise QueryError(f"{named[0]} is not available in stedi's SQL: it reads DuckDB's settings, secrets "
+                             "or environment, or runs SQL given as text; query the tables by name")
         if not self._locked:
             # Defence in depth: queries may read the tables' own folders and nothing else on disk
             # (so relations are registered before the first query).
             self._con.execute(f"SET allowed_directories = {literals(sorted(set(self._folders)))}")
             self._con.execute("SET enable_external_access = false")
             self._locked = True
+
+    def _names_in(self, sql: str) -> set[str]:
+        """The functions and tables `sql` names, lower-cased, from DuckDB's own parse of it; for a query DuckDB
+        cannot serialize, every word of it, so nothing is let through unread."""
+        import json
+
+        try:
+            [(text,)] = self._con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+            tree = json.loads(text)
+        except (duckdb.Error, ValueError):
+            tree = {"error": True}
+        if tree.get("error"):
+            return set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
+        names: set[str] = set()
+        stack: list[Any] = [tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for key in ("function_name", "table_name"):
+                    if isinstance(node.get(key), str):
+                        names.add(node[key].lower())
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return names
 
     def close(self) -> None:
         self._con.close()
