@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,14 +193,15 @@ class Lakehouse:
 
     @contextmanager
     def sql_batches(self, query: str, *, timeout: float | None = None, batch_rows: int | None = None,
-                    as_of: str | None = None) -> Iterator[pa.RecordBatchReader]:
+                    as_of: str | None = None, zones: Collection[str] | None = None) -> Iterator[pa.RecordBatchReader]:
         """`sql`'s result as record batches (of `batch_rows` rows; default stedi.engines.duckdb.BATCH_ROWS),
         read while the query runs, so memory stays flat whatever the result's size:
 
             with lake.sql_batches("select * from machine_learning_curated") as reader:
                 for batch in reader: ...
 
-        The query stops (and the engine closes) when the block ends; errors are `sql`'s, also while reading."""
+        The query stops (and the engine closes) when the block ends; errors are `sql`'s, also while reading.
+        `zones` (e.g. {"curated"}): only the tables of those zones can be named (`stedi serve --zones`)."""
         from stedi.engines import open_query_engine
         from stedi.engines.duckdb import BATCH_ROWS
 
@@ -211,6 +212,8 @@ class Lakehouse:
             if past is not None:  # the history tables: the rows of the commands up to that state
                 engine.register_rows("_as_of_runs", [("value", "string")], [(r,) for r in past.history])
             for table in TABLES.values():
+                if zones is not None and table.zone not in zones:
+                    continue
                 state = self.catalog.state(table)
                 if past is not None and table.kind == "history":
                     if state is not None:

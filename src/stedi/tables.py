@@ -18,6 +18,7 @@ from stedi.errors import TableError
 from stedi.types import ColumnType
 
 Zone = Literal["landing", "trusted", "curated", "audit"]
+ZONES: tuple[Zone, ...] = ("landing", "trusted", "curated", "audit")
 # How a table is made: read from landed files (landing), rejected by that read (quarantine), the landed
 # records that broke a `warn` rule (failures: they stay in their landing table), computed by its .sql file
 # (derived), or appended to by every run (history).

@@ -267,19 +267,31 @@ def rollback(obj: Context, run_id: str | None, tag_name: str | None, fmt: Format
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: any free one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on; another than 127.0.0.1 exposes the data to that network.")
+              help="Interface to listen on; beyond 127.0.0.1 every request needs the server's token.")
+@click.option("--token", envvar="STEDI_SERVE_TOKEN", metavar="TEXT",
+              help="The token requests must carry (env STEDI_SERVE_TOKEN); beyond 127.0.0.1 one is made and "
+                   "printed when none is given.")
+@click.option("--zones", metavar="ZONES", help="Comma-separated zones whose tables the SQL box may query, e.g. "
+              "curated (default: all; landing and trusted hold the personal data).")
 @as_of_option
 @click.pass_obj
-def serve(obj: Context, port: int, host: str, as_of: str | None) -> None:
+def serve(obj: Context, port: int, host: str, token: str | None, zones: str | None, as_of: str | None) -> None:
     """The report live in a browser, with a read-only SQL box (until Ctrl-C)."""
-    from stedi.serve.server import ReportServer
+    from stedi.serve.server import LOOPBACK, ReportServer
+    from stedi.tables import ZONES
 
+    shown = frozenset(z.strip() for z in zones.split(",") if z.strip()) if zones is not None else None
+    if shown is not None and (not shown or shown - set(ZONES)):
+        raise click.BadParameter(f"{zones!r}: give zones among {', '.join(ZONES)}", param_hint="--zones")
     lake = obj.lakehouse()
     lake.state(as_of)  # a lakehouse to serve, and a state that exists: said now, not on the first page
-    server = ReportServer(lake, host, port, as_of, say=_say)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        _say(f"warning: listening on {host}: anyone who can reach it can read every table")
+    server = ReportServer(lake, host, port, as_of, say=_say, token=token, zones=shown)
+    if host not in LOOPBACK:
+        _say(f"warning: listening on {host}: anyone who can reach it and has the token can read "
+             + (f"the {', '.join(sorted(shown))} tables" if shown else "every table"))
     _say(f"serving {lake.settings.home} at {server.url} (Ctrl-C stops)")
+    if server.token is not None and token is None:
+        _say(f"open {server.url}?token={server.token} (the token is shown only now)")
     try:
         server.serve_forever()
     finally:

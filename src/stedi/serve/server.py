@@ -4,15 +4,21 @@ Routes: `GET /` the report (`?as_of=` a past state), `POST /sql` one query as JS
 `GET /sql.csv?q=` every row as CSV. Queries go through `Lakehouse.sql_batches`: the same guard as
 `stedi sql` (one read-only statement, no file access beyond the tables) and its timeout.
 
-It listens on 127.0.0.1 unless told otherwise, answers only requests addressed to the host it listens
-on (a page elsewhere cannot reach it through DNS rebinding), and its pages may load nothing from
-anywhere (a Content-Security-Policy that allows only inline styles, inline scripts, data: images, and
-fetches to itself). Readers never lock: it serves while runs go on, each page showing the state then.
+It listens on 127.0.0.1 unless told otherwise and answers only requests addressed to the host it listens
+on (a page elsewhere cannot reach it through DNS rebinding). Beyond loopback every request needs the
+server's token (`Authorization: Bearer`, or `?token=` once, which sets a cookie for the page's own
+requests), and the SQL box may be limited to some zones' tables (`zones`). A request it cannot read (a bad
+Content-Length, a body that never comes) gets a 400 or is dropped after TIMEOUT seconds. Its pages may
+load nothing from anywhere (a Content-Security-Policy that allows only inline styles, inline scripts,
+data: images, and fetches to itself). Readers never lock: it serves while runs go on, each page showing
+the state then.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +34,9 @@ if TYPE_CHECKING:
 SHOWN_ROWS = 1000  # rows a query shows in the page (the CSV has every row)
 DEFAULT_TIMEOUT = 60.0  # seconds a query of the box may run, unless the setting query_timeout says otherwise
 MAX_BODY = 1 << 20
+TIMEOUT = 5.0  # seconds a client may take to send a request
+COOKIE = "stedi_token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
           "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -49,18 +58,35 @@ def _jsonable(value: Any) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     server: ReportServer
+    timeout = TIMEOUT  # a socket read that waits longer ends the request
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         if self.server.say is not None:
             self.server.say(f"{self.address_string()} {format % args}")
 
     def _refused_host(self) -> bool:
+        """Whether the request was refused: addressed to another host, or without the token."""
         host = (self.headers.get("Host") or "").lower()
-        if self.server.hosts is None or host in self.server.hosts:
+        if self.server.hosts is not None and host not in self.server.hosts:
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, "text/plain", b"this server answers only at " +
+                       ", ".join(sorted(self.server.hosts)).encode())
+            return True
+        if self.server.token is None or self._token() is not None:
             return False
-        self._send(HTTPStatus.MISDIRECTED_REQUEST, "text/plain", b"this server answers only at " +
-                   ", ".join(sorted(self.server.hosts)).encode())
+        self._error(HTTPStatus.UNAUTHORIZED, "this server needs its token: open the address `stedi serve` printed "
+                    "(?token=...), or send `Authorization: Bearer <token>`")
         return True
+
+    def _token(self) -> str | None:
+        """The server's token when the request carries it (header, cookie or query), else None."""
+        given = [self.headers.get("Authorization", "").removeprefix("Bearer ").strip(),
+                 *parse_qs(urlsplit(self.path).query).get("token", [])]
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE:
+                given.append(value)
+        token = self.server.token or ""
+        return token if any(hmac.compare_digest(g.encode(), token.encode()) for g in given if g) else None
 
     def _send(self, status: HTTPStatus, kind: str, body: bytes, extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -69,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Security-Policy", POLICY)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-store")
+        if self.server.token is not None and "token" in parse_qs(urlsplit(self.path).query):
+            # the page's own requests (the SQL box, the CSV link) carry it from here on
+            self.send_header("Set-Cookie", f"{COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -103,7 +132,13 @@ class _Handler(BaseHTTPRequestHandler):
             # a form on another site cannot send JSON without the browser asking this server first
             self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the query as JSON: {\"q\": \"select ...\"}")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._error(HTTPStatus.BAD_REQUEST, "the Content-Length header is not a number of bytes")
+            return
         if length > MAX_BODY:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the query is too long")
             return
@@ -116,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             with self.server.lake.sql_batches(query, timeout=self.server.query_timeout, as_of=as_of,
-                                              batch_rows=SHOWN_ROWS) as reader:
+                                              batch_rows=SHOWN_ROWS, zones=self.server.zones) as reader:
                 columns = reader.schema.names
                 rows: list[list[Any]] = []
                 truncated = False
@@ -140,7 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         from stedi.cli.output import write_csv
 
         out = io.BytesIO()  # whole, so an error can still be a clean 400
-        with self.server.lake.sql_batches(query, timeout=self.server.query_timeout, as_of=as_of) as reader:
+        with self.server.lake.sql_batches(query, timeout=self.server.query_timeout, as_of=as_of,
+                                          zones=self.server.zones) as reader:
             write_csv(reader, out)
         self._send(HTTPStatus.OK, "text/csv; charset=utf-8", out.getvalue(),
                    {"Content-Disposition": 'attachment; filename="result.csv"'})
@@ -152,13 +188,16 @@ class ReportServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, lake: Lakehouse, host: str = "127.0.0.1", port: int = 8765, as_of: str | None = None,
-                 say: Any = None) -> None:
+                 say: Any = None, token: str | None = None, zones: frozenset[str] | None = None) -> None:
+        """`token`: what every request must carry; beyond loopback one is made when none is given (`token`
+        after this holds it). `zones`: the zones whose tables the SQL box may query (default: all)."""
         super().__init__((host, port), _Handler)
-        self.lake, self.as_of, self.say = lake, as_of, say
+        self.lake, self.as_of, self.say, self.zones = lake, as_of, say, zones
+        self.token = token or (None if host in LOOPBACK else secrets.token_urlsafe(24))
         self.query_timeout = lake.settings.query_timeout or DEFAULT_TIMEOUT
         bound = self.server_address[1]
         # on loopback, only requests addressed to it (None: a host given on purpose answers any name)
-        loopback = host in ("127.0.0.1", "localhost", "::1")
+        loopback = host in LOOPBACK
         self.hosts = {f"{name}:{bound}" for name in ("localhost", "127.0.0.1", "[::1]")} if loopback else None
 
     @property
