@@ -304,3 +304,36 @@ def test_a_record_naming_the_email_twice_is_erased_whichever_value_names_the_per
     lake.erase([ALICE])
     assert traces(home, [ALICE]) == []
     assert rows(lake, "select count(*) from customer_quarantine") == [(0,)]
+
+
+def test_no_form_of_file_in_the_landing_folder_brings_an_erased_person_back(tmp_path: Path) -> None:
+    """Every form a file dropped into landing/<source>/ can take: plain JSON is adopted without the erased
+    person's records; compressed, hidden and subfolder files are never read, and every run says so."""
+    import gzip
+
+    home = tmp_path / "lake"
+    lake = built(home)
+    lake.erase([ALICE])
+    readings = (EDGE / "accelerometer" / "accelerometer-edge.json").read_bytes()
+    assert ALICE.encode() in readings
+    folder = home / "landing" / "accelerometer"
+    (folder / "late.json.gz").write_bytes(gzip.compress(readings))
+    (folder / "late.jsonl.zst").write_bytes(readings)
+    (folder / ".hidden.json").write_bytes(readings)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "nested.json").write_bytes(readings)
+    (folder / "late.ndjson").write_bytes(readings)  # a form the reader takes: filtered on adoption
+    said: list[str] = []
+    report = Lakehouse(home).run(progress=said.append)
+    assert rows(lake, f"select count(*) from accelerometer_landing where user = '{ALICE}'") == [(0,)]
+    assert {f.source: f.suppressed for f in report.reconciliation}["accelerometer"] == 5  # from late.ndjson
+    warnings = [line for line in said if line.startswith("warning: ")]
+    assert sorted(w.split(" is not read: ")[0].rsplit("/", 1)[-1] for w in warnings) == [
+        ".hidden.json", "late.json.gz", "late.jsonl.zst", "nested.json"]
+    assert any("late.json.gz is not read: a compressed file" in w for w in warnings)
+    assert any("nested.json is not read: in a subfolder" in w for w in warnings)
+    names = {f.name for f in lake.landed_files() if f.source == "accelerometer"}
+    assert names == {"accelerometer-edge.json", "late.ndjson"}
+    again: list[str] = []
+    Lakehouse(home).run(progress=again.append)
+    assert [line for line in again if line.startswith("warning: ")] == warnings  # said on every run

@@ -34,8 +34,24 @@ if TYPE_CHECKING:
     from stedi.storage.files import Storage
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson")
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zst", ".bz2", ".xz", ".zip", ".lz4", ".snappy")
 MANIFEST = "manifest.json"
 FOUND = "found in the landing zone"  # the origin of a file put there by other means than ingest
+
+
+def not_landing_data(name: str) -> str | None:
+    """Why a file named `name` is not landed data, or None when it is: the one definition that ingest, the
+    manifest (so the reader and suppression, which read only what it lists) and `stedi run`'s report of what
+    it leaves unread share. Only plain JSON is read: a compressed file could not be kept free of erased
+    people, and what is read must be what suppression filters."""
+    lower = name.lower()
+    if name.startswith("."):
+        return "a hidden file (its name starts with '.'); rename it to land it"
+    if lower.endswith(COMPRESSED_SUFFIXES):
+        return "a compressed file: stedi lands JSON uncompressed (erased people are kept out of it); decompress it"
+    if PurePath(lower).suffix not in DATA_SUFFIXES:
+        return f"not a JSON file ({', '.join(DATA_SUFFIXES)})"
+    return None
 
 
 class RecordFilter(Protocol):
@@ -136,6 +152,7 @@ class LandingZone:
         self.scratch = scratch  # a local folder for files on their way in
         self.root = storage.uri(LANDING)  # for messages
         self.suppressed = suppressed  # erased people, kept out at ingest
+        self.unread: list[tuple[str, str]] = []  # (uri, why) of files in the source folders not read: files()
 
     def key(self, source: str, name: str) -> str:
         return f"{LANDING}/{source}/{name}"
@@ -180,8 +197,19 @@ class LandingZone:
         """
         manifest = self._read_manifest()
         current: dict[tuple[str, str], LandedFile] = {}
+        self.unread = []
         for src in SOURCES:
-            for entry in self.storage.list(f"{LANDING}/{src}"):  # hidden names (.tmp files) are skipped
+            for entry in self.storage.list(f"{LANDING}/{src}", recursive=True, hidden=True):
+                if entry.key.count("/") > 2:
+                    self.unread.append((self.storage.uri(entry.key), f"in a subfolder: only files directly in "
+                                        f"{LANDING}/{src}/ are read"))
+                    continue
+                if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                    continue  # a write of stedi's own under way (or cut short): never data
+                why = not_landing_data(entry.name)
+                if why is not None:
+                    self.unread.append((self.storage.uri(entry.key), why))
+                    continue
                 known = manifest.get((src, entry.name))
                 if known is None or known.size != entry.size or known.numbers is None:
                     with self.storage.open(self.key(src, entry.name)) as fh:
@@ -259,8 +287,9 @@ class LandingZone:
         candidates = []
         for named, origin, fetch in found:
             src = source or source_of(named)
-            if named.name.startswith(".") or named.suffix.lower() not in DATA_SUFFIXES:
-                report.skipped.append((origin, "not a JSON file"))
+            why = not_landing_data(named.name)
+            if why is not None:
+                report.skipped.append((origin, why))
             elif src is None:
                 report.skipped.append((origin, "no source folder (customer, accelerometer or "
                                                "step_trainer) in its path; use --source"))

@@ -68,6 +68,8 @@ def _run(settings: Settings, catalog: TableCatalog, select: list[str] | None, fu
         _check_spark_s3(settings)  # before any work: the session would fail only after the landing read
     zone = zone or open_landing(settings)
     landed = zone.files()
+    for uri, why in zone.unread:  # said on every run, until the file is moved
+        say(f"warning: {uri} is not read: {why}")
     if not landed:
         raise LandingError(f"the landing zone {zone.root} is empty; land data first with "
                            "`stedi ingest PATH` (or make some with `stedi generate --out DIR`)")
