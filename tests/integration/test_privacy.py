@@ -337,3 +337,27 @@ def test_no_form_of_file_in_the_landing_folder_brings_an_erased_person_back(tmp_
     again: list[str] = []
     Lakehouse(home).run(progress=again.append)
     assert [line for line in again if line.startswith("warning: ")] == warnings  # said on every run
+
+
+def test_an_erasure_meeting_a_file_stedi_never_reads_warns_and_blocks_nothing(tmp_path: Path) -> None:
+    """A hidden or subfolder file in landing/<source>/ naming the person: the erasure says it was not cleaned
+    and finishes (receipt written, journal gone); the next writers run as before."""
+    home = tmp_path / "lake"
+    lake = built(home)
+    readings = (EDGE / "accelerometer" / "accelerometer-edge.json").read_bytes()
+    folder = home / "landing" / "accelerometer"
+    (folder / ".hidden.json").write_bytes(readings)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "nested.json").write_bytes(readings)
+    said: list[str] = []
+    receipt = lake.erase([ALICE], progress=said.append)
+    assert receipt.rows_removed["accelerometer_landing"] == 5
+    warned = sorted(line.split(" was not cleaned")[0].rsplit("/", 1)[-1] for line in said
+                    if line.startswith("warning: "))
+    assert warned == [".hidden.json", "nested.json"]
+    assert not (home / "privacy" / "erasing.json").exists()
+    assert len((home / "privacy" / "erasures.jsonl").read_text().splitlines()) == 1  # the receipt
+    Lakehouse(home).run()  # not blocked
+    assert rows(lake, f"select count(*) from accelerometer_landing where user = '{ALICE}'") == [(0,)]
+    # the only traces left: the two files it named
+    assert traces(home, [ALICE]) == ["landing/accelerometer/.hidden.json", "landing/accelerometer/sub/nested.json"]
