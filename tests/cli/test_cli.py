@@ -356,6 +356,20 @@ def test_sql_refuses_statements_that_are_not_queries(
                  "select count(*) as n from customer_trusted")[1] == "n\n7\n"
 
 
+@pytest.mark.parametrize("read", [
+    "select * from read_text('/etc/passwd')",
+    "select count(*) from read_json('{home}/landing/customer/*.json')",
+    "select * from read_parquet('{home}/../**/*.parquet')",
+])
+def test_sql_reads_no_file_but_the_tables_on_a_local_root(
+        capsys: pytest.CaptureFixture[str], built_home: Path, read: str) -> None:
+    """The sandbox (enable_external_access = false, allowed_directories = the tables' folders) on a local
+    root: neither the landed JSON nor any file elsewhere is readable through `stedi sql`."""
+    code, out, err = stedi(capsys, "--home", built_home, "sql", read.format(home=built_home))
+    assert code == 1 and out == ""
+    assert "file system operations are disabled by configuration" in err
+
+
 def test_sql_refuses_explain_analyze_of_a_copy(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     lake = Lakehouse(home)
     lake.ingest(EDGE)
