@@ -30,8 +30,6 @@ class RunRecord:
 
 
 def _version(package: str) -> str | None:
-    if package == "stedi":
-        return __version__
     try:
         return version(package)
     except PackageNotFoundError:
@@ -56,7 +54,7 @@ def record_run(catalog: TableCatalog, run: RunRecord, error: str | None = None) 
     ended = datetime.now(UTC).isoformat(timespec="microseconds")
     common = {"run_id": run.run_id, "started_at": run.started.isoformat(timespec="microseconds"),
               "ended_at": ended, "outcome": "failed" if error else "succeeded", "error": error,
-              "engine": run.engine, "stedi_version": _version("stedi"), "pyiceberg_version": _version("pyiceberg"),
+              "engine": run.engine, "stedi_version": __version__, "pyiceberg_version": _version("pyiceberg"),
               "engine_version": _version("pyspark" if run.engine == "spark" else "duckdb"),
               "consent_policy": run.consent_policy, "pseudonym_key_id": run.key_id, "command": run.command}
     rows = [{**common, "table_name": t.table, "action": t.status,
