@@ -110,6 +110,8 @@ class Lakehouse:
             faults.point("lock:acquired")
             if catalog:
                 self.catalog.open_for_writing()
+            else:  # no table written, but not through a catalog a writer may not use (a copy, a lost catalog)
+                self.catalog.check_writable()
             for path in sweep(root, self.settings.scratch_dir):
                 say(f"notice: removed {path}, left by a writer that was killed")
             if command not in ("erase", "attach"):  # erase finishes it itself; attach repairs the catalog first

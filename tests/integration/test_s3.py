@@ -290,6 +290,31 @@ def test_a_lost_local_catalog_is_refused_and_reattached(server: s3server.S3Serve
     assert {t.status for t in again.run().tables} == {"up to date"}
 
 
+def test_a_deleted_catalog_beside_its_id_is_refused_and_reattached_with_history_and_tags(
+        server: s3server.S3Server) -> None:
+    """Only catalog.db goes (its .id stays, so the bucket still names this machine's catalog): no rebuild."""
+    _bucket(server, "gone")
+    lake = Lakehouse("s3://gone/lake")
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    lake.tag("kept")
+    expected, runs = {t.name: t.rows for t in lake.tables()}, rows(lake, "select count(*) from runs")
+    lake.settings.catalog_path.unlink()
+    for command in (["tables"], ["run"], ["ingest", str(FIXTURES / "edge")]):
+        code, err = invoke_main(command, home="s3://gone/lake")
+        assert (code, err) == (1, f"error: the catalog {lake.settings.catalog_path} is missing, but the lakehouse at "
+                                  "s3://gone/lake holds 15 tables (e.g. customer_landing): the catalog was lost or "
+                                  "replaced. Run `stedi attach` to register them again with their history, snapshots "
+                                  "and tags (nothing is rebuilt); stedi does not rebuild over them\n"), command
+    assert not lake.settings.catalog_path.exists()
+    assert invoke_main(["attach"], home="s3://gone/lake")[0] == 0
+    again = Lakehouse("s3://gone/lake")
+    assert {t.name: t.rows for t in again.tables()} == expected
+    assert rows(again, "select count(*) from runs") == runs
+    assert [tag.name for tag in again.tags()] == ["kept"]
+    assert {t.status for t in again.run().tables} == {"up to date"}
+
+
 def invoke_main(args: list[str], home: str = "s3://stale/lake") -> tuple[int, str]:
     """`stedi --home HOME ARGS` through main(): (exit code, what it printed on stderr)."""
     import contextlib

@@ -19,15 +19,15 @@ With an s3:// root, this catalog then claims the root (`catalog.json`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from stedi.config import NAMESPACE
 from stedi.errors import CatalogError
 from stedi.iceberg.catalog import FINGERPRINT, claim_root, is_under_root
 from stedi.iceberg.shared import registered_locations
+from stedi.iceberg.warehouse import MovedIO, metadata_files, newest_metadata
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from stedi.tables import Table
 
 Action = Literal["kept", "registered", "relocated", "forgotten", "not built"]
-VERSION = re.compile(r"^(\d+)-.*\.metadata\.json$")
 
 
 @dataclass(frozen=True)
@@ -84,42 +83,33 @@ def attach(settings: Settings, catalog: TableCatalog, progress: Callable[[str], 
 def _register(settings: Settings, catalog: TableCatalog, storage: Storage, table: Table, forgotten: bool
               ) -> AttachReport:
     """Register `table` from the newest metadata under the root (relocating a copy), if there is any."""
-    from pyiceberg.serializers import FromInputFile
-
-    folder = f"warehouse/{NAMESPACE}/{table.name}"
     io = _io(settings)
-    candidates = []
-    for entry in storage.list(f"{folder}/metadata"):
-        match = VERSION.match(entry.name)
-        if match:
-            candidates.append((int(match.group(1)), storage.uri(entry.key)))
-    newest: tuple[str, TableMetadata] | None = None
-    for _version, uri in sorted(candidates, reverse=True):
-        metadata = FromInputFile.table_metadata(io.new_input(uri))
+    found = [(version, storage.uri(key)) for version, key in metadata_files(storage, table.name)]
+    newest = newest_metadata(io, found)
+    for uri, metadata in newest:
         if is_under_root(settings, metadata.location):
             catalog.iceberg.register_table((NAMESPACE, table.name), _as_uri(settings, uri))
             catalog.load(table, fresh=True)
             state = catalog.state(table)
             return AttachReport(table.name, "registered", state.rows if state else 0, _as_uri(settings, uri))
-        newest = newest or (uri, metadata)
-    if newest is None:
+    if not newest:
         return AttachReport(table.name, "forgotten" if forgotten else "not built", None, "")
-    return _relocate(settings, catalog, storage, table, folder, newest[1])
+    return _relocate(settings, catalog, storage, table, newest[0][1])
 
 
-def _relocate(settings: Settings, catalog: TableCatalog, storage: Storage, table: Table, folder: str,
+def _relocate(settings: Settings, catalog: TableCatalog, storage: Storage, table: Table,
               metadata: TableMetadata) -> AttachReport:
     """A copy of a table made under another root: registered anew here with its current files."""
     from stedi.iceberg.maintenance import expire_and_clean
 
     old = metadata.location.rstrip("/")
-    new = storage.uri(folder)
-    moved = _MovedIO(_io(settings), old, new if "://" in new else f"file://{new}")
+    new = storage.uri(f"warehouse/{NAMESPACE}/{table.name}")
+    moved = MovedIO(_io(settings), old, new if "://" in new else f"file://{new}")
     snapshot = metadata.current_snapshot()
     files: list[str] = []
     if snapshot is not None:
-        for manifest in snapshot.manifests(moved):  # type: ignore[arg-type]
-            entries = manifest.fetch_manifest_entry(moved, discard_deleted=True)  # type: ignore[arg-type]
+        for manifest in snapshot.manifests(moved):
+            entries = manifest.fetch_manifest_entry(moved, discard_deleted=True)
             files += [moved.map(e.data_file.file_path) for e in entries]
     summary = dict(snapshot.summary.additional_properties) if snapshot is not None and snapshot.summary else {}
     properties = {k: v for k, v in summary.items() if k.startswith("stedi.") and k != FINGERPRINT}
@@ -128,28 +118,6 @@ def _relocate(settings: Settings, catalog: TableCatalog, storage: Storage, table
     expire_and_clean(catalog, table, grace_seconds=0)
     ice = catalog.load(table, fresh=True)
     return AttachReport(table.name, "relocated", state.rows, ice.metadata_location if ice else "")
-
-
-class _MovedIO:
-    """A FileIO that reads, under the new root, the files a copied table's metadata names under the old."""
-
-    def __init__(self, io: FileIO, old: str, new: str) -> None:
-        self._io, self._old, self._new = io, old, new
-
-    def map(self, location: str) -> str:
-        for old in (self._old, self._old.replace("file://", "", 1)):
-            if location.startswith(old + "/"):
-                return self._new + location[len(old):]
-        return location
-
-    def new_input(self, location: str) -> Any:
-        return self._io.new_input(self.map(location))
-
-    def new_output(self, location: str) -> Any:
-        raise CatalogError(f"relocating a table never writes through the old location {location}")
-
-    def delete(self, location: Any) -> None:
-        raise CatalogError("relocating a table never deletes through the old location")
 
 
 def _io(settings: Settings) -> FileIO:

@@ -25,7 +25,10 @@ from stedi.tables import Table
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.io import FileIO
     from pyiceberg.table import Table as IcebergTable
+
+    from stedi.iceberg.warehouse import Relocation
 
 FINGERPRINT = "stedi.fingerprint"  # snapshot property: what the table was built from
 COMMIT_ATTEMPTS = 5  # appends to a history, when other writers keep coming first
@@ -53,6 +56,7 @@ class TableCatalog:
         self._writable = False  # opened for a writer (see open_for_writing)
         self._checked = True  # refuse a catalog that is not this root's (off only for `stedi attach`)
         self._absent = False  # a reader found no embedded catalog (a writer creates it)
+        self._moved: Relocation | None = None  # a reader of a lakehouse copied or moved from where its catalog says
         # Within `cached()` (a run): loaded tables and planned states, so a build does not read the same
         # metadata three times (on S3 each read is a request). Our commits update the cached objects.
         self._tables: dict[str, IcebergTable | None] | None = None
@@ -91,11 +95,11 @@ class TableCatalog:
     @contextmanager
     def unchecked(self) -> Iterator[None]:
         """Open the catalog without refusing one that is not this root's (`stedi attach` repairs it)."""
-        self._catalog, self._writable, self._checked, self._absent = None, False, False, False
+        self._catalog, self._writable, self._checked, self._absent, self._moved = None, False, False, False, None
         try:
             yield
         finally:
-            self._catalog, self._writable, self._checked, self._absent = None, False, True, False
+            self._catalog, self._writable, self._checked, self._absent, self._moved = None, False, True, False, None
             if self._tables is not None:
                 self._tables.clear()
 
@@ -105,21 +109,36 @@ class TableCatalog:
         if self._writable:
             return
         self._catalog = self._open(write=True)
-        self._writable, self._absent = True, False
+        self._writable, self._absent, self._moved = True, False, None
         if self._tables is not None:
             self._tables.clear()
 
-    def _open(self, write: bool) -> Catalog | None:
+    def check_writable(self) -> None:
+        """Refuse, as a writer's opening would, a catalog a writer may not use (lost, or naming another root),
+        without creating anything: for a writer of no table (`stedi ingest`)."""
+        self._catalog = self._open(write=False, writer=True)
+        self._absent = self._catalog is None
+
+    def _open(self, write: bool, writer: bool | None = None) -> Catalog | None:
         """The catalog; None when opening to read and the embedded catalog does not exist.
 
         A reader creates nothing: no folder, no catalog file, no namespace, no claim (so a mistyped
         --home leaves nothing behind and a read-only root can be queried). A catalog that is not this
-        root's is refused (see `check_locations` and `claim_root`) unless `unchecked()`."""
+        root's is refused (see `check_locations` and `claim_root`) unless `unchecked()`, but a reader
+        (not `writer`) reads a copied or moved lakehouse where it is. A catalog missing or empty while the
+        warehouse holds tables is refused (`stedi attach` registers them again)."""
         from pyiceberg.catalog import load_catalog
 
+        from stedi.iceberg.warehouse import lost_catalog
+
         settings = self._settings
+        writer = write if writer is None else writer
         props = settings.catalog_properties()
         embedded = not settings.catalog
+        if embedded and self._checked and not settings.catalog_path.is_file():
+            if settings.remote:
+                claim_root(settings, None, write=False)  # the bucket's tables may be in a catalog elsewhere
+            lost_catalog(settings, absent=True)
         if write:
             if not settings.remote:
                 ensure_writable_dir(settings.home)
@@ -127,8 +146,6 @@ class TableCatalog:
             if embedded:
                 ensure_writable_dir(settings.catalog_path.parent)
         elif embedded and not settings.catalog_path.is_file():
-            if settings.remote and self._checked:
-                claim_root(settings, None, write=False)  # the bucket's tables may be in a catalog elsewhere
             return None
         with self.errors_about(f"the catalog ({_describe(props)})"):
             if not embedded:
@@ -140,9 +157,11 @@ class TableCatalog:
             if write:
                 catalog.create_namespace_if_not_exists(NAMESPACE)
         if self._checked and embedded:
-            check_locations(settings, catalog)
+            self._moved = check_locations(settings, catalog, writer)
         if self._checked and settings.remote:
             claim_root(settings, catalog, write)
+        if self._checked and embedded and not registered_locations(catalog):
+            lost_catalog(settings, absent=False)
         return catalog
 
     @property
@@ -195,7 +214,11 @@ class TableCatalog:
             return None
         with self.errors_about(table):
             try:
-                loaded = self.iceberg.load_table((NAMESPACE, table.name))
+                if self._moved is not None and table.name in self._moved.tables:
+                    registered = registered_locations(self.iceberg)[table.name]
+                    loaded = self._moved.load(self.iceberg, self._io(), table.name, registered)
+                else:
+                    loaded = self.iceberg.load_table((NAMESPACE, table.name))
             except (NoSuchIcebergTableError, NoSuchPropertyException) as exc:  # a table, but not an Iceberg one
                 raise shared.not_iceberg(self._settings, self.iceberg, table, exc) from None
             except (NoSuchTableError, NoSuchNamespaceError):
@@ -422,7 +445,7 @@ class TableCatalog:
         summary = snapshot.summary.additional_properties if snapshot.summary else {}
         state = TableState(
             name=table.name,
-            files=[task.file.file_path for task in tasks],
+            files=[self.located(task.file.file_path) for task in tasks],
             rows=sum(task.file.record_count for task in tasks),
             snapshot_id=snapshot.snapshot_id,
             updated=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
@@ -432,6 +455,15 @@ class TableCatalog:
         if self._tables is not None:
             self._states[(table.name, ice.metadata_location)] = state
         return state
+
+    def located(self, uri: str) -> str:
+        """Where a file the metadata names is in the lakehouse in use (a moved copy's: under this root)."""
+        return self._moved.map(uri) if self._moved is not None else uri
+
+    def _io(self) -> FileIO:
+        from pyiceberg.io import load_file_io
+
+        return load_file_io(self._settings.catalog_properties())
 
     def _committed(self, table: Table, ice: IcebergTable, files: list[str], rows: int, fingerprint: str | None,
                    props: dict[str, str]) -> TableState:
@@ -545,16 +577,24 @@ def claim_root(settings: Settings, catalog: Catalog | None, write: bool, take_ov
                 "good, `stedi attach` registers the root's tables in this one")
 
 
-def check_locations(settings: Settings, catalog: Catalog) -> None:
-    """Refuse an embedded catalog that registers a table outside this root: the lakehouse was copied or
-    moved, and writing through it would change the original (the catalog holds absolute locations)."""
+def check_locations(settings: Settings, catalog: Catalog, writer: bool) -> Relocation | None:
+    """Refuse to write through an embedded catalog that registers a table outside this root: the lakehouse
+    was copied or moved, and writing through it would change the original (the catalog holds absolute
+    locations). A reader reads the copy under this root where it is (a read-only backup or share); the
+    Relocation that maps the catalog's locations here, None when every table lies under the root."""
+    from stedi.iceberg.warehouse import relocation
+
     outside = {name: loc for name, loc in registered_locations(catalog).items() if not is_under_root(settings, loc)}
-    if outside:
-        name, location = sorted(outside.items())[0]
-        raise CatalogError(
-            f"the catalog {settings.catalog_path} registers {len(outside)} tables outside the lakehouse at "
-            f"{settings.home} (e.g. {name} at {location}): was the lakehouse copied or moved? stedi never writes "
-            "outside the root in use. Run `stedi attach` to register the tables at their copies under this root")
+    if not outside:
+        return None
+    moved = None if writer else relocation(settings, outside)
+    if moved is not None:
+        return moved
+    name, location = sorted(outside.items())[0]
+    raise CatalogError(
+        f"the catalog {settings.catalog_path} registers {len(outside)} tables outside the lakehouse at "
+        f"{settings.home} (e.g. {name} at {location}): was the lakehouse copied or moved? stedi never writes "
+        "outside the root in use. Run `stedi attach` to register the tables at their copies under this root")
 
 
 def is_under_root(settings: Settings, uri: str) -> bool:

@@ -48,8 +48,9 @@ def snapshot_state(catalog: TableCatalog, table: Table, snapshot_id: int) -> Tab
     with catalog.errors_about(table):
         tasks = list(ice.scan(snapshot_id=snapshot_id).plan_files())
     summary = snapshot.summary.additional_properties if snapshot.summary else {}
-    return TableState(table.name, [t.file.file_path for t in tasks], sum(t.file.record_count for t in tasks),
-                      snapshot_id, datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+    files = [catalog.located(t.file.file_path) for t in tasks]
+    return TableState(table.name, files, sum(t.file.record_count for t in tasks), snapshot_id,
+                      datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
                       summary.get("stedi.fingerprint"), dict(summary))
 
 
