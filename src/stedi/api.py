@@ -118,8 +118,12 @@ class Lakehouse:
                 from stedi.privacy.erasure import finish_pending
 
                 finish_pending(self, say)
+            from stedi.privacy.erasure import ErasureFence
+
+            self.catalog.fence = ErasureFence(root)  # from now on, an erasure by a writer that bypassed the lock
             yield
         finally:
+            self.catalog.fence = None
             self._writing_depth = 0
             lock.release()
             if lock.lost is not None:
@@ -147,7 +151,7 @@ class Lakehouse:
             landing = self.landing
             needs_s3 = self.settings.remote or any(is_s3(str(p)) for p in paths)
             return landing.ingest(paths, source=source, progress=progress, follow_symlinks=follow_symlinks,
-                                  s3=self.settings.s3_connection() if needs_s3 else None)
+                                  s3=self.settings.s3_connection() if needs_s3 else None, fence=self.catalog.fence)
 
     def erase(self, emails: Iterable[str], *, progress: Progress | None = None) -> ErasureReceipt:
         """Erase people everywhere under the root (see stedi.privacy.erasure); a receipt without personal data."""

@@ -4,8 +4,11 @@
 no cleanup, no exit handlers) the first time it reaches that point; `erase:file-rewritten@2` at the
 second time; `run:landing-read:INT` sends SIGINT instead (Ctrl-C, at a known moment). With
 STEDI_KILL_ONCE=FILE the kill happens only if FILE can be created: once across all the processes of a
-run (a Spark task run again on another executor is not killed again). Unset, a point costs one
-environment lookup. The points, in the order a command reaches them:
+run (a Spark task run again on another executor is not killed again). `STEDI_PAUSE_AT=run:landing-read`
+with `STEDI_PAUSE_FILE=F` instead holds the process at the point: it creates `F.paused` and waits (up to
+10 minutes) until F exists, so a test can interleave two processes exactly (a run and an erasure that
+bypassed the lock). Unset, a point costs two environment lookups. The points, in the order a command
+reaches them:
 
     lock:acquired                          every writer, right after it took the lakehouse's lock
     ingest:file-landed, ingest:manifest    after a file is copied in; after the manifest is written
@@ -33,13 +36,16 @@ from collections.abc import Callable
 
 KILL_AT = "STEDI_KILL_AT"
 KILL_ONCE = "STEDI_KILL_ONCE"
+PAUSE_AT, PAUSE_FILE = "STEDI_PAUSE_AT", "STEDI_PAUSE_FILE"
 _hits: dict[str, int] = {}
 _guard = threading.Lock()
 
 
 def point(name: str, process: Callable[[], int] | None = None) -> None:
     """Kill (or interrupt) this process here if STEDI_KILL_AT names this point and this is the hit it counts;
-    `process`: the process to kill instead, found only then."""
+    `process`: the process to kill instead, found only then. Or pause here (the module docstring)."""
+    if os.environ.get(PAUSE_AT) == name:
+        _pause(os.environ[PAUSE_FILE])
     spec = os.environ.get(KILL_AT)
     if not spec:
         return
@@ -52,6 +58,16 @@ def point(name: str, process: Callable[[], int] | None = None) -> None:
         hit = _hits[name]
     if hit == int(nth or 1) and _first_in_run():
         os.kill(process() if process else os.getpid(), signal.SIGINT if interrupt else signal.SIGKILL)
+
+
+def _pause(go: str) -> None:
+    import time
+
+    with open(go + ".paused", "w"):
+        pass
+    deadline = time.monotonic() + 600
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _first_in_run() -> bool:

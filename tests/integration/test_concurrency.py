@@ -15,7 +15,18 @@ from stedi import CatalogError, Lakehouse
 from stedi.iceberg.catalog import TableCatalog
 from stedi.pipeline.runner import run as pipeline_run
 
-from support import STEDI, TEST_KEY, Batches, Expected, built, contents, latest_figures, stedi_process
+from support import (
+    FIXTURES,
+    STEDI,
+    TEST_KEY,
+    Batches,
+    Expected,
+    built,
+    contents,
+    latest_figures,
+    stedi_process,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow
 TRIES = 4
@@ -163,3 +174,80 @@ def test_optimize_keeps_what_a_reader_planned_for_its_grace_period(tmp_path: Pat
     assert all(Path(local_path(f)).exists() for f in planned.files)  # still readable
     lake.optimize(retention_days=0, grace_minutes=0)
     assert not any(Path(local_path(f)).exists() for f in planned.files)  # now they go
+
+
+def paused(home: Path, go: Path, point: str, *args: str) -> subprocess.Popen[str]:
+    """`stedi --home HOME ARGS` held at stedi.faults point `point` until `go` exists (it is there then)."""
+    import os
+    import time
+
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY, "STEDI_PAUSE_AT": point, "STEDI_PAUSE_FILE": str(go)}
+    process = subprocess.Popen([str(STEDI), "--home", str(home), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while not Path(f"{go}.paused").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"stedi {args} never reached {point}"
+        time.sleep(0.05)
+    return process
+
+
+ALICE = "alice@test.com"
+LATE = [{"user": ALICE, "timestamp": 1655564500000 + i, "x": 0.1, "y": 0.2, "z": 0.3} for i in range(40)]
+
+
+@pytest.mark.parametrize("point", ["run:landing-read", "run:landing-committed"])
+def test_an_erasure_while_a_run_bypassed_the_lock_leaves_no_trace_and_blocks_nothing(
+        tmp_path: Path, point: str) -> None:
+    """The lock file deleted by hand while a run holds it: an erasure runs meanwhile. The run read the
+    person's new readings before the erasure; it must commit none of them after it (the commit checks
+    that no erasure began since the run started), and every writer works afterwards."""
+    from stedi.privacy.erasure import JOURNAL, find_traces
+    from stedi.storage.files import Storage
+
+    home = tmp_path / "lake"
+    built(home, FIXTURES / "edge")
+    late = write_jsonl(tmp_path / "late" / "accelerometer" / "accelerometer-late.json", LATE)
+    assert stedi_process(home, "ingest", late.parent).returncode == 0
+    go = tmp_path / "go"
+    run = paused(home, go, point, "run")
+    (home / "lock.json").unlink()  # the operator's bypass
+    erased = stedi_process(home, "erase", "--email", ALICE)
+    assert erased.returncode == 0, erased.stderr
+    go.touch()
+    _out, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err
+    assert "an erasure began while this command worked" in err, err
+    assert find_traces(Storage(str(home)), [ALICE, "SN-ALICE"]) == []  # nor in files the run made meanwhile
+    rerun = stedi_process(home, "run")
+    assert rerun.returncode == 0, rerun.stderr
+    assert find_traces(Storage(str(home)), [ALICE, "SN-ALICE"]) == []
+    assert not (home / JOURNAL).exists()
+    again = stedi_process(home, "erase", "--email", ALICE)
+    assert again.returncode == 0, again.stderr
+    assert stedi_process(home, "optimize").returncode == 0
+
+
+def test_an_erasure_while_an_ingest_bypassed_the_lock_lands_nothing_of_the_person(tmp_path: Path) -> None:
+    """An ingest filtered its files by the suppression list of before an erasure that ran meanwhile (the
+    lock file deleted by hand): it lands none of them, says so, and the next ingest lands them filtered."""
+    from stedi.privacy.erasure import find_traces
+    from stedi.storage.files import Storage
+
+    home = tmp_path / "lake"
+    built(home, FIXTURES / "edge")
+    late = write_jsonl(tmp_path / "late" / "accelerometer" / "accelerometer-late.json", LATE)
+    go = tmp_path / "go"
+    ingest = paused(home, go, "ingest:file-landed", "ingest", late.parent)
+    (home / "lock.json").unlink()
+    assert stedi_process(home, "erase", "--email", ALICE).returncode == 0
+    go.touch()
+    _out, err = ingest.communicate(timeout=300)
+    assert ingest.returncode == 1 and "an erasure began while this command worked" in err, err
+    again = stedi_process(home, "ingest", late.parent)
+    assert again.returncode == 0, again.stderr
+    assert stedi_process(home, "run").returncode == 0
+    assert find_traces(Storage(str(home)), [ALICE, "SN-ALICE"]) == []
+    [entry] = [f for f in json.loads((home / "landing" / "manifest.json").read_text())["files"]
+               if f["name"] == "accelerometer-late.json"]
+    assert entry["suppressed"] == len(LATE)  # landed the second time, every record of hers dropped and counted

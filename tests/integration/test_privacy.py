@@ -15,7 +15,7 @@ import pytest
 from stedi import ConfigError, Lakehouse, QualityError
 from stedi.tables import TABLES
 
-from support import FIXTURES, TEST_KEY, key_of, rows, write_jsonl
+from support import FIXTURES, TEST_KEY, key_of, rows, stedi_process, write_jsonl
 
 EDGE = FIXTURES / "edge"
 ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
@@ -361,3 +361,25 @@ def test_an_erasure_meeting_a_file_stedi_never_reads_warns_and_blocks_nothing(tm
     assert rows(lake, f"select count(*) from accelerometer_landing where user = '{ALICE}'") == [(0,)]
     # the only traces left: the two files it named
     assert traces(home, [ALICE]) == ["landing/accelerometer/.hidden.json", "landing/accelerometer/sub/nested.json"]
+
+
+def test_a_trace_in_a_file_stedi_does_not_manage_is_named_and_blocks_no_writer(tmp_path: Path) -> None:
+    """An operator's export beside the lakehouse's folders names the person: the erasure names the file,
+    exits 1, and finishes all the same: journal gone, receipt counting what it removed, writers working."""
+    home = tmp_path / "lake"
+    built(home)
+    (home / "exports").mkdir()
+    (home / "exports" / "crm.csv").write_text(f"name,email\nAlice,{ALICE}\n")
+    erased = stedi_process(home, "erase", "--email", ALICE)
+    assert erased.returncode == 1
+    assert f"warning: {home}/exports/crm.csv still holds a trace of the people erased" in erased.stderr
+    assert erased.stderr.splitlines()[-1].startswith("error: erasure ") and \
+        erased.stderr.splitlines()[-1].endswith(f"finished, but 1 files stedi does not manage still name them "
+                                                f"(e.g. {home}/exports/crm.csv): delete them")
+    assert not (home / "privacy" / "erasing.json").exists()
+    [receipt] = [json.loads(line) for line in (home / "privacy" / "erasures.jsonl").read_text().splitlines()]
+    assert receipt["traces_left"] == [f"{home}/exports/crm.csv"]
+    assert receipt["rows_removed"]["accelerometer_landing"] == 5 and receipt["landed_records_removed"] > 0
+    for command in (["run"], ["optimize"], ["ingest", EDGE]):
+        assert stedi_process(home, *command).returncode == 0, command
+    assert traces(home, [ALICE]) == ["exports/crm.csv"]

@@ -18,7 +18,7 @@ import click
 from stedi._version import __version__
 from stedi.cli.output import FORMATS, Format, head, render, rows_of, write_csv, write_json
 from stedi.config import CONSENT_POLICIES, ENGINES
-from stedi.errors import StediError
+from stedi.errors import ErasureError, StediError
 from stedi.tables import SOURCES, TABLES
 
 TABLE_ROWS_SHOWN = 1000
@@ -439,8 +439,12 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
         return
     receipt = lake.erase(addresses, progress=_say)
     click.echo(render(["table", "rows_removed"], sorted(receipt.rows_removed.items()), fmt))
+    if receipt.traces_left:
+        left = receipt.traces_left
+        raise ErasureError(f"erasure {receipt.receipt_id} finished, but {len(left)} files stedi does not manage "
+                           f"still name them (e.g. {left[0]}): delete them")
     if fmt == "table":
-        if receipt.landed_records_removed == 0:
+        if receipt.landed_records_removed == 0 and not any(receipt.rows_removed.values()):
             who = "this person" if receipt.people == 1 else f"these {receipt.people} people"
             click.echo(f"0 records matched: no landed record names {who}; kept out of later deliveries all the "
                        f"same (receipt {receipt.receipt_id} in {receipt.audit_log})")

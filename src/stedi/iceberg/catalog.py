@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
@@ -24,11 +24,20 @@ from stedi.storage.s3 import S3Connection, explain
 from stedi.tables import Table
 
 if TYPE_CHECKING:
+
     from pyiceberg.catalog import Catalog
     from pyiceberg.io import FileIO
     from pyiceberg.table import Table as IcebergTable
 
     from stedi.iceberg.warehouse import Relocation
+
+class Fence(Protocol):
+    """A check before every commit, raising CatalogError to refuse it (stedi.privacy.erasure.ErasureFence)."""
+
+    def __call__(self) -> None: ...
+
+    def rebase(self) -> None: ...
+
 
 FINGERPRINT = "stedi.fingerprint"  # snapshot property: what the table was built from
 COMMIT_ATTEMPTS = 5  # appends to a history, when other writers keep coming first
@@ -57,6 +66,7 @@ class TableCatalog:
         self._checked = True  # refuse a catalog that is not this root's (off only for `stedi attach`)
         self._absent = False  # a reader found no embedded catalog (a writer creates it)
         self._moved: Relocation | None = None  # a reader of a lakehouse copied or moved from where its catalog says
+        self.fence: Fence | None = None  # checked before every commit (an erasure since the writer started)
         # Within `cached()` (a run): loaded tables and planned states, so a build does not read the same
         # metadata three times (on S3 each read is a request). Our commits update the cached objects.
         self._tables: dict[str, IcebergTable | None] | None = None
@@ -116,6 +126,8 @@ class TableCatalog:
     def check_writable(self) -> None:
         """Refuse, as a writer's opening would, a catalog a writer may not use (lost, or naming another root),
         without creating anything: for a writer of no table (`stedi ingest`)."""
+        if self._writable:
+            return  # opened for writing already, with these checks
         self._catalog = self._open(write=False, writer=True)
         self._absent = self._catalog is None
 
@@ -401,6 +413,12 @@ class TableCatalog:
         made for it are deleted. Every commit goes through it, refs.py's tag and rollback commits included."""
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
+        if self.fence is not None:
+            try:
+                self.fence()
+            except CatalogError:
+                self._discard(files if discard else [])
+                raise
         try:
             with self.errors_about(table):
                 try:
@@ -413,6 +431,13 @@ class TableCatalog:
 
     def _conflict(self, table: Table, files: list[str]) -> CatalogError:
         """Another writer changed `table` while this process worked on it; its files are deleted."""
+        self._discard(files)
+        return CatalogError(f"table {table.name} was changed by another writer while this command worked on it, "
+                            "so nothing of it was committed here; run the command again (one writer at a time: "
+                            "see docs/reliability.md)")
+
+    def _discard(self, files: list[str]) -> None:
+        """Delete the data files made for a commit that was refused."""
         from stedi.storage.files import open_uri
 
         for uri in files:
@@ -421,9 +446,6 @@ class TableCatalog:
                 fs.delete_file(path)
             except OSError:
                 pass  # `stedi optimize` deletes files no snapshot references
-        return CatalogError(f"table {table.name} was changed by another writer while this command worked on it, "
-                            "so nothing of it was committed here; run the command again (one writer at a time: "
-                            "see docs/reliability.md)")
 
     def state(self, table: Table) -> TableState | None:
         """The current snapshot of `table`, or None if it was never built."""

@@ -24,7 +24,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from stedi import faults
-from stedi.errors import LandingError, StorageError
+from stedi.errors import CatalogError, LandingError, StorageError
 from stedi.storage.files import LANDING
 from stedi.storage.s3 import S3Connection, is_s3, split
 from stedi.tables import SOURCES
@@ -247,7 +247,8 @@ class LandingZone:
     # -- ingest -----------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], source: str | None = None,
                progress: Callable[[str], None] | None = None,
-               s3: S3Connection | None = None, follow_symlinks: bool = False) -> IngestReport:
+               s3: S3Connection | None = None, follow_symlinks: bool = False,
+               fence: Callable[[], None] | None = None) -> IngestReport:
         """Copy source files (local, or s3:// with `s3`) into the landing zone; see the module docstring.
 
         Inside a folder given, a symbolic link that leads outside it is not followed (it is skipped and
@@ -258,7 +259,7 @@ class LandingZone:
         incoming = self.scratch / f"incoming-{os.getpid()}"
         try:
             candidates = self._candidates(paths, source, report, incoming, s3, progress, follow_symlinks)
-            self._land(candidates, report, incoming, progress)
+            self._land(candidates, report, incoming, progress, fence)
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         return report
@@ -300,7 +301,9 @@ class LandingZone:
         return candidates
 
     def _land(self, candidates: list[tuple[Path, str, str]], report: IngestReport, incoming: Path,
-              progress: Callable[[str], None] | None) -> None:
+              progress: Callable[[str], None] | None, fence: Callable[[], None] | None) -> None:
+        """Land what is new; `fence` (stedi.privacy.erasure.ErasureFence) refuses, before the manifest is
+        written, files filtered by a suppression list that an erasure changed meanwhile: they are deleted."""
         before = self.files()
         landed = {(f.source, f.name): f for f in before}
         by_hash = {(f.source, f.sha256): f for f in landed.values()}
@@ -351,6 +354,13 @@ class LandingZone:
                 faults.point("ingest:file-landed")
                 if progress:
                     progress(f"landed {entry.source}/{entry.name} ({entry.size:,} bytes)")
+            if fence is not None and report.landed:
+                fence()
+        except CatalogError:
+            for entry in report.landed:
+                self.storage.delete(self.key(entry.source, entry.name))
+            report.landed.clear()
+            raise
         finally:
             # A kill before this leaves files the manifest does not list yet: the next writer adopts them.
             if report.landed:

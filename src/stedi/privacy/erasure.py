@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from stedi import faults
-from stedi.errors import ErasureError, StediError
+from stedi.errors import CatalogError, ErasureError, StediError
 from stedi.landing.records import LandedRecord, scan_records
 from stedi.privacy.keys import load_key, normalise_email, pseudonym, subject_hash
+from stedi.privacy.suppression import LIST as SUPPRESSION_LIST
 from stedi.privacy.suppression import Suppressed
 from stedi.tables import TABLES
 
@@ -100,6 +101,7 @@ class ErasureReceipt:
     unmatched: int = 0  # people of whom no landed record was found (they are kept out all the same)
     tags_rewritten: list[str] = field(default_factory=list)  # tags moved to a state without them
     started: str = ""  # when the erasure began (a rollback to a state from before it is refused)
+    traces_left: list[str] = field(default_factory=list)  # files stedi does not manage that still name them
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,38 @@ class _Journal:
             raise ErasureError(f"the erasure journal {storage.uri(JOURNAL)} is corrupt ({exc}); the erasure it "
                                "recorded cannot be finished from it: run `stedi erase` again with the same "
                                "addresses, then delete the journal") from None
+
+
+class ErasureFence:
+    """Refuses a writer's commit once an erasure began, or added people, after the writer started.
+
+    The writer lock keeps an erasure and other writers apart; when it is bypassed (its file deleted by hand,
+    a second machine), a run may have read a person's records before the erasure removed them, and its
+    commit would bring them back after the erasure proved them gone. So every commit (TableCatalog.fence)
+    first checks that the erasure journal and the suppression list are as they were when its writer
+    started; the erasure moves its own writer's mark on (`rebase`) as it records its people."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.mark = self._now()
+
+    def _now(self) -> tuple[str | None, bytes]:
+        journal = _Journal.load(self.storage)
+        try:
+            suppressed = self.storage.read_bytes(SUPPRESSION_LIST)
+        except FileNotFoundError:
+            suppressed = b""
+        return (journal.receipt_id if journal else None), suppressed
+
+    def rebase(self) -> None:
+        self.mark = self._now()
+
+    def __call__(self) -> None:
+        if self._now() != self.mark:
+            raise CatalogError(
+                "an erasure began while this command worked (the writer lock was bypassed: its lock file deleted "
+                "by hand, or a second machine without a shared lock), so nothing more of it was committed: a "
+                "record it read before the erasure must not come back. Run the command again")
 
 
 def _people(emails: list[str]) -> list[str]:
@@ -215,25 +249,60 @@ def finish_pending(lake: Lake, say: Progress) -> ErasureReceipt | None:
 def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
     settings = lake.settings
     key = load_key(settings)
-    zone = lake.landing
-    storage = zone.storage
+    storage = lake.landing.storage
 
     # 1. Kept out from now on, by keyed hash only.
     suppressed = Suppressed(storage, key)
     suppressed.add("email", journal.people)
     suppressed.add("serial", journal.serials)
     suppressed.save()
-    zone.suppressed = suppressed  # files adopted from now on are checked against the whole list
+    lake.landing.suppressed = suppressed  # files adopted from now on are checked against the whole list
+    if lake.catalog.fence is not None:
+        lake.catalog.fence.rebase()  # this erasure's own commits go on; any other writer's stop
     faults.point("erase:suppressed")
 
-    # 2. The landed files, each rewritten atomically; the journal keeps count after each.
-    scratch = settings.scratch_dir / "erasing"
+    unread = _clean_landed(lake, journal, suppressed, say)  # 2.
+    deleted = _rebuild(lake, journal, say, full_refresh=False)  # 3. and 4.
+
+    # 5. Proof, receipt, and the journal goes.
+    needles = [*journal.people, *journal.serials, *(pseudonym(key, p) for p in journal.people)]
+    left = _traces(lake, needles, unread)
+    if left:
+        # Rows read before the erasure by a writer that bypassed the lock, or a file that came in meanwhile:
+        # once more, every landed file and then every table from them (no fingerprint trusted).
+        say(f"notice: traces of the people erased remain in {len(left)} files after the rebuild (e.g. {left[0]}): "
+            "cleaning the landed files and rebuilding every table once more")
+        unread |= _clean_landed(lake, journal, suppressed, say)
+        deleted += _rebuild(lake, journal, say, full_refresh=True)
+        left = _traces(lake, needles, unread)
+    for uri in left:  # a file stedi does not manage (or a defect): said, never a state that blocks writers
+        say(f"warning: {uri} still holds a trace of the people erased, and stedi does not know the file: delete it "
+            "(and report it if it is under warehouse/ or landing/)")
+    after = _row_counts(lake)
+    rows_removed = {name: journal.before[name] - after.get(name, 0) for name in journal.before
+                    if journal.before[name] and TABLES[name].kind != "history"}
+    receipt = ErasureReceipt(
+        receipt_id=journal.receipt_id, people=len(journal.people), rows_removed=rows_removed,
+        landed_records_removed=journal.removed, files_rewritten=journal.rewritten, files_deleted=deleted,
+        audit_log=storage.uri(AUDIT_LOG), subjects=journal.subjects,
+        unmatched=len(set(journal.subjects) - set(journal.matched)), tags_rewritten=journal.tags,
+        started=journal.started, traces_left=left)
+    _append_receipt(storage, receipt)
+    faults.point("erase:receipt")
+    storage.delete(JOURNAL)
+    return receipt
+
+
+def _clean_landed(lake: Lake, journal: _Journal, suppressed: Suppressed, say: Progress) -> set[str]:
+    """Step 2: the people's records leave the landed files, each file rewritten atomically, the journal
+    keeping count after each; the files stedi never reads (not cleaned, so said: URIs returned)."""
+    zone = lake.landing
+    scratch = lake.settings.scratch_dir / "erasing"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         landed = zone.files()
         # Files in the source folders that stedi never reads (compressed, hidden, in a subfolder): not
         # cleaned, so said, and a trace in one does not fail the proof below (it would block every writer).
-        unread = {uri for uri, _why in zone.unread}
         for uri, why in zone.unread:
             say(f"warning: {uri} was not cleaned: stedi never reads it ({why}); delete it, or land it as "
                 "plain JSON and erase again")
@@ -246,23 +315,30 @@ def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
                 journal.removed += dropped
                 journal.rewritten += 1
                 journal.matched = sorted(set(journal.matched) | (suppressed.hit & set(journal.subjects)))
-                journal.save(storage)
+                journal.save(zone.storage)
                 say(f"removed {dropped:,} records from {entry.source}/{entry.name}")
                 faults.point("erase:file-rewritten")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return {uri for uri, _why in zone.unread}
 
-    # 3. The tables, rebuilt from what is landed now.
+
+def _rebuild(lake: Lake, journal: _Journal, say: Progress, full_refresh: bool) -> int:
+    """Steps 3 and 4: the tables rebuilt from what is landed now, tagged states rewritten, every older
+    snapshot expired and every unreferenced file deleted; how many files were deleted."""
+    settings = lake.settings
+    key = load_key(settings)
+    storage = lake.landing.storage
     if any(journal.before.values()):
         say("rebuilding the tables ...")
         try:
-            lake.run(progress=lambda m: None)
+            lake.run(full_refresh=full_refresh, progress=lambda m: None)
         except StediError as exc:
             raise ErasureError(f"the landed files no longer hold the people erased, but the tables could not be "
                                f"rebuilt ({exc}); fix that and run `stedi erase` again to finish") from exc
     faults.point("erase:rebuilt")
 
-    # 3b. Tagged states keep old snapshots alive: each is rewritten without the people, its tag moved.
+    # Tagged states keep old snapshots alive: each is rewritten without the people, its tag moved.
     from stedi.privacy.tagged import erase_from_tags
 
     def moved(tag: str) -> None:
@@ -272,8 +348,8 @@ def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
     erase_from_tags(settings, lake.catalog, journal.people, journal.serials,
                     [pseudonym(key, p) for p in journal.people], journal.receipt_id, say, moved)
 
-    # 4. Older snapshots and unreferenced files: the person's rows live on in them. Erasure wins: no
-    # grace period for readers, every snapshot but the current one goes.
+    # Older snapshots and unreferenced files: the person's rows live on in them. Erasure wins: no grace
+    # period for readers, every snapshot but the current one goes.
     from stedi.iceberg.maintenance import expire_and_clean
 
     deleted = 0
@@ -282,29 +358,17 @@ def _finish(lake: Lake, journal: _Journal, say: Progress) -> ErasureReceipt:
         deleted += report.files_deleted if report else 0
     shutil.rmtree(settings.scratch_dir, ignore_errors=True)
     faults.point("erase:cleaned")
+    return deleted
 
-    after = _row_counts(lake)
-    rows_removed = {name: journal.before[name] - after.get(name, 0) for name in journal.before
-                    if journal.before[name] and TABLES[name].kind != "history"}
 
-    # 5. Proof, receipt, and the journal goes.
-    needles = [*journal.people, *journal.serials, *(pseudonym(key, p) for p in journal.people)]
-    left = [uri for uri in find_traces(storage, needles, skip={JOURNAL}) if uri not in unread]
+def _traces(lake: Lake, needles: list[str], unread: set[str]) -> list[str]:
+    """Files under the root (and this machine's state of an s3:// root) still holding a needle, but for the
+    journal and the files stedi never reads (said in step 2)."""
+    settings = lake.settings
+    left = [uri for uri in find_traces(lake.landing.storage, needles, skip={JOURNAL}) if uri not in unread]
     if settings.remote:  # this machine's catalog and scratch space
         left += find_traces(settings.state_dir, needles)
-    if left:
-        raise ErasureError(f"traces of the people erased remain in {len(left)} files, e.g. {left[0]}; "
-                           "run `stedi erase` again, and report this")
-    receipt = ErasureReceipt(
-        receipt_id=journal.receipt_id, people=len(journal.people), rows_removed=rows_removed,
-        landed_records_removed=journal.removed, files_rewritten=journal.rewritten, files_deleted=deleted,
-        audit_log=storage.uri(AUDIT_LOG), subjects=journal.subjects,
-        unmatched=len(set(journal.subjects) - set(journal.matched)), tags_rewritten=journal.tags,
-        started=journal.started)
-    _append_receipt(storage, receipt)
-    faults.point("erase:receipt")
-    storage.delete(JOURNAL)
-    return receipt
+    return left
 
 
 def _append_receipt(storage: Storage, receipt: ErasureReceipt) -> None:
