@@ -57,6 +57,15 @@ class TableInfo:
     doc: str
 
 
+def tables_named(query: str) -> set[str]:
+    """The tables a query is given: those whose name it spells as a word, else (`show tables`, `select 1`)
+    every one. Each table given costs reading its metadata (on S3, requests), so a query pays only for what
+    it names; a column or string spelled like a table costs a registration, never a wrong answer."""
+    lowered = query.lower()
+    named = {name for name in TABLES if re.search(rf"(?<![\w$]){name}(?![\w$])", lowered)}
+    return named or set(TABLES)
+
+
 class Lakehouse:
     """A STEDI lakehouse: landing zone, Iceberg warehouse and catalog under one root (a folder or s3://).
 
@@ -214,11 +223,12 @@ class Lakehouse:
         self._require()
         past = self.state(as_of) if as_of is not None else None
         engine = open_query_engine(self.settings)
+        named = tables_named(query)
         try:
             if past is not None:  # the history tables: the rows of the commands up to that state
                 engine.register_rows("_as_of_runs", [("value", "string")], [(r,) for r in past.history])
             for table in TABLES.values():
-                if zones is not None and table.zone not in zones:
+                if (zones is not None and table.zone not in zones) or table.name not in named:
                     continue
                 state = self.catalog.state(table)
                 if past is not None and table.kind == "history":
