@@ -13,12 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from stedi import ConfigError, Lakehouse, QualityError
+from stedi.pipeline.report import RunReport
 from stedi.tables import TABLES
 
 from support import FIXTURES, TEST_KEY, key_of, rows, write_jsonl
 
 EDGE = FIXTURES / "edge"
 ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
+ANN = "ann@test.com"  # of the hand-made worlds below (not in fixtures/edge)
+R = 1655560000000  # the edge fixtures' customer records' time (epoch ms)
 
 
 def built(home: Path) -> Lakehouse:
@@ -26,6 +29,29 @@ def built(home: Path) -> Lakehouse:
     lake.ingest(EDGE)
     lake.run()
     return lake
+
+
+def customer_record(email: str, serial: str, consent: int | None = R) -> dict[str, Any]:
+    return {"customerName": email.split("@")[0].title(), "email": email, "phone": "8015551212",
+            "birthDay": "1990-01-01", "serialNumber": serial, "registrationDate": R, "lastUpdateDate": R,
+            "shareWithResearchAsOfDate": consent, "shareWithPublicAsOfDate": None, "shareWithFriendsAsOfDate": None}
+
+
+def reading(user: str, t: int, x: float) -> dict[str, Any]:
+    return {"user": user, "timestamp": t, "x": x, "y": 0.0, "z": 0.0}
+
+
+def step(serial: str, t: int, distance: int) -> dict[str, Any]:
+    return {"sensorReadingTime": t, "serialNumber": serial, "distanceFromObject": distance}
+
+
+def world(tmp_path: Path, records: dict[str, list[dict[str, Any]]], **settings: Any) -> tuple[Lakehouse, RunReport]:
+    """A lakehouse at tmp_path/lake that ingested these records (one JSON Lines file per source) and ran."""
+    for source, listed in records.items():
+        write_jsonl(tmp_path / "world" / source / f"{source}-world.json", listed)
+    lake = Lakehouse(tmp_path / "lake", **settings)
+    lake.ingest(tmp_path / "world")
+    return lake, lake.run()
 
 
 def keys(lake: Lakehouse) -> set[str]:
@@ -137,6 +163,28 @@ def test_since_consent_policy_on_the_real_data(tmp_path: Path, shared_data: Path
     assert all(f.balanced for f in report.reconciliation)
     back = Lakehouse(tmp_path / "lake", consent_policy="any").run()
     assert {t.table: t.rows_out for t in back.tables}["accelerometer_trusted"] == 40_981
+
+
+def test_since_consent_keeps_a_reading_taken_at_the_consent_time_and_drops_one_a_millisecond_before(
+        tmp_path: Path) -> None:
+    """The boundary is inclusive ("at or after" the consent date), for both kinds of reading and so in the
+    ML table: a `>` for a `>=` in the consent SQL loses exactly the readings taken at the consent time."""
+    consent = R + 3_600_000
+    times = (consent - 1, consent, consent + 1000)
+    lake, report = world(tmp_path, {
+        "customer": [customer_record(ANN, "SN-ANN", consent=consent)],
+        "accelerometer": [reading(ANN, t, x) for t, x in zip(times, (1.0, 2.0, 3.0), strict=True)],
+        "step_trainer": [step("SN-ANN", t, d) for t, d in zip(times, (10, 20, 30), strict=True)],
+    }, consent_policy="since_consent")
+    assert rows(lake, "select * from accelerometer_trusted order by all") == [
+        (ANN, consent, 2.0, 0.0, 0.0), (ANN, consent + 1000, 3.0, 0.0, 0.0)]
+    assert rows(lake, "select * from step_trainer_trusted order by all") == [
+        (consent, "SN-ANN", 20), (consent + 1000, "SN-ANN", 30)]
+    assert rows(lake, "select * from machine_learning_curated order by all") == [
+        (key_of(ANN), consent, 20, 2.0, 0.0, 0.0), (key_of(ANN), consent + 1000, 30, 3.0, 0.0, 0.0)]
+    # the one reading a millisecond early is what each source filtered
+    assert {f.source: (f.read, f.kept, f.filtered) for f in report.reconciliation} == {
+        "customer": (1, 1, 0), "accelerometer": (3, 2, 1), "step_trainer": (3, 2, 1)}
 
 
 # -- erasure --------------------------------------------------------------------------------------------
