@@ -20,7 +20,7 @@ from support import FIXTURES, TEST_KEY, key_of, rows, write_jsonl
 
 EDGE = FIXTURES / "edge"
 ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
-ANN = "ann@test.com"  # of the hand-made worlds below (not in fixtures/edge)
+ANN, SAM = "ann@test.com", "sam@test.com"  # of the hand-made worlds below (not in fixtures/edge)
 R = 1655560000000  # the edge fixtures' customer records' time (epoch ms)
 
 
@@ -409,3 +409,63 @@ def test_an_erasure_meeting_a_file_stedi_never_reads_warns_and_blocks_nothing(tm
     assert rows(lake, f"select count(*) from accelerometer_landing where user = '{ALICE}'") == [(0,)]
     # the only traces left: the two files it named
     assert traces(home, [ALICE]) == ["landing/accelerometer/.hidden.json", "landing/accelerometer/sub/nested.json"]
+
+
+def test_erasing_one_owner_of_a_shared_device_keeps_the_device_and_the_other_owner(tmp_path: Path) -> None:
+    """Two customers name the same serial number: the device's readings are the other owner's data too, so
+    erasing one owner removes that person (customer record, phone readings, pseudonym) and keeps the device's
+    readings and the other owner's ML rows, row for row."""
+    t1, t2 = R + 1000, R + 2000
+    lake, _ = world(tmp_path, {
+        "customer": [customer_record(ANN, "SN-SHARED"), customer_record(SAM, "SN-SHARED")],
+        "accelerometer": [reading(ANN, t1, 1.0), reading(SAM, t2, 2.0)],
+        "step_trainer": [step("SN-SHARED", t1, 11), step("SN-SHARED", t2, 12)],
+    })
+    assert rows(lake, "select * from machine_learning_curated order by all") == sorted([
+        (key_of(ANN), t1, 11, 1.0, 0.0, 0.0), (key_of(SAM), t2, 12, 2.0, 0.0, 0.0)])
+    dry = lake.erasure_plan([ANN])
+    assert (dry.devices, dry.shared_devices, dry.landed_records) == (0, 1, {"customer": 1, "accelerometer": 1})
+
+    said: list[str] = []
+    receipt = lake.erase([ANN], progress=said.append)
+    assert receipt.landed_records_removed == 2  # her customer record and her phone's reading
+    assert "note: 1 device(s) also belong to other customers: their readings are kept" in said
+    device = [(t1, "SN-SHARED", 11), (t2, "SN-SHARED", 12)]
+    assert rows(lake, "select * from step_trainer_landing order by all") == device
+    assert rows(lake, "select * from step_trainer_trusted order by all") == device  # SAM's device still
+    assert rows(lake, "select email, serialNumber from customer_trusted") == [(SAM, "SN-SHARED")]
+    assert rows(lake, "select * from accelerometer_trusted") == [(SAM, t2, 2.0, 0.0, 0.0)]
+    assert rows(lake, "select * from machine_learning_curated") == [(key_of(SAM), t2, 12, 2.0, 0.0, 0.0)]
+    assert traces(tmp_path / "lake", [ANN, key_of(ANN)]) == []
+    again = lake.ingest(write_jsonl(tmp_path / "later" / "step_trainer" / "step_trainer-later.json",
+                                    [step("SN-SHARED", R + 3000, 13)]))
+    assert again.suppressed == 0 and len(again.landed) == 1  # the device is not on the suppression list
+
+
+@pytest.mark.parametrize("way", ["ingest", "dropped into the landing folder"])
+def test_an_array_file_after_an_erasure_lands_everyone_but_the_erased(tmp_path: Path, way: str) -> None:
+    """A landed file may be one JSON array. After an erasure, the array [erased person's reading, another's]
+    lands the other's reading and not the erased person's, whichever way it arrives: `stedi ingest`, or
+    dropped straight into landing/<source>/ and adopted by the next writer (elements are numbered from 1,
+    as the landing reader numbers them)."""
+    home = tmp_path / "lake"
+    lake = built(home)
+    lake.erase([ALICE])
+    t = 1655564409000
+    late = [reading(ALICE, t, 1.0), reading("bob@test.com", t, 2.0)]
+    if way == "ingest":
+        source_file = tmp_path / "late" / "accelerometer" / "accelerometer-array.json"
+        source_file.parent.mkdir(parents=True)
+        source_file.write_text(json.dumps(late))
+        landed = lake.ingest(source_file)
+        assert landed.suppressed == 1 and len(landed.landed) == 1
+    else:
+        (home / "landing" / "accelerometer" / "accelerometer-array.json").write_text(json.dumps(late))
+    report = Lakehouse(home).run()
+    assert json.loads((home / "landing" / "accelerometer" / "accelerometer-array.json").read_text()) == late[1:]
+    assert rows(lake, f"select * from accelerometer_landing where timestamp = {t}") == [
+        ("bob@test.com", t, 2.0, 0.0, 0.0)]
+    assert rows(lake, f"select * from accelerometer_trusted where timestamp = {t}") == [
+        ("bob@test.com", t, 2.0, 0.0, 0.0)]
+    assert {f.source: f.suppressed for f in report.reconciliation}["accelerometer"] == 1  # counted, either way
+    assert traces(home, [ALICE, "SN-ALICE", key_of(ALICE)]) == []
