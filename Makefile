@@ -7,7 +7,7 @@ DEMO_DATA ?= demo-data
 SCALE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev demo test test-fast lock test-latest screenshots clean
+.PHONY: setup setup-dev demo test test-fast mutate lock test-latest screenshots clean
 
 setup:
 	@scripts/setup.sh
@@ -33,6 +33,14 @@ test-fast: setup-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# Deliberate small bugs in the modules that hold stedi's promises (consent, the ML join, erasure, suppression, the SQL
+# sandbox, the writer lock, key-level updates, the reconciliation), one at a time in a copy of src/ and tests/, each
+# run against the tests that must catch it (scripts/mutate.py; docs/reliability.md). Not part of `make test` or CI:
+# run it before calling a change to those modules done. MUTATIONS="name ..." runs some (--list names them).
+MUTATIONS ?=
+mutate: setup-dev
+	$(VENV)/bin/python scripts/mutate.py $(MUTATIONS)
 
 # The lock (uv.lock, and requirements/*.txt exported from it) changes only on purpose: this resolves the newest
 # versions pyproject.toml's ranges allow. Then run `make test` on it before you commit it (docs/dependencies.md).

@@ -117,11 +117,41 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def engine_cpu_seconds(pid: int) -> float:
+    """The CPU time used by the threads of process `pid` but its main thread (Linux: /proc/PID/task): the
+    query engine's. Starting `stedi` runs on the main thread; a query, on the engine's threads."""
+    used = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name == str(pid):
+            continue
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            continue
+        used += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_the_query(process: subprocess.Popen[str], cpu_seconds: float, timeout: float = 120) -> None:
+    """Until the query of a `stedi sql` process runs: its engine threads used `cpu_seconds` of CPU (some
+    tenths of a second go to reading the catalog first), or the process ended. However busy the machine."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        try:
+            if engine_cpu_seconds(process.pid) >= cpu_seconds:
+                return
+        except FileNotFoundError:  # it ended
+            return
+        assert time.monotonic() < deadline, f"the query did not start within {timeout:g} s"
+        time.sleep(0.05)
+
+
 def test_ctrl_c_stops_a_query_with_exit_130(built: Path) -> None:
     env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
     process = subprocess.Popen([str(STEDI), "--home", str(built), "sql", LONG_QUERY], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
-    time.sleep(2.5)
+    wait_for_the_query(process, cpu_seconds=1.0)  # Ctrl-C while the query runs, not while stedi starts
+    assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     try:
@@ -173,15 +203,17 @@ def test_ctrl_c_stops_a_query_while_its_csv_streams_out(built: Path) -> None:
 
 
 def test_a_query_past_its_timeout_is_stopped_while_its_csv_streams_out(built: Path) -> None:
-    started = time.monotonic()
     process = streamed(built, "--timeout", "1.5")
     try:
-        size, start, err = drain(process)
+        assert process.stdout is not None
+        first = process.stdout.read(100)
+        running = time.monotonic()  # its first rows are out: the query runs (its 1.5 s began before)
+        size, _start, err = drain(process)
         assert process.wait(timeout=30) == 1, err
     finally:
         process.kill()
-    assert time.monotonic() - started < 15
-    assert start.startswith(b"a,b\n0,0\n") and size > 1 << 20  # rows were written before the timeout
+    assert time.monotonic() - running < 10  # (starting `stedi` is not counted: a busy machine takes a while)
+    assert first.startswith(b"a,b\n0,0\n") and size > 1 << 20  # rows were written before the timeout
     assert err == "error: the query was stopped after 1.5 s (--timeout, or the setting query_timeout)\n"
 
 
@@ -236,10 +268,18 @@ def test_ctrl_c_during_a_run_exits_130_and_the_next_run_converges(tmp_path: Path
 
 
 def test_a_query_past_its_timeout_is_stopped(built: Path) -> None:
-    started = time.monotonic()
-    result = stedi_process(built, "sql", LONG_QUERY, "--timeout", "1")
-    one_line_error(result, "the query was stopped after 1 s (--timeout, or the setting query_timeout)")
-    assert time.monotonic() - started < 15
+    env = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    process = subprocess.Popen([str(STEDI), "--home", str(built), "sql", LONG_QUERY, "--timeout", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for_the_query(process, cpu_seconds=0.3)
+        running = time.monotonic()  # (starting `stedi` is not counted: a busy machine takes a while)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    one_line_error(subprocess.CompletedProcess(process.args, process.returncode, out, err),
+                   "the query was stopped after 1 s (--timeout, or the setting query_timeout)")
+    assert time.monotonic() - running < 10
     from_setting = stedi_process(built, "sql", LONG_QUERY, env={"STEDI_QUERY_TIMEOUT": "0.5"})
     one_line_error(from_setting, "stopped after 0.5 s")
     assert stedi_process(built, "sql", "select 1", "--timeout", "30").returncode == 0

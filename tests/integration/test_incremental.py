@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from stedi import Lakehouse
 from stedi.generate import generate
 from stedi.tables import TABLES
 
-from support import rows
+from support import key_of, rows, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +175,76 @@ def test_derived_tables_grow_only_where_their_inputs_grew(batches: tuple[Path, P
     for name in ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
                  "machine_learning_curated"):
         assert _content(lake, name) == _content(full, name), name
+
+
+
+ANN, BOB = "ann@test.com", "bob@test.com"
+R = 1655560000000  # epoch ms
+T1, T2, T3 = R + 1000, R + 2000, R + 3000
+
+
+def _customer(email: str, serial: str, updated: int, consent: int) -> dict[str, Any]:
+    return {"customerName": email[:3].title(), "email": email, "phone": "8015551212", "birthDay": "1990-01-01",
+            "serialNumber": serial, "registrationDate": R, "lastUpdateDate": updated,
+            "shareWithResearchAsOfDate": consent, "shareWithPublicAsOfDate": None, "shareWithFriendsAsOfDate": None}
+
+
+def _delivery(folder: Path, customers: list[dict[str, Any]], readings: list[tuple[str, str, int, int]]) -> Path:
+    """One batch: customer records, and for each (email, serial, t, d) a reading of the phone and one of the
+    device at t (x and the distance both d)."""
+    write_jsonl(folder / "customer" / f"customer-{folder.name}.json", customers)
+    write_jsonl(folder / "accelerometer" / f"accelerometer-{folder.name}.json",
+                [{"user": e, "timestamp": t, "x": float(d), "y": 0.0, "z": 0.0} for e, _s, t, d in readings])
+    write_jsonl(folder / "step_trainer" / f"step_trainer-{folder.name}.json",
+                [{"sensorReadingTime": t, "serialNumber": s, "distanceFromObject": d} for _e, s, t, d in readings])
+    return folder
+
+
+BOB_BEFORE, BOB_AFTER = (BOB, "SN-BOB", T1, 11), (BOB, "SN-BOB", T2, 12)  # unchanged; grows in the second batch
+BOB_ROWS = {"accelerometer_trusted": [(BOB, T1, 11.0, 0.0, 0.0), (BOB, T2, 12.0, 0.0, 0.0)],
+            "customers_curated": [("Bob", BOB, "8015551212", "1990-01-01", "SN-BOB", R, R, R, None, None)],
+            "step_trainer_trusted": [(T1, "SN-BOB", 11), (T2, "SN-BOB", 12)],
+            "machine_learning_curated": [(key_of(BOB), T1, 11, 11.0, 0.0, 0.0), (key_of(BOB), T2, 12, 12.0, 0.0, 0.0)]}
+# (policy, the first batch, the second: ANN changed and her new readings, in one batch; ANN's derived rows after)
+CHANGES = {
+    "another device": ("any", ([_customer(ANN, "SN-A", R, R)], [(ANN, "SN-A", T1, 1)]),
+                       ([_customer(ANN, "SN-B", R + 60_000, R)], [(ANN, "SN-B", T2, 2)]), {
+        "accelerometer_trusted": [(ANN, T1, 1.0, 0.0, 0.0), (ANN, T2, 2.0, 0.0, 0.0)],
+        "customers_curated": [("Ann", ANN, "8015551212", "1990-01-01", "SN-B", R, R + 60_000, R, None, None)],
+        "step_trainer_trusted": [(T2, "SN-B", 2)],  # SN-A has no owner any more
+        "machine_learning_curated": [(key_of(ANN), T2, 2, 2.0, 0.0, 0.0)]}),
+    "consent given earlier": ("since_consent", ([_customer(ANN, "SN-A", R, T2)], [(ANN, "SN-A", T1, 1),
+                                                                                  (ANN, "SN-A", T2, 2)]),
+                              ([_customer(ANN, "SN-A", R + 60_000, T1)], [(ANN, "SN-A", T3, 3)]), {
+        "accelerometer_trusted": [(ANN, t, float(d), 0.0, 0.0) for t, d in ((T1, 1), (T2, 2), (T3, 3))],
+        "customers_curated": [("Ann", ANN, "8015551212", "1990-01-01", "SN-A", R, R + 60_000, T1, None, None)],
+        "step_trainer_trusted": [(T1, "SN-A", 1), (T2, "SN-A", 2), (T3, "SN-A", 3)],
+        "machine_learning_curated": [(key_of(ANN), t, d, float(d), 0.0, 0.0) for t, d in ((T1, 1), (T2, 2), (T3, 3))]}),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_batch_that_changes_a_customer_and_brings_her_readings_equals_a_rebuild(tmp_path: Path, change: str) -> None:
+    """One batch changes ANN (her device, or her consent date) and brings her new readings; BOB, unchanged,
+    gets new readings too. The key-level update computes ANN's rows whole, from every input; the growth by
+    the batch's new rows must then leave her out (or her new readings are in the tables twice) and add BOB's."""
+    policy, (customers, readings), (changed, new), derived = CHANGES[change]
+    first = _delivery(tmp_path / "first", [*customers, _customer(BOB, "SN-BOB", R, R)], [*readings, BOB_BEFORE])
+    second = _delivery(tmp_path / "second", changed, [*new, BOB_AFTER])
+    lake = Lakehouse(tmp_path / "inc", consent_policy=policy)
+    lake.ingest(first)
+    lake.run()
+    lake.ingest(second)
+    report = {t.table: t.status for t in lake.run().tables}
+    assert {report[name] for name in derived} == {"updated"}  # key by key, not rebuilt
+
+    full = Lakehouse(tmp_path / "full", consent_policy=policy)
+    full.ingest(first, second)
+    full.run()
+    for name, expected in derived.items():
+        assert _content(lake, name) == _content(full, name) == sorted(expected + BOB_ROWS[name]), name
+    for name, table in TABLES.items():
+        if table.kind != "history":
+            assert _content(lake, name) == _content(full, name), name
+    assert [{k: v for k, v in f.items() if k not in ("run_id", "run_at")} for f in lake.reconcile()] == \
+        [{k: v for k, v in f.items() if k not in ("run_id", "run_at")} for f in full.reconcile()]

@@ -8,17 +8,19 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from stedi import Lakehouse, LockError
-from stedi.storage.lock import LOCK, Owner, WriterLock
+from stedi.storage.lock import LOCK, Owner, WriterLock, _LocalLock
 
 import s3server
-from support import FIXTURES, rows, stedi_process
+from support import FIXTURES, STEDI, TEST_KEY, rows, stedi_process
 
 EDGE = FIXTURES / "edge"
 HOST = socket.gethostname()
@@ -40,6 +42,46 @@ def built(tmp_path: Path) -> Lakehouse:
 
 
 @pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The command of every try to take a lock on a local disk, as it is made (what "at once" and "never
+    waits" mean, where a duration would depend on how busy the machine is)."""
+    tried: list[str] = []
+    real = _LocalLock.try_acquire
+
+    def counted(self: _LocalLock, me: Owner) -> tuple[bool, Owner | None, str | None]:
+        tried.append(me.command)
+        return real(self, me)
+
+    monkeypatch.setattr(_LocalLock, "try_acquire", counted)
+    return tried
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux: /proc/PID/fd)."""
+    folder = Path(f"/proc/{pid}/fd")
+    try:
+        fds = list(folder.iterdir())
+    except FileNotFoundError:  # it ended
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds (generous: a loaded
+    machine is slow, never wrong)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.05)
+
+
+@pytest.fixture
 def held(built: Lakehouse) -> Iterator[WriterLock]:
     """The lakehouse's lock, held by this test as if by another writer (`stedi run`)."""
     lock = WriterLock(built.settings.storage(), "stedi run")
@@ -49,7 +91,7 @@ def held(built: Lakehouse) -> Iterator[WriterLock]:
 
 
 # -- local disk ---------------------------------------------------------------------------------------
-def test_every_writer_fails_at_once_naming_the_holder(built: Lakehouse, held: WriterLock) -> None:
+def test_every_writer_fails_at_once_naming_the_holder(built: Lakehouse, held: WriterLock, attempts: list[str]) -> None:
     home = built.settings.home
     first = built.history()[-1]["run_id"]
     writers = {"run": lambda: built.run(), "ingest": lambda: built.ingest(EDGE),
@@ -57,10 +99,12 @@ def test_every_writer_fails_at_once_naming_the_holder(built: Lakehouse, held: Wr
                "attach": lambda: built.attach(), "tag": lambda: built.tag("v1"), "untag": lambda: built.untag("v1"),
                "rollback": lambda: built.rollback(run=first)}
     for name, write in writers.items():
+        attempts.clear()
         started = time.monotonic()
         with pytest.raises(LockError) as refused:
             write()
-        assert time.monotonic() - started < 2, name
+        assert attempts == [f"stedi {name}"], name  # at once: one try, no wait and no second try
+        assert time.monotonic() - started < 30, name  # (and nothing slow before it)
         assert str(refused.value) == (
             f"the lakehouse at {home} is locked by `stedi run` (pid {os.getpid()} on {HOST}, since "
             f"{held.owner.started}): one writer at a time. Try again when it is done, or wait for it with "
@@ -78,24 +122,34 @@ def test_the_cli_says_who_holds_the_lock_in_one_line(built: Lakehouse, held: Wri
     assert result.stderr.count("\n") == 1
 
 
-def test_readers_never_wait_for_a_writer(built: Lakehouse, held: WriterLock) -> None:
+def test_readers_never_wait_for_a_writer(built: Lakehouse, held: WriterLock, attempts: list[str]) -> None:
     reader = Lakehouse(built.settings.home)
     started = time.monotonic()
     assert rows(reader, "select count(*) from machine_learning_curated") == [(6,)]
     assert [t.rows for t in reader.tables()][:3] == [14, 12, 11]
     assert reader.reconcile()[0]["source"] == "customer"
     assert reader.verify_reconciliation() == reader.reconcile()
-    assert time.monotonic() - started < 5
+    assert attempts == []  # a reader never tries the lock, so never waits for it
+    assert time.monotonic() - started < 60
 
 
 def test_a_writer_waits_for_the_lock_when_asked(built: Lakehouse) -> None:
+    home = built.settings.home
     lock = WriterLock(built.settings.storage(), "stedi optimize")
     lock.acquire()
-    threading.Timer(1.5, lock.release).start()
-    started = time.monotonic()
-    result = stedi_process(built.settings.home, "run", "--wait", "60")
-    assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started >= 1.5
+    environment = {**os.environ, "STEDI_PSEUDONYM_KEY": TEST_KEY}
+    process = subprocess.Popen([str(STEDI), "--home", str(home), "run", "--wait", "60"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        # released once the writer has tried it (it holds the lock file open from its first try on)
+        wait_until(lambda: holds_open(process.pid, Path(home, LOCK)) or process.poll() is not None,
+                   "the waiting writer never opened the lock file")
+        assert process.poll() is None, process.communicate()  # waiting, not refused
+        lock.release()
+        _out, err = process.communicate(timeout=180)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
     lock.acquire()
     try:
         result = stedi_process(built.settings.home, "ingest", str(EDGE), "--wait", "0.5")
@@ -173,24 +227,45 @@ def test_on_s3_the_lock_is_an_object_only_one_writer_can_create(server: s3server
     second.release()
 
 
+def last_modified(server: s3server.S3Server, root: str) -> datetime:
+    bucket, key = lock_object(root)
+    return cast(datetime, server.client().head_object(Bucket=bucket, Key=key)["LastModified"])
+
+
 @pytest.mark.s3
 def test_on_s3_a_lease_is_renewed_while_held_and_taken_over_once_it_runs_out(server: s3server.S3Server,
                                                                             s3_root: str) -> None:
-    holder = s3_lock(s3_root, lease=1.0)  # renewed every 0.25 s
+    """Time is the store's (LastModified, whole seconds): a lease of a few seconds leaves a busy machine room
+    to renew it in time, and each step waits for what it needs to see, not for a fixed time."""
+    lease = 3.0
+    holder = s3_lock(s3_root, lease=lease)  # renewed every 0.75 s
     holder.acquire()
-    time.sleep(2.0)
+    created = last_modified(server, s3_root)
+    wait_until(lambda: (last_modified(server, s3_root) - created).total_seconds() > lease,
+               "the holder never renewed its lease")
     with pytest.raises(LockError):
-        s3_lock(s3_root, "stedi erase").acquire()  # alive: its lease is fresh
+        s3_lock(s3_root, "stedi erase").acquire()  # held longer than a lease, alive: its lease is fresh
     holder._impl._stop.set()  # type: ignore[union-attr]  # the holder stops renewing (its host is gone)
     holder._impl._renewer.join()  # type: ignore[union-attr]
     elsewhere = replace(holder.owner, host="another-host")
     put_owner(server, s3_root, elsewhere)
     with pytest.raises(LockError, match="locked by `stedi run` .* on another-host"):
         s3_lock(s3_root, "stedi erase").acquire()
-    time.sleep(2.1)  # S3's clock: the object is older than its lease
     taker = s3_lock(s3_root, "stedi erase")
-    notice = taker.acquire()
-    assert notice is not None and "on another-host" in notice and "has not renewed its lease" in notice
+    notices: list[str | None] = []
+
+    def taken() -> bool:  # refused while the lease runs (S3's clock), taken over once it ran out
+        try:
+            notices.append(taker.acquire())
+        except LockError as refused:
+            assert "on another-host" in str(refused)
+            return False
+        return True
+
+    wait_until(taken, "the lock was never taken over")
+    [notice] = notices
+    assert notice is not None and "on another-host" in notice and "has not renewed its lease for" in notice
+    assert int(notice.split("has not renewed its lease for ")[1].split(" s")[0]) >= lease  # not before
     taker.release()
 
 
@@ -237,7 +312,10 @@ def test_on_s3_a_lock_object_deleted_by_hand_does_not_fail_the_holder(server: s3
     holder.acquire()
     bucket, key = lock_object(s3_root)
     server.client().delete_object(Bucket=bucket, Key=key)
-    time.sleep(0.5)  # a renewal finds it gone: the lock is lost, not the command
+    renewer = holder._impl._renewer  # type: ignore[union-attr]
+    assert renewer is not None
+    renewer.join(timeout=120)  # a renewal finds it gone and stops: the lock is lost, not the command
+    assert not renewer.is_alive() and holder.lost is None  # gone, not taken over
     holder.release()
     other = s3_lock(s3_root)
     assert other.acquire() is None

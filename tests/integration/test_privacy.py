@@ -13,12 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from stedi import ConfigError, Lakehouse, QualityError
+from stedi.pipeline.report import RunReport
 from stedi.tables import TABLES
 
 from support import FIXTURES, TEST_KEY, key_of, rows, stedi_process, write_jsonl
 
 EDGE = FIXTURES / "edge"
 ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
+ANN, SAM = "ann@test.com", "sam@test.com"  # of the hand-made worlds below (not in fixtures/edge)
+R = 1655560000000  # the edge fixtures' customer records' time (epoch ms)
 
 
 def built(home: Path) -> Lakehouse:
@@ -26,6 +29,29 @@ def built(home: Path) -> Lakehouse:
     lake.ingest(EDGE)
     lake.run()
     return lake
+
+
+def customer_record(email: str, serial: str, consent: int | None = R) -> dict[str, Any]:
+    return {"customerName": email.split("@")[0].title(), "email": email, "phone": "8015551212",
+            "birthDay": "1990-01-01", "serialNumber": serial, "registrationDate": R, "lastUpdateDate": R,
+            "shareWithResearchAsOfDate": consent, "shareWithPublicAsOfDate": None, "shareWithFriendsAsOfDate": None}
+
+
+def reading(user: str, t: int, x: float) -> dict[str, Any]:
+    return {"user": user, "timestamp": t, "x": x, "y": 0.0, "z": 0.0}
+
+
+def step(serial: str, t: int, distance: int) -> dict[str, Any]:
+    return {"sensorReadingTime": t, "serialNumber": serial, "distanceFromObject": distance}
+
+
+def world(tmp_path: Path, records: dict[str, list[dict[str, Any]]], **settings: Any) -> tuple[Lakehouse, RunReport]:
+    """A lakehouse at tmp_path/lake that ingested these records (one JSON Lines file per source) and ran."""
+    for source, listed in records.items():
+        write_jsonl(tmp_path / "world" / source / f"{source}-world.json", listed)
+    lake = Lakehouse(tmp_path / "lake", **settings)
+    lake.ingest(tmp_path / "world")
+    return lake, lake.run()
 
 
 def keys(lake: Lakehouse) -> set[str]:
@@ -137,6 +163,28 @@ def test_since_consent_policy_on_the_real_data(tmp_path: Path, shared_data: Path
     assert all(f.balanced for f in report.reconciliation)
     back = Lakehouse(tmp_path / "lake", consent_policy="any").run()
     assert {t.table: t.rows_out for t in back.tables}["accelerometer_trusted"] == 40_981
+
+
+def test_since_consent_keeps_a_reading_taken_at_the_consent_time_and_drops_one_a_millisecond_before(
+        tmp_path: Path) -> None:
+    """The boundary is inclusive ("at or after" the consent date), for both kinds of reading and so in the
+    ML table: a `>` for a `>=` in the consent SQL loses exactly the readings taken at the consent time."""
+    consent = R + 3_600_000
+    times = (consent - 1, consent, consent + 1000)
+    lake, report = world(tmp_path, {
+        "customer": [customer_record(ANN, "SN-ANN", consent=consent)],
+        "accelerometer": [reading(ANN, t, x) for t, x in zip(times, (1.0, 2.0, 3.0), strict=True)],
+        "step_trainer": [step("SN-ANN", t, d) for t, d in zip(times, (10, 20, 30), strict=True)],
+    }, consent_policy="since_consent")
+    assert rows(lake, "select * from accelerometer_trusted order by all") == [
+        (ANN, consent, 2.0, 0.0, 0.0), (ANN, consent + 1000, 3.0, 0.0, 0.0)]
+    assert rows(lake, "select * from step_trainer_trusted order by all") == [
+        (consent, "SN-ANN", 20), (consent + 1000, "SN-ANN", 30)]
+    assert rows(lake, "select * from machine_learning_curated order by all") == [
+        (key_of(ANN), consent, 20, 2.0, 0.0, 0.0), (key_of(ANN), consent + 1000, 30, 3.0, 0.0, 0.0)]
+    # the one reading a millisecond early is what each source filtered
+    assert {f.source: (f.read, f.kept, f.filtered) for f in report.reconciliation} == {
+        "customer": (1, 1, 0), "accelerometer": (3, 2, 1), "step_trainer": (3, 2, 1)}
 
 
 # -- erasure --------------------------------------------------------------------------------------------
@@ -383,3 +431,63 @@ def test_a_trace_in_a_file_stedi_does_not_manage_is_named_and_blocks_no_writer(t
     for command in (["run"], ["optimize"], ["ingest", EDGE]):
         assert stedi_process(home, *command).returncode == 0, command
     assert traces(home, [ALICE]) == ["exports/crm.csv"]
+
+
+def test_erasing_one_owner_of_a_shared_device_keeps_the_device_and_the_other_owner(tmp_path: Path) -> None:
+    """Two customers name the same serial number: the device's readings are the other owner's data too, so
+    erasing one owner removes that person (customer record, phone readings, pseudonym) and keeps the device's
+    readings and the other owner's ML rows, row for row."""
+    t1, t2 = R + 1000, R + 2000
+    lake, _ = world(tmp_path, {
+        "customer": [customer_record(ANN, "SN-SHARED"), customer_record(SAM, "SN-SHARED")],
+        "accelerometer": [reading(ANN, t1, 1.0), reading(SAM, t2, 2.0)],
+        "step_trainer": [step("SN-SHARED", t1, 11), step("SN-SHARED", t2, 12)],
+    })
+    assert rows(lake, "select * from machine_learning_curated order by all") == sorted([
+        (key_of(ANN), t1, 11, 1.0, 0.0, 0.0), (key_of(SAM), t2, 12, 2.0, 0.0, 0.0)])
+    dry = lake.erasure_plan([ANN])
+    assert (dry.devices, dry.shared_devices, dry.landed_records) == (0, 1, {"customer": 1, "accelerometer": 1})
+
+    said: list[str] = []
+    receipt = lake.erase([ANN], progress=said.append)
+    assert receipt.landed_records_removed == 2  # her customer record and her phone's reading
+    assert "note: 1 device(s) also belong to other customers: their readings are kept" in said
+    device = [(t1, "SN-SHARED", 11), (t2, "SN-SHARED", 12)]
+    assert rows(lake, "select * from step_trainer_landing order by all") == device
+    assert rows(lake, "select * from step_trainer_trusted order by all") == device  # SAM's device still
+    assert rows(lake, "select email, serialNumber from customer_trusted") == [(SAM, "SN-SHARED")]
+    assert rows(lake, "select * from accelerometer_trusted") == [(SAM, t2, 2.0, 0.0, 0.0)]
+    assert rows(lake, "select * from machine_learning_curated") == [(key_of(SAM), t2, 12, 2.0, 0.0, 0.0)]
+    assert traces(tmp_path / "lake", [ANN, key_of(ANN)]) == []
+    again = lake.ingest(write_jsonl(tmp_path / "later" / "step_trainer" / "step_trainer-later.json",
+                                    [step("SN-SHARED", R + 3000, 13)]))
+    assert again.suppressed == 0 and len(again.landed) == 1  # the device is not on the suppression list
+
+
+@pytest.mark.parametrize("way", ["ingest", "dropped into the landing folder"])
+def test_an_array_file_after_an_erasure_lands_everyone_but_the_erased(tmp_path: Path, way: str) -> None:
+    """A landed file may be one JSON array. After an erasure, the array [erased person's reading, another's]
+    lands the other's reading and not the erased person's, whichever way it arrives: `stedi ingest`, or
+    dropped straight into landing/<source>/ and adopted by the next writer (elements are numbered from 1,
+    as the landing reader numbers them)."""
+    home = tmp_path / "lake"
+    lake = built(home)
+    lake.erase([ALICE])
+    t = 1655564409000
+    late = [reading(ALICE, t, 1.0), reading("bob@test.com", t, 2.0)]
+    if way == "ingest":
+        source_file = tmp_path / "late" / "accelerometer" / "accelerometer-array.json"
+        source_file.parent.mkdir(parents=True)
+        source_file.write_text(json.dumps(late))
+        landed = lake.ingest(source_file)
+        assert landed.suppressed == 1 and len(landed.landed) == 1
+    else:
+        (home / "landing" / "accelerometer" / "accelerometer-array.json").write_text(json.dumps(late))
+    report = Lakehouse(home).run()
+    assert json.loads((home / "landing" / "accelerometer" / "accelerometer-array.json").read_text()) == late[1:]
+    assert rows(lake, f"select * from accelerometer_landing where timestamp = {t}") == [
+        ("bob@test.com", t, 2.0, 0.0, 0.0)]
+    assert rows(lake, f"select * from accelerometer_trusted where timestamp = {t}") == [
+        ("bob@test.com", t, 2.0, 0.0, 0.0)]
+    assert {f.source: f.suppressed for f in report.reconciliation}["accelerometer"] == 1  # counted, either way
+    assert traces(home, [ALICE, "SN-ALICE", key_of(ALICE)]) == []

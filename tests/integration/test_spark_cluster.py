@@ -27,7 +27,8 @@ from support import FIXTURES, rows, stedi_process
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-CLUSTER = {"STEDI_SPARK_MASTER": "local-cluster[2,1,1024]"}
+# The cluster, with no task retries (tests/fixtures/spark/no-retries.toml): a task that fails fails the test.
+CLUSTER = {"STEDI_SPARK_MASTER": "local-cluster[2,1,1024]", "STEDI_CONFIG": str(FIXTURES / "spark" / "no-retries.toml")}
 RUN_COLUMNS = {"run_id", "run_at"}  # differ between two runs by nature
 OWN = {"started_at", "ended_at", "engine", "engine_version", "snapshot_id", "seconds"}  # a run's own, in `runs`
 
@@ -232,8 +233,10 @@ def test_an_executor_killed_mid_read_changes_no_record(tmp_path: Path, built: tu
     home = tmp_path / "lake"
     marker = tmp_path / "killed"
     assert stedi_process(home, "ingest", dirty).returncode == 0
+    one_retry = str(FIXTURES / "spark" / "one-retry.toml")  # the killed task's second attempt, and no more
     run = stedi_process(home, "run", "--engine", "spark", timeout=600,
-                        env={**CLUSTER, "STEDI_KILL_AT": "landing:batch-read", "STEDI_KILL_ONCE": str(marker)})
+                        env={**CLUSTER, "STEDI_CONFIG": one_retry, "STEDI_KILL_AT": "landing:batch-read",
+                             "STEDI_KILL_ONCE": str(marker)})
     assert run.returncode == 0, run.stderr[-3000:]
     assert marker.exists()  # an executor was killed
     embedded, cluster = built[0], Lakehouse(home)
