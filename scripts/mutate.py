@@ -111,6 +111,20 @@ MUTATIONS = (
              "for source, figures in recorded.items() for term in COUNTS",
              "for source, figures in recorded.items() for term in COUNTED",
              (f"{RECONCILE}::test_tampered_tables_fail_the_verification_naming_every_disagreement",)),
+    # an erasure and a writer that bypassed the lock; a lost catalog recovered, not rebuilt
+    Mutation("erasure-fence", "src/stedi/privacy/erasure.py",
+             "        if self._now() != self.mark:\n", "        if False:\n",
+             ("tests/integration/test_concurrency.py::test_an_erasure_while_an_ingest_bypassed_the_lock_lands_"
+              "nothing_of_the_person",)),
+    Mutation("lost-catalog", "src/stedi/iceberg/warehouse.py",
+             "    held = committed_tables(settings.storage())", "    held: list[str] = []",
+             ("tests/integration/test_movable.py::test_a_lost_catalog_is_refused_then_attached_with_history_"
+              "and_tags",)),
+    Mutation("attach-newest", "src/stedi/iceberg/warehouse.py",
+             "read.sort(key=lambda item: (item[0], item[2].last_updated_ms), reverse=True)",
+             "read.sort(key=lambda item: (item[0], item[1]), reverse=True)",
+             ("tests/integration/test_movable.py::test_attach_registers_the_committed_metadata_not_a_killed_"
+              "writers_leftover",)),
 )
 
 
