@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from stedi import faults
 from stedi.config import Settings, load_settings
 from stedi.errors import QueryError, StorageError, TableError
-from stedi.iceberg.catalog import TableCatalog
+from stedi.iceberg.catalog import TableCatalog, TableState
 from stedi.landing.zone import IngestReport, LandedFile, LandingZone, open_landing
 from stedi.pipeline.report import RunReport
 from stedi.storage.files import LANDING
@@ -301,9 +301,11 @@ class Lakehouse:
             "list_position(['fail', 'quarantine', 'warn'], action), rule").to_pylist()
         return found
 
-    def history(self, table: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def history(self, table: str | None = None, limit: int = 20, *, as_of: str | None = None
+                ) -> list[dict[str, Any]]:
         """The latest `limit` runs, newest first, as rows of the `runs` table: one per table each run built
-        or checked (only `table`'s, if given), and one for a failed run itself, with its error."""
+        or checked (only `table`'s, if given), and one for a failed run itself, with its error; with `as_of`,
+        the latest up to that state."""
         from stedi.tables import TABLES as ALL
         from stedi.tables import get_table
 
@@ -318,7 +320,7 @@ class Lakehouse:
         result = self.sql(
             "select * from runs where run_id in (select run_id from runs group by run_id "
             f"order by max(started_at) desc limit {int(limit)}){which} "
-            "order by started_at desc, table_name nulls first")
+            "order by started_at desc, table_name nulls first", as_of=as_of)
         rows: list[dict[str, Any]] = result.to_pylist()
         return rows
 
@@ -421,19 +423,34 @@ class Lakehouse:
                             {r.table: r.compacted for r in reports if TABLES[r.table].kind != "history"}, started)
             return reports
 
-    def tables(self) -> list[TableInfo]:
-        """Every table with its zone, row count, last update and snapshot."""
+    def tables(self, *, as_of: str | None = None) -> list[TableInfo]:
+        """Every table with its zone, row count, last update and snapshot (in the state `as_of` names)."""
         self._require()
-        return [self._info(name) for name in TABLES]
+        with self.catalog.cached():
+            past = None if as_of is None else self.state(as_of)
+            return [self._info(name, past, as_of) for name in TABLES]
 
-    def describe(self, name: str) -> TableInfo:
+    def describe(self, name: str, *, as_of: str | None = None) -> TableInfo:
         get_table(name)
         self._require()
-        return self._info(name)
+        with self.catalog.cached():
+            return self._info(name, None if as_of is None else self.state(as_of), as_of)
 
-    def _info(self, name: str) -> TableInfo:
+    def _info(self, name: str, past: LakeState | None = None, as_of: str | None = None) -> TableInfo:
+        """A table now, or in the state `past`: a data table's snapshot then; an audit table's rows up to it
+        (every command appends to an audit table: its snapshot is no part of a state)."""
+        from stedi.iceberg.refs import snapshot_state
+
         table = get_table(name)
-        state = self.catalog.state(table)
+        if past is None:
+            state = self.catalog.state(table)
+        elif table.kind == "history":  # its rows up to the state, read from its current snapshot
+            now = self.catalog.state(table)
+            rows = self.sql(f"select count(*) from {name}", as_of=as_of).column(0)[0].as_py()
+            state = None if now is None else TableState(name, [], rows, now.snapshot_id, None, None)
+        else:
+            snapshot = past.snapshots.get(name)
+            state = None if snapshot is None else snapshot_state(self.catalog, table, snapshot)
         return TableInfo(
             name=table.name, zone=table.zone, built=state is not None and state.snapshot_id is not None,
             rows=state.rows if state else 0, files=len(state.files) if state else 0,

@@ -164,7 +164,7 @@ def generate(out: Path | str, scale: float = 1.0, seed: int = 0,
         "step_trainer": _Writer(root, "step_trainer", cust_files + accel_files, st_lpf, say),
     }
     _write_all(writers, customers, n, [seed], [])
-    return _report(root, writers, n, began, say)
+    return _report(root, writers, n, began)
 
 
 def _write_all(writers: dict[str, _Writer], customers: _Customers, n: int, rng_key: list[int],
@@ -186,9 +186,9 @@ def _write_all(writers: dict[str, _Writer], customers: _Customers, n: int, rng_k
             writer.close()
 
 
-def _report(root: Path, writers: dict[str, _Writer], customers: int, began: float, say: Callable[[str], None],
-            changed: int = 0) -> GenerateReport:
-    report = GenerateReport(
+def _report(root: Path, writers: dict[str, _Writer], customers: int, began: float, changed: int = 0
+            ) -> GenerateReport:
+    return GenerateReport(
         out=root,
         customers=customers,
         customer_records=writers["customer"].lines,
@@ -198,10 +198,6 @@ def _report(root: Path, writers: dict[str, _Writer], customers: int, began: floa
         seconds=time.perf_counter() - began,
         changed_customers=changed,
     )
-    say(f"wrote {report.customer_records:,} customer, {report.accelerometer_records:,} accelerometer and "
-        f"{report.step_trainer_records:,} step trainer records in {report.files} files "
-        f"({report.seconds:.1f} s)")
-    return report
 
 
 def generate_batch(base: Path | str, out: Path | str, share: float = 0.01, changed: float = 0.1, seed: int = 1,
@@ -282,7 +278,7 @@ def generate_batch(base: Path | str, out: Path | str, share: float = 0.01, chang
         "step_trainer": _Writer(root, "step_trainer", first_file + cust_files + accel_files, st_lpf, say),
     }
     _write_all(writers, customers, n_new, [seed, 3], [changed_lines[e] for e in chosen])
-    report = _report(root, writers, n_new, began, say, n_changed)
+    report = _report(root, writers, n_new, began, n_changed)
     return report
 
 

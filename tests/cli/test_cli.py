@@ -154,6 +154,7 @@ def test_ingest_refuses_a_different_file_under_a_landed_name(
     assert code == 1
     assert_one_line_error(err, "nothing was ingested", "customer-edge.json differs from the landed "
                                                         "customer/customer-edge.json")
+    assert "needs a lakehouse of its own: `stedi --home OTHER_ROOT ingest ...`" in err  # two origins never mix
     # nothing landed: neither the conflicting file nor the new one in the same call
     assert (landed / "landing" / "customer" / "customer-edge.json").read_bytes() == \
         (EDGE / "customer" / "customer-edge.json").read_bytes()
@@ -195,9 +196,16 @@ def test_run_format_json(landed: Path) -> None:
     result = invoke("--home", landed, "run", "--format", "json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)  # nothing but JSON on stdout
-    assert [(r["table"], r["zone"], r["status"], r["rows_in"], r["rows_out"]) for r in report] == list(
+    assert list(report) == ["run_id", "engine", "seconds", "tables", "reconciliation", "quality_rules"]
+    assert [(r["table"], r["zone"], r["status"], r["rows_in"], r["rows_out"]) for r in report["tables"]] == list(
         zip(TABLE_NAMES, ZONES, ["built"] * 8, ROWS_IN, ROWS_OUT, strict=True))
-    assert all(isinstance(r["seconds"], float) for r in report)
+    assert all(isinstance(r["seconds"], float) for r in report["tables"])
+    # what a script goes on with: the run's id (to tag it) and its account of every landed record
+    assert result.stderr.splitlines()[-1].endswith(f"(run {report['run_id']})")
+    assert invoke("--home", landed, "tag", "first", "--run", report["run_id"]).exit_code == 0
+    assert [f["source"] for f in report["reconciliation"]] == ["customer", "accelerometer", "step_trainer"]
+    assert all(f["balanced"] and f["read"] == f["kept"] + f["filtered"] + f["quarantined"] + f["duplicates"]
+               for f in report["reconciliation"])
 
 
 def test_run_select_builds_only_what_is_needed(landed: Path) -> None:
@@ -214,7 +222,7 @@ def test_run_select_builds_only_what_is_needed(landed: Path) -> None:
 def test_run_full_refresh_rebuilds_everything(landed: Path) -> None:
     invoke("--home", landed, "run")
     result = invoke("--home", landed, "run", "--full-refresh", "--format", "json")
-    assert [r["status"] for r in json.loads(result.stdout)] == ["built"] * 8
+    assert [r["status"] for r in json.loads(result.stdout)["tables"]] == ["built"] * 8
 
 
 # -- sql -------------------------------------------------------------------------------------------
@@ -389,7 +397,13 @@ def test_sql_refuses_explain_analyze_of_a_copy(capsys: pytest.CaptureFixture[str
 def test_sql_bad_sql(capsys: pytest.CaptureFixture[str], built_home: Path) -> None:
     code, _, err = stedi(capsys, "--home", built_home, "sql", "selec 1")
     assert code == 1
-    assert_one_line_error(err, "error: invalid SQL: Parser Error")
+    assert_sql_error(err, "selec 1", 0, "error: invalid SQL: Parser Error")
+    # a query over lines: DuckDB's own line, and the marker under the place it names
+    code, _, err = stedi(capsys, "--home", built_home, "sql", "select 1,\n  2 from\n customer_trusted wher x")
+    assert code == 1
+    assert err == ('error: invalid SQL: Parser Error: syntax error at or near "x"\n'
+                   "LINE 3:  customer_trusted wher x\n"
+                   "                               ^\n")
 
 
 def test_sql_unknown_table_lists_the_tables(capsys: pytest.CaptureFixture[str], built_home: Path) -> None:
@@ -475,8 +489,9 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], home: Pat
 
 def test_describe_unknown_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     code, _, err = stedi(capsys, "--home", home, "describe", "nope")
-    assert code == 1
-    assert_one_line_error(err, "error: unknown table 'nope'; the tables are: customer_landing, ")
+    assert code == 2  # a bad value of an argument is a usage error
+    assert_one_line_error(err, "error: Invalid value for 'TABLE': 'nope' is not one of 'customer_landing', ",
+                          "(`stedi describe --help` for help)")
 
 
 def test_run_select_unknown_table_is_a_usage_error(capsys: pytest.CaptureFixture[str], landed: Path) -> None:
@@ -554,7 +569,7 @@ def test_generate_then_ingest_and_run(tmp_path: Path, home: Path) -> None:
 
     assert invoke("--home", home, "ingest", out).stdout.split(" landed")[0] != "0"
     report = json.loads(invoke("--home", home, "run", "--format", "json").stdout)
-    rows_out = {r["table"]: r["rows_out"] for r in report}
+    rows_out = {r["table"]: r["rows_out"] for r in report["tables"]}
     assert rows_out["customer_trusted"] > 0 and rows_out["machine_learning_curated"] > 0
     lake = Lakehouse(home)
     owner = {key_of(email): email for (email,) in rows(lake, "select email from customers_curated")}
@@ -591,9 +606,9 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     queried = run("sql", "--format", "csv", "select distanceFromObject, x, y, z from machine_learning_curated "
                                             "where sensorReadingTime = 1655564401000 order by 1")
     assert queried.stdout == "distanceFromObject,x,y,z\n101,1.0,0.0,0.0\n202,0.0,1.0,0.0\n"
-    failed = run("describe", "nope")
+    failed = run("history", "--as-of", "nope")
     assert failed.returncode == 1
-    assert failed.stderr.startswith("error: unknown table 'nope'") and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("error: 'nope' names no tag, run or time") and "Traceback" not in failed.stderr
     usage = run("run", "--select", "nope")  # the script ends without the interpreter's teardown
     assert usage.returncode == 2 and "Invalid value for '--select'" in usage.stderr
 

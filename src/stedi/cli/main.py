@@ -7,19 +7,23 @@ Heavy modules (pyiceberg, duckdb) are imported only by the commands that need th
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from stedi._version import __version__
-from stedi.cli.output import FORMATS, Format, head, render, rows_of, write_csv, write_json
+from stedi.cli.output import FORMATS, Format, head, json_value, render, rows_of, write_csv, write_json
 from stedi.config import CONSENT_POLICIES, ENGINES
-from stedi.errors import ErasureError, StediError
+from stedi.errors import ConfigError, ErasureError, LandingError, StediError
 from stedi.tables import SOURCES, TABLES
+from stedi.text import plural
 
 TABLE_ROWS_SHOWN = 1000
 
@@ -34,12 +38,45 @@ class Context:
         return Lakehouse(self.home, config=self.config, **overrides)
 
 
+class _Voice:
+    """How much goes to stderr: -q only warnings and errors, -v each line with the seconds since the start."""
+
+    level = 0
+    started = time.perf_counter()
+
+
 def _say(message: str) -> None:
+    """Progress and notes, on stderr (stdout is the data's)."""
+    if _Voice.level < 0 and not message.startswith(("warning:", "error:")):
+        return
+    if _Voice.level > 0:
+        message = f"[{time.perf_counter() - _Voice.started:7.2f} s] {message}"
     click.echo(message, err=True)
 
 
+def _error(message: str) -> None:
+    """An error or an interruption: said whatever -q says."""
+    click.echo(message, err=True)
+
+
+def _emit(fmt: Format, columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]],
+          summary: str | None = None) -> None:
+    """A command's result: the rows in the format asked for, on stdout; the summary line after the table,
+    or on stderr for csv and json, whose stdout holds only the data."""
+    click.echo(render(columns, rows, fmt))
+    if summary is not None:
+        if fmt == "table":
+            click.echo(summary)
+        else:
+            _say(summary)
+
+
+def _json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=json_value))
+
+
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                             help="Output format.")
+                             help="Output format (csv and json: only the data on stdout, notes on stderr).")
 wait_option = click.option("--wait", "wait", type=click.FloatRange(min=0), metavar="SECONDS",
                            help="If another writer holds the lakehouse, wait up to this long for it (default: the "
                                 "setting lock_wait, 0: fail at once).")
@@ -48,20 +85,85 @@ wait_option = click.option("--wait", "wait", type=click.FloatRange(min=0), metav
 as_of_option = click.option("--as-of", "as_of", metavar="RUN_ID|TAG|TIME",
                             help="Every table as it stood in that state: a run id (`stedi history`), a tag "
                                  "(`stedi tags`) or a time (ISO 8601, UTC unless it has an offset).")
+table_names = click.Choice(list(TABLES))
+# what `run --select` builds and `export` writes: every table but the audit tables, which every command appends to
+state_tables = click.Choice([n for n, t in TABLES.items() if t.kind != "history"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--home", envvar="STEDI_HOME", metavar="PATH",
-              help="Lakehouse root (default ./lakehouse; env STEDI_HOME; `home` in stedi.toml).")
-@click.option("--config", type=click.Path(dir_okay=False), envvar="STEDI_CONFIG",
-              help="Settings file (default ./stedi.toml if present).")
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def _tag_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from stedi.states.tags import check_name
+
+    try:
+        check_name(value)
+    except StediError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A global option given after the command: it overrides the one before it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return
+        if name == "quiet":
+            _Voice.level = -1
+        elif name == "verbose":
+            _Voice.level = 1
+        else:
+            setattr(ctx.find_object(Context), name, value)
+
+    return callback
+
+
+def _global_options(after: bool = False) -> list[click.Parameter]:
+    """--home, --config, --debug, -q and -v, accepted before or after the command (`after`: the copies a
+    command takes, hidden in its help and reading no environment variable: the group's read it once)."""
+
+    def env(name: str) -> str | None:
+        return None if after else name
+
+    return [
+        click.Option(["--home"], envvar=env("STEDI_HOME"), metavar="PATH", expose_value=False, hidden=after,
+                     callback=_set("home"),
+                     help="Lakehouse root (default ./lakehouse; env STEDI_HOME; `home` in stedi.toml)."),
+        click.Option(["--config"], type=click.Path(dir_okay=False), envvar=env("STEDI_CONFIG"), hidden=after,
+                     expose_value=False, callback=_set("config"),
+                     help="Settings file (default ./stedi.toml if present)."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, hidden=after, callback=_set("debug"),
+                     help="Show tracebacks on errors."),
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, hidden=after, callback=_set("quiet"),
+                     help="No progress or notes on stderr (warnings and errors still)."),
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, hidden=after, callback=_set("verbose"),
+                     help="Each progress line with the seconds since the command started."),
+    ]
+
+
+class Group(click.Group):
+    """A group whose commands take the global options too (hidden in their help, named in its last line)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.extend(_global_options(after=True))
+            cmd.epilog = "Global options, before or after the command: --home, --config, --debug, -q, -v."
+        super().add_command(cmd, name)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if parent is None:  # the Context exists before the options' callbacks fill it
+            extra.setdefault("obj", Context(None, None, False))
+        return super().make_context(info_name, args, parent, **extra)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="stedi")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, config: str | None, debug: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """stedi: the STEDI Human Balance lakehouse (landing -> trusted -> curated Iceberg tables)."""
-    ctx.obj = Context(home, config, debug)
+    ctx.ensure_object(Context)
 
+
+cli.params[:0] = _global_options()
 
 @cli.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
@@ -73,7 +175,8 @@ def cli(ctx: click.Context, home: str | None, config: str | None, debug: bool) -
                    "a few existing customers' consent changed); --scale is then BASE's.")
 @click.option("--share", default=0.01, show_default=True, type=float,
               help="With --next-batch-of: new customers, as a share of BASE's.")
-def generate(out: str, scale: float, seed: int, base: str | None, share: float) -> None:
+@format_option
+def generate(out: str, scale: float, seed: int, base: str | None, share: float, fmt: Format) -> None:
     """Write synthetic landing data (customer/, accelerometer/, step_trainer/) into OUT."""
     from stedi.generate import generate as make
     from stedi.generate import generate_batch
@@ -85,12 +188,11 @@ def generate(out: str, scale: float, seed: int, base: str | None, share: float) 
             report = generate_batch(Path(base), Path(out), share=share, seed=seed, progress=_say)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(render(["source", "records"], [
+    _emit(fmt, ["source", "records"], [
         ["customer", report.customer_records],
         ["accelerometer", report.accelerometer_records],
         ["step_trainer", report.step_trainer_records],
-    ]))
-    click.echo(f"{report.files} files written to {report.out} in {report.seconds:.1f} s")
+    ], f"{plural(report.files, 'file')} written to {report.out} in {report.seconds:.1f} s")
 
 
 @cli.command()
@@ -98,25 +200,35 @@ def generate(out: str, scale: float, seed: int, base: str | None, share: float) 
 @click.option("--source", type=click.Choice(SOURCES), help="Source of every file given (else from folder names).")
 @click.option("--follow-symlinks", is_flag=True, help="Land files that symbolic links inside a folder given lead "
               "to, even outside it (by default they are skipped).")
+@format_option
 @wait_option
 @click.pass_obj
-def ingest(obj: Context, paths: tuple[str, ...], source: str | None, follow_symlinks: bool,
+def ingest(obj: Context, paths: tuple[str, ...], source: str | None, follow_symlinks: bool, fmt: Format,
            wait: float | None) -> None:
     """Copy landing files (or folders of them) into the landing zone. Idempotent."""
     lake = obj.lakehouse(lock_wait=wait)
     report = lake.ingest(*paths, source=source, follow_symlinks=follow_symlinks, progress=_say)
-    for path, why in report.skipped:
-        _say(f"skipped {path}: {why}")
-    for path, why in report.unchanged:
-        _say(f"unchanged {path}: {why}")
-    dropped = f", {report.suppressed:,} records of erased people dropped" if report.suppressed else ""
-    click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
-               f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.landing.root})")
+    if fmt == "table":
+        for path, why in report.skipped:
+            _say(f"skipped {path}: {why}")
+        for path, why in report.unchanged:
+            _say(f"unchanged {path}: {why}")
+        dropped = f", {report.suppressed:,} records of erased people dropped" if report.suppressed else ""
+        click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
+                   f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.landing.root})")
+    else:
+        rows = [[f.name, f.source, "landed", f.records, None] for f in report.landed]
+        rows += [[str(path), None, "unchanged", None, why] for path, why in report.unchanged]
+        rows += [[str(path), None, "skipped", None, why] for path, why in report.skipped]
+        _emit(fmt, ["file", "source", "status", "records", "note"], rows)
+    if report.skipped and not report.landed and not report.unchanged:  # nothing the user named was landed
+        raise LandingError(f"nothing landed: {plural(len(report.skipped), 'path')} given, every one skipped "
+                          f"(e.g. {report.skipped[0][0]}: {report.skipped[0][1]})")
 
 
 @cli.command()
-@click.option("--select", "select", multiple=True, type=click.Choice(list(TABLES)), metavar="TABLE",
-              help="Build this table and what it needs (repeatable).")
+@click.option("--select", "select", multiple=True, type=state_tables, metavar="TABLE",
+              help="Build this table and what it needs (repeatable; the audit tables are written by every run).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild every table even if its inputs did not change.")
 @click.option("--engine", type=click.Choice(ENGINES), envvar="STEDI_ENGINE",
               help="Compute engine (default from settings: duckdb).")
@@ -132,18 +244,27 @@ def run(obj: Context, select: tuple[str, ...], full_refresh: bool, engine: str |
     """Build the tables landing -> trusted -> curated, each in one atomic Iceberg commit."""
     lake = obj.lakehouse(engine=engine, spark_master=spark_master, consent_policy=consent_policy, lock_wait=wait)
     report = lake.run(select, full_refresh=full_refresh, progress=_say)
-    click.echo(render(
-        ["table", "zone", "status", "rows_in", "rows_out", "quarantined", "seconds"],
-        [[t.table, t.zone, t.status, t.rows_in, t.rows_out, t.quarantined, round(t.seconds, 2)]
-         for t in report.tables], fmt))
+    columns = ["table", "zone", "status", "rows_in", "rows_out", "quarantined", "seconds"]
+    rows = [[t.table, t.zone, t.status, t.rows_in, t.rows_out, t.quarantined, round(t.seconds, 2)]
+            for t in report.tables]
+    built = sum(t.status == "built" for t in report.tables)
+    appended = sum(t.status == "appended" for t in report.tables)
+    updated = sum(t.status == "updated" for t in report.tables)
+    summary = (f"{built} built, " + (f"{appended} appended, " if appended else "")
+               + (f"{updated} updated, " if updated else "")
+               + f"{len(report.tables) - built - appended - updated} up to date, "
+               f"{report.seconds:.2f} s on {report.engine} (run {report.run_id})")
+    if fmt == "json":  # one object: what a script needs to go on (tag the run, check the balance)
+        _say(summary)
+        _json({"run_id": report.run_id, "engine": report.engine, "seconds": round(report.seconds, 2),
+               "tables": [dict(zip(columns, row, strict=True)) for row in rows],
+               "reconciliation": [{c: getattr(f, c) for c in [*RECONCILE_COLUMNS, "balanced"]}
+                                  for f in report.reconciliation],
+               "quality_rules": [{"source": r.source, "rule": r.rule, "action": r.action, "rows": r.rows}
+                                 for r in report.rules]})
+        return
+    _emit(fmt, columns, rows, summary)
     if fmt == "table":
-        built = sum(t.status == "built" for t in report.tables)
-        appended = sum(t.status == "appended" for t in report.tables)
-        updated = sum(t.status == "updated" for t in report.tables)
-        click.echo(f"{built} built, " + (f"{appended} appended, " if appended else "")
-                   + (f"{updated} updated, " if updated else "")
-                   + f"{len(report.tables) - built - appended - updated} up to date, "
-                   f"{report.seconds:.2f} s on {report.engine} (run {report.run_id})")
         if report.reconciliation:
             click.echo("\nEvery landed record accounted for (read = kept + filtered + quarantined + duplicates):")
             click.echo(render(RECONCILE_COLUMNS, [[getattr(f, c) for c in RECONCILE_COLUMNS]
@@ -186,25 +307,29 @@ HISTORY_COLUMNS = ["run_id", "command", "started_at", "outcome", "engine", "tabl
 
 @cli.command()
 @format_option
-@click.option("--table", "table", help="Only this table's rows (and failed runs).")
+@click.option("--table", "table", type=table_names, metavar="TABLE", help="Only this table's rows (and failed runs).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@as_of_option
 @click.pass_obj
-def history(obj: Context, fmt: Format, table: str | None, limit: int) -> None:
+def history(obj: Context, fmt: Format, table: str | None, limit: int, as_of: str | None) -> None:
     """What each of the latest runs did to each table, newest first (the table `runs` holds every run)."""
-    rows = obj.lakehouse().history(table, limit)
+    rows = obj.lakehouse().history(table, limit, as_of=as_of)
     columns = HISTORY_COLUMNS if fmt == "table" else list(rows[0]) if rows else HISTORY_COLUMNS
     click.echo(render(columns, [[r[c] for c in columns] for r in rows], fmt))
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", callback=_tag_name)
 @click.option("--run", "run_id", metavar="RUN_ID", help="Tag the state this run left (default: the current state).")
+@format_option
 @wait_option
 @click.pass_obj
-def tag(obj: Context, name: str, run_id: str | None, wait: float | None) -> None:
+def tag(obj: Context, name: str, run_id: str | None, fmt: Format, wait: float | None) -> None:
     """Name a consistent state NAME: an Iceberg tag on every table (kept by optimize, rewritten by erase)."""
     info = obj.lakehouse(lock_wait=wait).tag(name, run=run_id, progress=_say)
-    click.echo(f"tag {info.name}: {info.tables} tables" + (f", the state of run {info.run_id}" if info.run_id else ""))
+    _emit(fmt, ["tag", "run_id", "tagged_at", "tables"], [[info.name, info.run_id, info.tagged_at, info.tables]],
+          f"tagged {plural(info.tables, 'table')} as {info.name}"
+          + (f", the state of run {info.run_id}" if info.run_id else ""))
 
 
 @cli.command()
@@ -219,17 +344,17 @@ def tags(obj: Context, fmt: Format) -> None:
 
 @cli.command()
 @click.argument("name")
+@format_option
 @wait_option
 @click.pass_obj
-def untag(obj: Context, name: str, wait: float | None) -> None:
+def untag(obj: Context, name: str, fmt: Format, wait: float | None) -> None:
     """Remove tag NAME from every table (its snapshots then expire like any other old one)."""
     count = obj.lakehouse(lock_wait=wait).untag(name, progress=_say)
-    click.echo(f"removed tag {name} from {count} tables")
+    _emit(fmt, ["tag", "tables"], [[name, count]], f"removed tag {name} from {plural(count, 'table')}")
 
 
 @cli.command()
-@click.argument("table", type=click.Choice([n for n, t in TABLES.items() if t.kind != "history"]),
-                metavar="TABLE")
+@click.argument("table", type=state_tables, metavar="TABLE")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="A new or empty folder.")
 @as_of_option
 @format_option
@@ -316,7 +441,7 @@ def _quality_rules(counts: list[list[Any]]) -> None:
 
 @cli.command()
 @format_option
-@click.option("--run", "run_id", help="A run id (default: the latest run).")
+@click.option("--run", "run_id", metavar="RUN_ID", help="A run id (default: the latest run).")
 @click.option("--verify", is_flag=True, help="Recount every source from the current tables and fail (exit 1) "
               "if the latest run's figures disagree.")
 @click.pass_obj
@@ -346,11 +471,12 @@ def reconcile(obj: Context, fmt: Format, run_id: str | None, verify: bool) -> No
 
 @cli.command()
 @format_option
+@as_of_option
 @click.pass_obj
-def tables(obj: Context, fmt: Format) -> None:
+def tables(obj: Context, fmt: Format, as_of: str | None) -> None:
     """List every table with its zone, row count, last update and snapshot id."""
     rows = [[t.name, t.zone, t.rows if t.built else None, t.updated, t.snapshot_id]
-            for t in obj.lakehouse().tables()]
+            for t in obj.lakehouse().tables(as_of=as_of)]
     click.echo(render(["table", "zone", "rows", "updated", "snapshot_id"], rows, fmt))
 
 
@@ -358,16 +484,18 @@ def tables(obj: Context, fmt: Format) -> None:
 @click.option("--out", metavar="FILE", default="report.html", show_default=True,
               help="The HTML file to write: a path, or s3://bucket/key.html.")
 @as_of_option
+@format_option
 @click.pass_obj
-def report(obj: Context, out: str, as_of: str | None) -> None:
+def report(obj: Context, out: str, as_of: str | None, fmt: Format) -> None:
     """Write one self-contained HTML report: lineage, every table, the consent funnel, quality, the data."""
-    import time
-
     started = time.perf_counter()
     where = obj.lakehouse().report(out, as_of=as_of)
     size = _size_of(where)
-    click.echo(f"wrote {where}" + (f" ({size / 1e6:.1f} MB)" if size else "")
-               + f" in {time.perf_counter() - started:.1f} s")
+    seconds = round(time.perf_counter() - started, 1)
+    if fmt != "table":
+        _emit(fmt, ["file", "bytes", "seconds"], [[where, size, seconds]])
+        return
+    click.echo(f"wrote {where}" + (f" ({size / 1e6:.1f} MB)" if size else "") + f" in {seconds:.1f} s")
 
 
 def _size_of(where: str) -> int | None:
@@ -375,15 +503,17 @@ def _size_of(where: str) -> int | None:
 
 
 @cli.command()
-@click.argument("table")
+@click.argument("table", type=table_names, metavar="TABLE")
 @format_option
+@as_of_option
 @click.pass_obj
-def describe(obj: Context, table: str, fmt: Format) -> None:
+def describe(obj: Context, table: str, fmt: Format, as_of: str | None) -> None:
     """Show the schema of TABLE."""
-    info = obj.lakehouse().describe(table)
+    info = obj.lakehouse().describe(table, as_of=as_of)
     click.echo(render(["column", "type", "description"], [[c.name, c.type, c.doc] for c in info.columns], fmt))
     if fmt == "table":
-        state = f"{info.rows:,} rows, snapshot {info.snapshot_id}" if info.built else "not built yet"
+        state = (f"{info.rows:,} rows, snapshot {info.snapshot_id}" if info.built
+                 else "not built yet" if as_of is None else "not built in that state")
         click.echo(f"\n{info.name} ({info.zone}): {info.doc} [{state}]")
 
 
@@ -391,8 +521,9 @@ def describe(obj: Context, table: str, fmt: Format) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Key file (default: pseudonym_key_file, "
               "else ~/.config/stedi/pseudonym.key).")
 @click.option("--if-missing", is_flag=True, help="Do nothing (exit 0) when the key file exists already.")
+@format_option
 @click.pass_obj
-def keygen(obj: Context, out: str | None, if_missing: bool) -> None:
+def keygen(obj: Context, out: str | None, if_missing: bool, fmt: Format) -> None:
     """Create the secret key of the pseudonyms in machine_learning_curated (never overwrites one)."""
     from stedi.privacy.keys import key_file
     from stedi.privacy.keys import keygen as make_key
@@ -400,13 +531,13 @@ def keygen(obj: Context, out: str | None, if_missing: bool) -> None:
     lake = obj.lakehouse()
     target = Path(out) if out else key_file(lake.settings)
     if if_missing and target.expanduser().exists():
-        click.echo(f"a pseudonym key exists already at {target}")
+        _emit(fmt, ["key_file", "created"], [[str(target), False]], f"a pseudonym key exists already at {target}")
         return
     path = make_key(lake.settings, target)
-    click.echo(f"wrote a new pseudonym key to {path} (readable by you only). Keep it secret and keep a copy: "
-               "the same key gives the same customer_key values; a lost key cannot be recovered.")
-    if out:
-        click.echo(f"point stedi at it with `pseudonym_key_file = \"{path}\"` in stedi.toml")
+    _emit(fmt, ["key_file", "created"], [[str(path), True]],
+          f"wrote a new pseudonym key to {path} (readable by you only). Keep it secret and keep a copy: the same "
+          "key gives the same customer_key values; a lost key cannot be recovered."
+          + (f"\npoint stedi at it with `pseudonym_key_file = \"{path}\"` in stedi.toml" if out else ""))
 
 
 @cli.command()
@@ -490,19 +621,21 @@ def attach(obj: Context, fmt: Format, wait: float | None) -> None:
 
 
 @cli.command()
-@click.option("--out", default="ddl/athena", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default="ddl/athena", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write the .sql files into.")
 @click.option("--location", default="s3://stedi-lakehouse", show_default=True,
               help="Bucket (and prefix) the tables live under.")
-def ddl(out: str, location: str) -> None:
+@format_option
+def ddl(out: str, location: str, fmt: Format) -> None:
     """Write the Athena / Glue DDL of every table (one .sql file per table)."""
     from stedi.ddl import write_ddl
 
-    for path in write_ddl(Path(out), location):
-        click.echo(str(path))
+    paths = write_ddl(Path(out), location)
+    _emit(fmt, ["file"], [[str(p)] for p in paths], f"wrote {plural(len(paths), 'file')} into {out}")
 
 
 
-@cli.group()
+@cli.group(cls=Group)
 def deploy() -> None:
     """Write what a cloud account needs to run stedi (templates to review and apply; nothing is called)."""
 
@@ -517,25 +650,33 @@ def deploy() -> None:
               help="Folder to write the template, the job's parameters and script, and the next steps into.")
 @click.option("--region", help="The AWS region, for the commands in the next steps (default: the AWS CLI's).")
 @click.option("--existing-bucket", is_flag=True, help="The bucket exists already: the stack does not create it.")
+@format_option
 def deploy_aws(bucket: str, prefix: str, schedule: str | None, out: str, region: str | None,
-               existing_bucket: bool) -> None:
+               existing_bucket: bool, fmt: Format) -> None:
     """A CloudFormation template running stedi as a scheduled AWS Glue 5.0 job (docs/aws.md)."""
     from stedi.deploy.aws import STEPS_FILE, deployment, write
 
-    target = deployment(bucket, prefix, schedule, region, existing_bucket)
-    for path in write(target, Path(out)):
-        click.echo(str(path))
+    try:
+        target = deployment(bucket, prefix, schedule, region, existing_bucket)
+    except ConfigError as exc:  # a bad option value: a usage error
+        raise click.UsageError(str(exc)) from None
+    _emit(fmt, ["file"], [[str(p)] for p in write(target, Path(out))])
     _say(f"next: the commands in {Path(out) / STEPS_FILE} (deploy the stack, upload the job's script)")
 
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    _Voice.level, _Voice.started = 0, time.perf_counter()
     try:
         cli.main(args=argv, prog_name="stedi", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _say("interrupted: whatever was committed before stays consistent; run the command again to finish")
+        _error("interrupted: whatever was committed before stays consistent; run the command again to finish")
         sys.exit(130)
+    except click.UsageError as exc:  # one line, as every error; the help is one option away
+        where = exc.ctx.command_path if exc.ctx else "stedi"
+        _error(f"error: {' '.join(exc.format_message().split())} (`{where} --help` for help)")
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _error(f"error: {' '.join(exc.format_message().split())}")
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -543,17 +684,17 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         if _interrupted(exc):  # Ctrl-C, as DuckDB reports it from a statement it stopped
-            _say("interrupted: whatever was committed before stays consistent; run the command again to finish")
+            _error("interrupted: whatever was committed before stays consistent; run the command again to finish")
             sys.exit(130)
         full = _disk_full(exc)
         if full:
-            _say(f"error: no space left on the device ({full}); free some space (the lakehouse root, its scratch "
+            _error(f"error: no space left on the device ({full}); free some space (the lakehouse root, its scratch "
                  "folder, or the temporary folder) and run the command again: commits are atomic, so every table "
                  "is as it was before or complete")
         elif isinstance(exc, StediError):
-            _say(f"error: {exc}")
+            _error(f"error: {exc}")
         else:  # a bug: still one line, the trace under --debug
-            _say(f"error: internal error ({type(exc).__name__}: {_first_line(exc)}); rerun with --debug and "
+            _error(f"error: internal error ({type(exc).__name__}: {_first_line(exc)}); rerun with --debug and "
                  "report it")
         sys.exit(1)
     sys.exit(0)

@@ -22,7 +22,7 @@ JSON_ROWS = 10_000  # rows turned into Python objects at once, in a streamed JSO
 
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: Format = "table") -> str:
     if fmt == "json":
-        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=_json_value)
+        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=json_value)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -63,7 +63,7 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else _text(value)
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -144,7 +144,7 @@ def write_json(reader: pa.RecordBatchReader, out: BinaryIO) -> None:
         for start in range(0, batch.num_rows, JSON_ROWS):  # each row becomes a dict: a slice of them at once
             part = batch.slice(start, JSON_ROWS)
             rows = zip(*(column.to_pylist() for column in part.columns), strict=True)
-            text = json.dumps([dict(zip(names, row, strict=True)) for row in rows], indent=2, default=_json_value)
+            text = json.dumps([dict(zip(names, row, strict=True)) for row in rows], indent=2, default=json_value)
             out.write((text[1:-2] if empty else "," + text[1:-2]).encode())  # the items, without [ and \n]
             empty = False
     out.write(b"]\n" if empty else b"\n]\n")

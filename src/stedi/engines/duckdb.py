@@ -253,7 +253,7 @@ class DuckDBEngine:
         try:
             statements = self._con.extract_statements(sql)
         except duckdb.Error as exc:
-            raise QueryError(f"invalid SQL: {_message(exc)}") from None
+            raise QueryError(f"invalid SQL: {_message(exc, keep_lines=True)}") from None
         if len(statements) != 1:
             raise QueryError(f"give exactly one statement (got {len(statements)})")
         kind, query = statements[0].type, sql

@@ -346,7 +346,9 @@ class LandingZone:
             self._write_manifest(landed.values())
         if conflicts:
             raise LandingError("nothing was ingested: landed files are never overwritten, and "
-                               + "; ".join(conflicts) + ". Give the new file a new name to land it too")
+                               + "; ".join(conflicts) + ". Data of another origin (real data beside generated, "
+                               "say) needs a lakehouse of its own: `stedi --home OTHER_ROOT ingest ...`; a later "
+                               "delivery of the same source lands under a name of its own")
         try:
             for entry, content in plan:
                 self.storage.upload(content, self.key(entry.source, entry.name))

@@ -46,7 +46,6 @@ def tag(catalog: TableCatalog, name: str, run_id: str | None = None,
     """Tag the current state (or run `run_id`'s) as `name` on every data table; the caller holds the lock.
     Tagging the same state again completes a tag a crash interrupted; another state under a name in use
     is refused."""
-    say = progress or (lambda _m: None)
     check_name(name)
     state: LakeState = current(catalog) if run_id is None else resolve(catalog, run_id)
     if run_id is not None and state.run_id != run_id:
@@ -66,8 +65,6 @@ def tag(catalog: TableCatalog, name: str, run_id: str | None = None,
             continue
         set_tag(catalog, table, TagMark(name, snapshot, state.run_id, when, len(state.snapshots), None))
         faults.point("tag:table-tagged")
-    say(f"tagged {len(state.snapshots)} tables as {name}" + (f" (the state of run {state.run_id})"
-                                                             if state.run_id else ""))
     return _info(tag_states(catalog)[name])
 
 
