@@ -60,10 +60,11 @@ def _error(message: str) -> None:
 
 
 def _emit(fmt: Format, columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]],
-          summary: str | None = None) -> None:
-    """A command's result: the rows in the format asked for, on stdout; the summary line after the table,
-    or on stderr for csv and json, whose stdout holds only the data."""
-    click.echo(render(columns, rows, fmt))
+          summary: str | None = None, sentence: bool = False) -> None:
+    """A command's result: the rows in the format asked for, on stdout; the summary line after the table
+    (alone when the result is a `sentence`), or on stderr for csv and json, whose stdout holds only the data."""
+    if fmt != "table" or not sentence:
+        click.echo(render(columns, rows, fmt))
     if summary is not None:
         if fmt == "table":
             click.echo(summary)
@@ -208,6 +209,9 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None, follow_syml
     """Copy landing files (or folders of them) into the landing zone. Idempotent."""
     lake = obj.lakehouse(lock_wait=wait)
     report = lake.ingest(*paths, source=source, follow_symlinks=follow_symlinks, progress=_say)
+    if report.skipped and not report.landed and not report.unchanged:  # nothing the user named was landed
+        raise LandingError(f"nothing landed: {plural(len(report.skipped), 'path')} given, every one skipped "
+                           f"(e.g. {report.skipped[0][0]}: {report.skipped[0][1]})")
     if fmt == "table":
         for path, why in report.skipped:
             _say(f"skipped {path}: {why}")
@@ -217,13 +221,10 @@ def ingest(obj: Context, paths: tuple[str, ...], source: str | None, follow_syml
         click.echo(f"{len(report.landed)} landed, {len(report.unchanged)} already landed, "
                    f"{len(report.skipped)} skipped{dropped} (landing zone: {lake.landing.root})")
     else:
-        rows = [[f.name, f.source, "landed", f.records, None] for f in report.landed]
+        rows = [[f.origin, f"{f.source}/{f.name}", "landed", f.size, None] for f in report.landed]
         rows += [[str(path), None, "unchanged", None, why] for path, why in report.unchanged]
         rows += [[str(path), None, "skipped", None, why] for path, why in report.skipped]
-        _emit(fmt, ["file", "source", "status", "records", "note"], rows)
-    if report.skipped and not report.landed and not report.unchanged:  # nothing the user named was landed
-        raise LandingError(f"nothing landed: {plural(len(report.skipped), 'path')} given, every one skipped "
-                          f"(e.g. {report.skipped[0][0]}: {report.skipped[0][1]})")
+        _emit(fmt, ["path", "landed_as", "status", "bytes", "note"], rows)
 
 
 @cli.command()
@@ -329,7 +330,7 @@ def tag(obj: Context, name: str, run_id: str | None, fmt: Format, wait: float | 
     info = obj.lakehouse(lock_wait=wait).tag(name, run=run_id, progress=_say)
     _emit(fmt, ["tag", "run_id", "tagged_at", "tables"], [[info.name, info.run_id, info.tagged_at, info.tables]],
           f"tagged {plural(info.tables, 'table')} as {info.name}"
-          + (f", the state of run {info.run_id}" if info.run_id else ""))
+          + (f", the state of run {info.run_id}" if info.run_id else ""), sentence=True)
 
 
 @cli.command()
@@ -350,7 +351,7 @@ def tags(obj: Context, fmt: Format) -> None:
 def untag(obj: Context, name: str, fmt: Format, wait: float | None) -> None:
     """Remove tag NAME from every table (its snapshots then expire like any other old one)."""
     count = obj.lakehouse(lock_wait=wait).untag(name, progress=_say)
-    _emit(fmt, ["tag", "tables"], [[name, count]], f"removed tag {name} from {plural(count, 'table')}")
+    _emit(fmt, ["tag", "tables"], [[name, count]], f"removed tag {name} from {plural(count, 'table')}", sentence=True)
 
 
 @cli.command()
@@ -531,13 +532,15 @@ def keygen(obj: Context, out: str | None, if_missing: bool, fmt: Format) -> None
     lake = obj.lakehouse()
     target = Path(out) if out else key_file(lake.settings)
     if if_missing and target.expanduser().exists():
-        _emit(fmt, ["key_file", "created"], [[str(target), False]], f"a pseudonym key exists already at {target}")
+        _emit(fmt, ["key_file", "created"], [[str(target), False]], f"a pseudonym key exists already at {target}",
+              sentence=True)
         return
     path = make_key(lake.settings, target)
     _emit(fmt, ["key_file", "created"], [[str(path), True]],
           f"wrote a new pseudonym key to {path} (readable by you only). Keep it secret and keep a copy: the same "
           "key gives the same customer_key values; a lost key cannot be recovered."
-          + (f"\npoint stedi at it with `pseudonym_key_file = \"{path}\"` in stedi.toml" if out else ""))
+          + (f"\npoint stedi at it with `pseudonym_key_file = \"{path}\"` in stedi.toml" if out else ""),
+          sentence=True)
 
 
 @cli.command()
