@@ -40,8 +40,17 @@ if [ ! -f "$lock" ]; then
   exit 1
 fi
 stamp="$VENV/.stedi-installed"
-want="$(cat pyproject.toml requirements/bootstrap.txt "$lock" | sha256sum | cut -c1-16)-${profile:-base}"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+stamp_of() { echo "$(cat pyproject.toml requirements/bootstrap.txt "requirements/$1.txt" | sha256sum | cut -c1-16)-$1"; }
+want=$(stamp_of "${profile:-base}")
+# A venv set up, from the current lock, with more extras than asked for serves as it is (`make demo` after
+# `make test` keeps the test tools).
+have=$(cat "$stamp" 2>/dev/null || true)
+have_profile=${have#*-}
+if [ -n "$have" ] && [ -f "requirements/$have_profile.txt" ] && [ "$(stamp_of "$have_profile")" = "$have" ] && \
+   [ -z "$(comm -23 <(tr ',' '\n' <<< "$EXTRAS" | sed '/^$/d' | sort -u) <(tr '-' '\n' <<< "$have_profile" | sort -u))" ]; then
+  want=$have
+fi
+if [ "$have" != "$want" ]; then
   pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
   pip_install --require-hashes --no-deps -r requirements/bootstrap.txt
   pip_install --require-hashes --no-deps --no-build-isolation -r "$lock"
