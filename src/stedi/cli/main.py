@@ -363,11 +363,9 @@ def untag(obj: Context, name: str, fmt: Format, wait: float | None) -> None:
 def export(obj: Context, table: str, out: str, as_of: str | None, fmt: Format) -> None:
     """Write TABLE as it stood (default: now) as Parquet files plus manifest.json (snapshot ids, rows, sha256)."""
     manifest = obj.lakehouse().export(table, out, as_of=as_of)
-    click.echo(render(["file", "rows", "bytes", "sha256"],
-                      [[f.path, f.rows, f.bytes, f.sha256] for f in manifest.files], fmt))
-    if fmt == "table":
-        click.echo(f"{manifest.rows:,} rows of {table} ({manifest.state}, snapshot {manifest.snapshot_id}) in "
-                   f"{len(manifest.files)} files; manifest: {Path(out) / 'manifest.json'}")
+    _emit(fmt, ["file", "rows", "bytes", "sha256"], [[f.path, f.rows, f.bytes, f.sha256] for f in manifest.files],
+          f"{manifest.rows:,} rows of {table} ({manifest.state}, snapshot {manifest.snapshot_id}) in "
+          f"{plural(len(manifest.files), 'file')}; manifest: {Path(out) / 'manifest.json'}")
 
 
 @cli.command()
@@ -382,11 +380,10 @@ def rollback(obj: Context, run_id: str | None, tag_name: str | None, fmt: Format
     if (run_id is None) == (tag_name is None):
         raise click.UsageError("give one of --run RUN_ID or --tag NAME")
     report = obj.lakehouse(lock_wait=wait).rollback(run=run_id, tag=tag_name, progress=_say)
-    click.echo(render(["table", "zone", "status", "rows_out"],
-                      [[t.table, t.zone, t.status, t.rows_out] for t in report.tables], fmt))
-    if fmt == "table":
-        click.echo(f"restored {sum(t.status == 'restored' for t in report.tables)} tables "
-                   f"(rollback {report.run_id}; `stedi rollback --run` an earlier run undoes it)")
+    _emit(fmt, ["table", "zone", "status", "rows_out"],
+          [[t.table, t.zone, t.status, t.rows_out] for t in report.tables],
+          f"restored {plural(sum(t.status == 'restored' for t in report.tables), 'table')} "
+          f"(rollback {report.run_id}; `stedi rollback --run` an earlier run undoes it)")
 
 
 @cli.command()
