@@ -54,6 +54,13 @@ def not_landing_data(name: str) -> str | None:
     return None
 
 
+def nothing_landed(home: str | Path) -> LandingError:
+    """The one line every command that needs landed data gives on a root where nothing has landed (a new
+    root, or a mistyped --home): it has created nothing there."""
+    return LandingError(f"nothing has landed in {home} yet: `stedi ingest PATH` first (or give the root of an "
+                        "existing lakehouse with --home or STEDI_HOME)")
+
+
 class RecordFilter(Protocol):
     """Keeps records out of files as they land (stedi.privacy.suppression: erased people)."""
 
@@ -186,6 +193,12 @@ class LandingZone:
         ordered = sorted(files, key=lambda f: (f.source, f.name))
         self.storage.write_bytes(f"{LANDING}/{MANIFEST}",
                                  json.dumps({"files": [asdict(f) for f in ordered]}, indent=1).encode())
+
+    def has_landed(self) -> bool:
+        """Whether any file has landed: a data file directly in a source folder, as `files()` lists them.
+        Only the source folders are listed: nothing is read, hashed or written (a reader's check)."""
+        return any(not_landing_data(entry.name) is None
+                   for src in SOURCES for entry in self.storage.list(f"{LANDING}/{src}"))
 
     def files(self, source: str | None = None, adopt: bool = True) -> list[LandedFile]:
         """Every landed file (of `source`), with the manifest brought in line with the folders.
