@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -323,6 +324,10 @@ class LandingZone:
         plan: list[tuple[LandedFile, Path]] = []
         conflicts: list[str] = []
         repaired = False
+        # Records of erased people dropped from a delivery whose rest is landed already (a file delivered
+        # again after an erasure rewrote the landed one): nothing lands, but the drop is counted in the
+        # entry of the file it matches, as for a file that lands, so the reconciliation shows it.
+        dropped_from: Counter[tuple[str, str]] = Counter()
         for number, (file, src, origin) in enumerate(candidates):
             suppressed_before = report.suppressed
             content = file  # what to land: the file itself, or a copy without erased people
@@ -344,7 +349,9 @@ class LandingZone:
                 landed[(src, same.name)] = by_hash[(src, digest)] = replace(same, origin=origin)
                 repaired = True
             if same is not None:
-                report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
+                report.unchanged.append((origin, f"already landed as {src}/{same.name}" + (
+                    f" (without its {dropped_here:,} records of erased people)" if dropped_here else "")))
+                dropped_from[(src, same.name)] += dropped_here
                 continue
             name = file.name if not is_s3(origin) else origin.rsplit("/", 1)[-1]
             taken = landed.get((src, name))
@@ -355,11 +362,18 @@ class LandingZone:
             entry = counted.entry(src, name, content.stat().st_size, origin, dropped_here)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
-        if repaired and not plan and not conflicts:
-            self._write_manifest(landed.values())
         if conflicts:
             raise LandingError("nothing was ingested: landed files are never overwritten, and "
                                + "; ".join(conflicts) + ". Give the new file a new name to land it too")
+        if +dropped_from:
+            def with_drops(f: LandedFile) -> LandedFile:
+                extra = dropped_from[(f.source, f.name)]
+                return replace(f, suppressed=(f.suppressed or 0) + extra) if extra else f
+
+            landed = {k: with_drops(f) for k, f in landed.items()}
+            plan = [(with_drops(entry), content) for entry, content in plan]
+        if (repaired or +dropped_from) and not plan:
+            self._write_manifest(landed.values())
         try:
             for entry, content in plan:
                 self.storage.upload(content, self.key(entry.source, entry.name))
@@ -384,7 +398,7 @@ class LandingZone:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
         self.storage.upload(new_content, self.key(entry.source, entry.name))
         updated = Digest.of_file(new_content).entry(entry.source, entry.name, new_content.stat().st_size,
-                                                    entry.origin)
+                                                    entry.origin, entry.suppressed or 0)  # (kept: a count)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())
