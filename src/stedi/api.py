@@ -22,12 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from stedi import faults
 from stedi.config import Settings, load_settings
-from stedi.errors import QueryError, StorageError, TableError
+from stedi.errors import QueryError, TableError
 from stedi.iceberg.catalog import TableCatalog, TableState
-from stedi.landing.zone import IngestReport, LandedFile, LandingZone, open_landing
+from stedi.landing.zone import IngestReport, LandedFile, LandingZone, nothing_landed, open_landing
 from stedi.pipeline.report import RunReport
-from stedi.storage.files import LANDING
-from stedi.storage.lock import LOCK
 from stedi.storage.s3 import is_s3
 from stedi.tables import TABLES, Column, get_table
 
@@ -140,18 +138,16 @@ class Lakehouse:
                     "(its lease was not renewed in time); commits of both are compare-and-swap, so none was lost")
 
     def _require(self) -> None:
-        """Readers on a path that holds no lakehouse stop with one line (and create nothing)."""
-        if self.catalog.exists:
+        """Stop with one line, having created nothing, on a root where nothing has landed (a new root, or a
+        mistyped --home): for the readers, and for the writers that need landed data or built tables (run,
+        tag, untag, rollback, optimize), before they take the lock (which would create the root). A catalog
+        registering a table of data is enough (the landing folders are then not listed); opening it refuses a
+        lost or foreign catalog first, naming `stedi attach`. Histories alone do not count: older versions
+        recorded a run that failed on an empty root."""
+        if self.catalog.registers_data():
             return
-        storage = self.settings.storage()
-        if storage.remote:
-            storage.check()
-            found = bool(storage.list(LANDING, recursive=True))
-        else:  # a folder a writer has worked in (ingest may land nothing and still leave its lock file)
-            found = any(Path(self.settings.home, name).exists() for name in (LANDING, LOCK))
-        if not found:
-            raise StorageError(f"no lakehouse at {self.settings.home}; give its root with --home or STEDI_HOME, "
-                               "or make one with `stedi ingest PATH` and `stedi run`")
+        if not open_landing(self.settings, writable=False).has_landed():
+            raise nothing_landed(self.settings.home)
 
     def ingest(self, *paths: str | Path, source: str | None = None, follow_symlinks: bool = False,
                progress: Progress | None = None) -> IngestReport:
@@ -185,8 +181,8 @@ class Lakehouse:
             return attach(self.settings, self.catalog, progress)
 
     def landed_files(self) -> list[LandedFile]:
-        """The landed files as the manifest and the landing folders list them (nothing is written)."""
-        self._require()
+        """The landed files as the manifest and the landing folders list them (nothing is written; none
+        when nothing has landed)."""
         return open_landing(self.settings, writable=False).files(adopt=False)
 
     def run(self, select: Iterable[str] | None = None, *, full_refresh: bool = False,
@@ -194,6 +190,8 @@ class Lakehouse:
         """Build the tables (or the selected ones and what they need); unchanged tables are kept."""
         from stedi.pipeline.runner import run
 
+        if not self._writing_depth:  # (an erasure rebuilding the tables has checked)
+            self._require()
         with self._writing("run", progress):
             return run(self.settings, self.catalog, list(select or []), full_refresh, progress, self.landing)
 
@@ -337,6 +335,7 @@ class Lakehouse:
         from stedi.states.tags import check_name, tag
 
         check_name(name)
+        self._require()
         with self._writing("tag", progress):
             return tag(self.catalog, name, run, progress)
 
@@ -351,6 +350,7 @@ class Lakehouse:
         """Remove a tag from every table (how many had it); its snapshots expire like any old one."""
         from stedi.states.tags import untag
 
+        self._require()
         with self._writing("untag", progress):
             return untag(self.catalog, name)
 
@@ -372,6 +372,7 @@ class Lakehouse:
 
         if (run is None) == (tag is None):
             raise StateError("give the state to restore: a run id or a tag (one of them)")
+        self._require()
         with self._writing("rollback", progress), self.catalog.cached():
             if tag is not None and tag not in tag_states(self.catalog):
                 raise StateError(f"no tag {tag!r}; the tags are: {', '.join(tag_states(self.catalog)) or 'none'}")
@@ -410,6 +411,7 @@ class Lakehouse:
         from stedi.iceberg.optimize import optimize
         from stedi.pipeline.history import record_optimize
 
+        self._require()
         with self._writing("optimize", progress):
             started = datetime.now(UTC)
             try:

@@ -449,7 +449,8 @@ def test_a_reader_on_a_path_without_a_lakehouse_creates_nothing(capsys: pytest.C
     typo = tmp_path / "typo"
     code, out, err = stedi(capsys, "--home", typo, *command)
     assert (code, out) == (1, "")
-    assert_one_line_error(err, f"error: no lakehouse at {typo}; give its root with --home or STEDI_HOME")
+    assert_one_line_error(err, f"error: nothing has landed in {typo} yet: `stedi ingest PATH` first (or give the "
+                               "root of an existing lakehouse with --home or STEDI_HOME)")
     assert not typo.exists() and list(tmp_path.iterdir()) == [tmp_path / "cwd"]
 
 
@@ -477,14 +478,15 @@ def test_describe_json(built_home: Path) -> None:
 def test_run_on_an_empty_landing_zone(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     code, out, err = stedi(capsys, "--home", home, "run")
     assert code == 1 and out == ""
-    assert_one_line_error(err, "landing zone", "is empty", "`stedi ingest PATH`")
+    assert_one_line_error(err, f"nothing has landed in {home} yet", "`stedi ingest PATH`")
+    assert not home.exists()  # no catalog, no failed run recorded (tests/cli/test_empty_root.py)
 
 
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     code, _, err = stedi(capsys, "--home", home, "--debug", "run")
     assert code == 1
     assert "Traceback (most recent call last)" in err and "stedi.errors.LandingError" in err
-    assert err.splitlines()[-1].startswith("error: the landing zone")
+    assert err.splitlines()[-1].startswith("error: nothing has landed in")
 
 
 def test_describe_unknown_table(capsys: pytest.CaptureFixture[str], home: Path) -> None:
@@ -511,7 +513,7 @@ def test_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     for command in (["tables"], ["sql", "select 1"]):  # readers write nothing: there is just no lakehouse
         code, _, err = stedi(capsys, "--home", home, *command)
         assert code == 1, command
-        assert_one_line_error(err, f"no lakehouse at {home}")
+        assert_one_line_error(err, f"nothing has landed in {home} yet")
 
 
 def test_run_on_an_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -519,7 +521,9 @@ def test_run_on_an_unwritable_root(capsys: pytest.CaptureFixture[str], tmp_path:
     blocker.write_text("not a folder")
     code, _, err = stedi(capsys, "--home", blocker / "lake", "run")
     assert code == 1
-    assert_one_line_error(err, f"the lakehouse root {blocker / 'lake'} is not writable")
+    # nothing can have landed there, and run says so before it would create anything (`ingest` says the
+    # root is not writable: test_unwritable_root)
+    assert_one_line_error(err, f"nothing has landed in {blocker / 'lake'} yet")
     assert "internal error" not in err
 
 

@@ -56,7 +56,8 @@ def test_job_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
                              "warehouse": (tmp_path / "w").as_uri()})])
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: the landing zone") and err.count("\n") == 1
+    assert err.startswith(f"error: nothing has landed in {tmp_path / 'empty'} yet") and err.count("\n") == 1
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "w").exists()
 
 
 def test_the_pseudonym_key_is_read_from_its_secret_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -265,6 +265,69 @@ def test_erased_people_do_not_come_back(tmp_path: Path) -> None:
     assert ALICE not in suppressed and "SN-ALICE" not in suppressed
 
 
+def test_records_dropped_from_a_redelivery_are_counted_in_the_reconciliation(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After an erasure, the raw files delivered again (same names, then copies under new names) lose the
+    person's records at ingest and are otherwise landed already: nothing lands, but what was dropped shows
+    as `suppressed` in the next run's figures, every time (the figures add up over every delivery, as
+    `read` does over every landed file), and an erasure rewriting those files keeps the counts."""
+    import csv
+    import io
+    import shutil
+
+    from stedi.cli.main import main
+
+    def stedi(*args: str | Path) -> tuple[str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(["--home", str(home), *map(str, args)])
+        out, err = capsys.readouterr()
+        assert exited.value.code == 0, err
+        return out, err
+
+    def run_figures() -> dict[str, int]:
+        """`stedi run`'s reconciliation table: source -> suppressed (checked balanced)."""
+        out, _ = stedi("run")
+        lines = out.split("Every landed record accounted for")[1].split("\n\n")[0].splitlines()[1:]
+        header, rule, *body = lines
+        assert header.split() == ["source", "read", "kept", "filtered", "quarantined", "duplicates", "suppressed"]
+        return {cells[0]: int(cells[-1]) for cells in (line.split() for line in body)}
+
+    def reconciled() -> dict[str, int]:
+        out, _ = stedi("reconcile", "--format", "csv")
+        figures = list(csv.DictReader(io.StringIO(out)))
+        assert all(f["balanced"] == "true" for f in figures)
+        return {f["source"]: int(f["suppressed"]) for f in figures}
+
+    home = tmp_path / "lake"
+    lake = built(home)
+    stedi("erase", "--email", ALICE)  # her 1 customer record, 5 readings and 5 readings of her device
+    out, err = stedi("ingest", EDGE)  # the raw files again, under the names they landed with
+    assert out.startswith("0 landed, 3 already landed, 1 skipped, 11 records of erased people dropped ")
+    assert (f"unchanged {EDGE / 'accelerometer' / 'accelerometer-edge.json'}: already landed as "
+            "accelerometer/accelerometer-edge.json (without its 5 records of erased people)") in err
+    once = {"customer": 1, "accelerometer": 5, "step_trainer": 5}
+    assert run_figures() == once == reconciled()
+    assert rows(lake, "select source, suppressed from reconciliation where run_id = (select max_by(run_id, run_at) "
+                      "from reconciliation) order by source") == sorted(once.items())
+
+    copies = tmp_path / "copies"
+    for source in once:  # a copy of each under a new name
+        (copies / source).mkdir(parents=True)
+        shutil.copy(EDGE / source / f"{source}-edge.json", copies / source / f"{source}-again.json")
+    out, _ = stedi("ingest", copies)
+    assert out.startswith("0 landed, 3 already landed, 0 skipped, 11 records of erased people dropped ")
+    twice = {source: 2 * n for source, n in once.items()}
+    assert run_figures() == twice == reconciled()
+    assert {f.source: f.suppressed for f in lake.landed_files()} == twice  # in the entries of the landed files
+    stedi("run")
+    assert reconciled() == twice  # a run with nothing new keeps them
+
+    stedi("erase", "--email", "bob@test.com")  # rewrites the same landed files: their counts stay
+    assert reconciled() == twice
+    assert {f.source: f.suppressed for f in Lakehouse(home).landed_files()} == twice
+
+
 def test_erase_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from stedi.cli.main import main
 

@@ -254,7 +254,7 @@ def test_the_command(two_days: tuple[Lakehouse, str, str], tmp_path: Path) -> No
 
 
 def test_no_lakehouse(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="no lakehouse at"):
+    with pytest.raises(Exception, match="nothing has landed in"):
         Lakehouse(tmp_path / "nothing").report(tmp_path / "r.html")
 
 

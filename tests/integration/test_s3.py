@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from stedi import CatalogError, ConfigError, EngineError, Lakehouse, QueryError, StorageError
+from stedi import CatalogError, ConfigError, EngineError, Lakehouse, LandingError, QueryError, StorageError
 from stedi.cli.main import cli, main
 
 import s3server
@@ -123,6 +123,24 @@ def test_cli_on_an_s3_home(server: s3server.S3Server, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == [{"n": 482}]
     assert server.secret_key not in ingest.output + run.output + out.output
+
+
+def test_nothing_landed_in_a_bucket_is_said_and_nothing_is_created(server: s3server.S3Server,
+                                                                   tmp_path: Path) -> None:
+    """Run and the readers on a prefix where nothing has landed: one line, no object in the bucket (no lock,
+    no catalog.json), no local catalog; once something has landed, readers list the tables unbuilt."""
+    _bucket(server, "empty")
+    server.client().put_object(Bucket="empty", Key="other/notes.txt", Body=b"not stedi's")  # elsewhere in it
+    data = tmp_path / "data"
+    for command in (["run"], ["tables"], ["sql", "select 1"], ["history"], ["tags"], ["optimize"]):
+        code, err = invoke_main(command, home="s3://empty/lake")
+        assert (code, err) == (1, "error: nothing has landed in s3://empty/lake yet: `stedi ingest PATH` first "
+                                  "(or give the root of an existing lakehouse with --home or STEDI_HOME)\n"), command
+        assert _keys(server, "empty") == ["other/notes.txt"], command
+        assert not data.exists() or not any(p.is_file() for p in data.rglob("*")), command
+    lake = Lakehouse("s3://empty/lake")
+    lake.ingest(FIXTURES / "edge" / "customer")
+    assert [t.built for t in lake.tables()] == [False] * 15
 
 
 def test_ingest_from_s3_paths_into_a_local_and_an_s3_root(server: s3server.S3Server, tmp_path: Path) -> None:
@@ -275,8 +293,10 @@ def test_a_stale_local_catalog_of_an_emptied_bucket_is_explained_and_reset(serve
                              "builds them again)\n"), command
     assert invoke_main(["attach"])[0] == 0
     fresh = Lakehouse("s3://stale/lake")
-    assert not any(t.built for t in fresh.tables())
+    with pytest.raises(LandingError, match="^nothing has landed in s3://stale/lake yet"):  # the bucket was emptied
+        fresh.tables()
     fresh.ingest(FIXTURES / "edge")
+    assert not any(t.built for t in fresh.tables())
     assert [t.status for t in fresh.run().tables] == ["built"] * 8
     assert "lake/catalog.json" in _keys(server, "stale")
 

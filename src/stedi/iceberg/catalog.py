@@ -102,6 +102,17 @@ class TableCatalog:
             self._absent = self._catalog is None
         return self._catalog is not None
 
+    def registers_data(self) -> bool:
+        """Whether the catalog exists and registers a table of data: not only histories (a history records
+        attempts, such as a run that failed before anything had landed)."""
+        from stedi.tables import TABLES
+
+        if not self.exists:
+            return False
+        with self.errors_about(f"the catalog ({self._where})"):
+            names = shared.registered_names(self.iceberg)
+        return any(name in TABLES and TABLES[name].kind != "history" for name in names)
+
     @contextmanager
     def unchecked(self) -> Iterator[None]:
         """Open the catalog without refusing one that is not this root's (`stedi attach` repairs it)."""

@@ -180,3 +180,17 @@ def registered_locations(catalog: Catalog) -> dict[str, str]:
         return {ident[-1]: catalog.load_table(ident).metadata_location for ident in catalog.list_tables(NAMESPACE)}
     except NoSuchNamespaceError:
         return {}
+
+
+def registered_names(catalog: Catalog) -> set[str]:
+    """The names of the tables in stedi's namespace (one query or listing: no table is loaded)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from stedi.iceberg.sqlite import SqliteCatalog
+
+    if isinstance(catalog, SqliteCatalog):
+        return set(catalog.metadata_locations(NAMESPACE))
+    try:
+        return {ident[-1] for ident in catalog.list_tables(NAMESPACE)}
+    except NoSuchNamespaceError:
+        return set()

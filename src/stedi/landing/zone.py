@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -52,6 +53,13 @@ def not_landing_data(name: str) -> str | None:
     if PurePath(lower).suffix not in DATA_SUFFIXES:
         return f"not a JSON file ({', '.join(DATA_SUFFIXES)})"
     return None
+
+
+def nothing_landed(home: str | Path) -> LandingError:
+    """The one line every command that needs landed data gives on a root where nothing has landed (a new
+    root, or a mistyped --home): it has created nothing there."""
+    return LandingError(f"nothing has landed in {home} yet: `stedi ingest PATH` first (or give the root of an "
+                        "existing lakehouse with --home or STEDI_HOME)")
 
 
 class RecordFilter(Protocol):
@@ -187,6 +195,12 @@ class LandingZone:
         self.storage.write_bytes(f"{LANDING}/{MANIFEST}",
                                  json.dumps({"files": [asdict(f) for f in ordered]}, indent=1).encode())
 
+    def has_landed(self) -> bool:
+        """Whether any file has landed: a data file directly in a source folder, as `files()` lists them.
+        Only the source folders are listed: nothing is read, hashed or written (a reader's check)."""
+        return any(not_landing_data(entry.name) is None
+                   for src in SOURCES for entry in self.storage.list(f"{LANDING}/{src}"))
+
     def files(self, source: str | None = None, adopt: bool = True) -> list[LandedFile]:
         """Every landed file (of `source`), with the manifest brought in line with the folders.
 
@@ -310,6 +324,10 @@ class LandingZone:
         plan: list[tuple[LandedFile, Path]] = []
         conflicts: list[str] = []
         repaired = False
+        # Records of erased people dropped from a delivery whose rest is landed already (a file delivered
+        # again after an erasure rewrote the landed one): nothing lands, but the drop is counted in the
+        # entry of the file it matches, as for a file that lands, so the reconciliation shows it.
+        dropped_from: Counter[tuple[str, str]] = Counter()
         for number, (file, src, origin) in enumerate(candidates):
             suppressed_before = report.suppressed
             content = file  # what to land: the file itself, or a copy without erased people
@@ -331,7 +349,9 @@ class LandingZone:
                 landed[(src, same.name)] = by_hash[(src, digest)] = replace(same, origin=origin)
                 repaired = True
             if same is not None:
-                report.unchanged.append((origin, f"already landed as {src}/{same.name}"))
+                report.unchanged.append((origin, f"already landed as {src}/{same.name}" + (
+                    f" (without its {dropped_here:,} records of erased people)" if dropped_here else "")))
+                dropped_from[(src, same.name)] += dropped_here
                 continue
             name = file.name if not is_s3(origin) else origin.rsplit("/", 1)[-1]
             taken = landed.get((src, name))
@@ -342,13 +362,20 @@ class LandingZone:
             entry = counted.entry(src, name, content.stat().st_size, origin, dropped_here)
             landed[(src, name)] = by_hash[(src, digest)] = entry
             plan.append((entry, content))
-        if repaired and not plan and not conflicts:
-            self._write_manifest(landed.values())
         if conflicts:
             raise LandingError("nothing was ingested: landed files are never overwritten, and "
                                + "; ".join(conflicts) + ". Data of another origin (real data beside generated, "
                                "say) needs a lakehouse of its own: `stedi --home OTHER_ROOT ingest ...`; a later "
                                "delivery of the same source lands under a name of its own")
+        if +dropped_from:
+            def with_drops(f: LandedFile) -> LandedFile:
+                extra = dropped_from[(f.source, f.name)]
+                return replace(f, suppressed=(f.suppressed or 0) + extra) if extra else f
+
+            landed = {k: with_drops(f) for k, f in landed.items()}
+            plan = [(with_drops(entry), content) for entry, content in plan]
+        if (repaired or +dropped_from) and not plan:
+            self._write_manifest(landed.values())
         try:
             for entry, content in plan:
                 self.storage.upload(content, self.key(entry.source, entry.name))
@@ -373,7 +400,7 @@ class LandingZone:
         """Replace a landed file's content atomically (erasure only) and record it in the manifest."""
         self.storage.upload(new_content, self.key(entry.source, entry.name))
         updated = Digest.of_file(new_content).entry(entry.source, entry.name, new_content.stat().st_size,
-                                                    entry.origin)
+                                                    entry.origin, entry.suppressed or 0)  # (kept: a count)
         manifest = self._read_manifest()
         manifest[(entry.source, entry.name)] = updated
         self._write_manifest(manifest.values())
