@@ -72,6 +72,16 @@ def test_the_lineage_graph_links_every_table() -> None:
     assert 'label="runs\\nnot built"' in dot
 
 
+def test_a_count_of_one_is_singular() -> None:
+    from stedi.report.page import _plural
+
+    facts = {name: TableFacts(t, True, 1, None, None) for name, t in TABLES.items()}
+    dot = dot_source(facts, {"customer": (1, 900)})
+    assert '[label="customer\\n1 file, 900 B"' in dot and '[label="customer_landing\\n1 row"' in dot
+    assert " 1 files" not in dot and " 1 rows" not in dot
+    assert (_plural(1, "row"), _plural(2, "row"), _plural(None, "row")) == ("1 row", "2 rows", "– rows")
+
+
 def test_the_cli_starts_without_the_report_libraries() -> None:
     import subprocess
     import sys

@@ -20,6 +20,7 @@ from stedi.cli.output import FORMATS, Format, head, render, rows_of, write_csv, 
 from stedi.config import CONSENT_POLICIES, ENGINES
 from stedi.errors import ErasureError, StediError
 from stedi.tables import SOURCES, TABLES
+from stedi.text import plural
 
 TABLE_ROWS_SHOWN = 1000
 
@@ -90,7 +91,7 @@ def generate(out: str, scale: float, seed: int, base: str | None, share: float) 
         ["accelerometer", report.accelerometer_records],
         ["step_trainer", report.step_trainer_records],
     ]))
-    click.echo(f"{report.files} files written to {report.out} in {report.seconds:.1f} s")
+    click.echo(f"{plural(report.files, 'file')} written to {report.out} in {report.seconds:.1f} s")
 
 
 @cli.command()
@@ -241,7 +242,7 @@ def export(obj: Context, table: str, out: str, as_of: str | None, fmt: Format) -
                       [[f.path, f.rows, f.bytes, f.sha256] for f in manifest.files], fmt))
     if fmt == "table":
         click.echo(f"{manifest.rows:,} rows of {table} ({manifest.state}, snapshot {manifest.snapshot_id}) in "
-                   f"{len(manifest.files)} files; manifest: {Path(out) / 'manifest.json'}")
+                   f"{plural(len(manifest.files), 'file')}; manifest: {Path(out) / 'manifest.json'}")
 
 
 @cli.command()
@@ -433,16 +434,17 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
         click.echo(render(["would remove", "count"], rows, fmt))
         if fmt == "table":
             matched = sum(plan.landed_records.values())
-            click.echo(f"dry run, nothing changed: {plan.people} people, {matched:,} landed records matched in "
-                       f"{plan.landed_files} files, {plan.devices} devices of theirs"
+            click.echo(f"dry run, nothing changed: {plural(plan.people, 'person', 'people')}, "
+                       f"{plural(matched, 'landed record')} matched in {plural(plan.landed_files, 'file')}, "
+                       f"{plural(plan.devices, 'device')} of theirs"
                        + (f"; {plan.unmatched} of them match no landed record" if plan.unmatched else ""))
         return
     receipt = lake.erase(addresses, progress=_say)
     click.echo(render(["table", "rows_removed"], sorted(receipt.rows_removed.items()), fmt))
     if receipt.traces_left:
         left = receipt.traces_left
-        raise ErasureError(f"erasure {receipt.receipt_id} finished, but {len(left)} files stedi does not manage "
-                           f"still name them (e.g. {left[0]}): delete them")
+        raise ErasureError(f"erasure {receipt.receipt_id} finished, but {plural(len(left), 'file')} stedi does not "
+                           f"manage still name{'s' if len(left) == 1 else ''} them (e.g. {left[0]}): delete them")
     if fmt == "table":
         if receipt.landed_records_removed == 0 and not any(receipt.rows_removed.values()):
             who = "this person" if receipt.people == 1 else f"these {receipt.people} people"
@@ -451,8 +453,9 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
             return
         unmatched = (f" ({receipt.unmatched} of them matched no record, and are kept out of later deliveries)"
                      if receipt.unmatched else "")
-        click.echo(f"erased {receipt.people} people{unmatched}: {receipt.landed_records_removed:,} landed records "
-                   f"removed from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files "
+        click.echo(f"erased {plural(receipt.people, 'person', 'people')}{unmatched}: "
+                   f"{plural(receipt.landed_records_removed, 'landed record')} removed from "
+                   f"{plural(receipt.files_rewritten, 'file')}, {plural(receipt.files_deleted, 'old table file')} "
                    f"deleted; receipt {receipt.receipt_id} in {receipt.audit_log}")
         if receipt.tags_rewritten:
             click.echo(f"tagged states rewritten without them: {', '.join(receipt.tags_rewritten)}")

@@ -12,6 +12,7 @@ from typing import Any
 from stedi._version import __version__
 from stedi.report import charts, lineage
 from stedi.report.data import SERIES_POINTS, FunnelStep, ReportData
+from stedi.text import plural
 
 RECONCILE_COLUMNS = ("read", "kept", "filtered", "quarantined", "duplicates")  # warn rules: apart, per rule
 
@@ -24,6 +25,7 @@ def render(data: ReportData, home: str) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.filters["cell"] = _cell
+    env.filters["plural"] = _plural
     template = env.from_string(
         resources.files("stedi.report").joinpath("templates", "report.html.j2").read_text(encoding="utf-8"))
     latest = [r for r in data.reconciliation if r["run_id"] == data.reconciliation[-1]["run_id"]] \
@@ -96,6 +98,10 @@ def _num(value: Any) -> str:
     if value is None:
         return "–"
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _plural(value: int | None, word: str, words: str | None = None) -> str:
+    return plural(value, word, words) if value is not None else f"{_num(value)} {words or word + 's'}"
 
 
 def _cell(value: Any) -> str:
