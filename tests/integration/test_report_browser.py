@@ -1,7 +1,8 @@
 """The report and `stedi serve` in a real browser: Debian's headless Chromium, driven by Playwright.
 
 Checked as a person would meet them: no console error, no request leaving the page (the file, or the
-local server, serves everything), the lineage and every chart drawn with content, and the SQL box
+local server, serves everything), the lineage and every chart drawn with content and legible (no text cut
+at a picture's edge, no axis labels on top of each other or the same twice), and the SQL box
 answering a query with its rows, refusing a write, and downloading the CSV.
 """
 
@@ -21,7 +22,7 @@ import pytest
 from stedi import Lakehouse
 from stedi.serve.server import ReportServer
 
-from support import Batches, built
+from support import Batches, built, rows
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium")
@@ -73,6 +74,40 @@ def assert_drawn(page: Any) -> None:
         assert lineage.locator(f"text=/{name}/").count() >= 1, name
 
 
+# Per chart: texts outside the picture's box (cut off), and per axis: labels that overlap or repeat (of those
+# shown: Vega hides a label it drops for overlapping with opacity 0).
+LEGIBILITY = """() => {
+  const out = {cut: [], overlapping: [], repeated: []};
+  const shown = t => t.textContent.trim() && parseFloat(getComputedStyle(t).opacity) > 0;
+  const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1
+                             && r.bottom <= box.bottom + 1;
+  document.querySelectorAll(".figure svg").forEach((svg, i) => {
+    const box = svg.getBoundingClientRect();
+    svg.querySelectorAll("text").forEach(t => {
+      if (shown(t) && !inside(t.getBoundingClientRect(), box)) out.cut.push(i + ": " + t.textContent);
+    });
+    svg.querySelectorAll("g.role-axis-label").forEach(axis => {
+      const labels = [...axis.querySelectorAll("text")].filter(shown);
+      const names = labels.map(t => t.textContent);
+      if (new Set(names).size !== names.length) out.repeated.push(i + ": " + names.join(" | "));
+      labels.forEach((a, j) => labels.slice(j + 1).forEach(b => {
+        const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+        if (p.left < q.right - 0.5 && q.left < p.right - 0.5 && p.top < q.bottom - 0.5 && q.top < p.bottom - 0.5)
+          out.overlapping.push(i + ": " + a.textContent + " / " + b.textContent);
+      }));
+    });
+  });
+  return out;
+}"""
+
+
+def assert_legible(page: Any, lake: Lakehouse) -> None:
+    """No chart text cut or overlapping, no axis label twice; the latest run's id as it is (not upper-cased)."""
+    assert page.evaluate(LEGIBILITY) == {"cut": [], "overlapping": [], "repeated": []}
+    [(latest,)] = rows(lake, "select run_id from reconciliation order by run_at desc limit 1")
+    assert page.inner_text("#quality h4 code") == latest
+
+
 def test_the_report_file_renders_offline(browser: Any, lake: Lakehouse, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     lake.report(out)
@@ -82,6 +117,7 @@ def test_the_report_file_renders_offline(browser: Any, lake: Lakehouse, tmp_path
     assert watched.errors == []
     assert [u for u in watched.requests if u != out.as_uri() and not u.startswith("data:")] == []
     assert_drawn(watched.page)
+    assert_legible(watched.page, lake)
     watched.page.close()
 
 
@@ -99,6 +135,7 @@ def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served
     page = watched.page
     page.goto(served.url)
     assert_drawn(page)
+    assert_legible(page, lake)
 
     query = "select customer_key, count(*) as n from machine_learning_curated group by 1 order by 2 desc, 1 limit 7"
     page.fill("#sql-query", query)

@@ -125,5 +125,5 @@ def test_one_day_of_readings_sits_between_its_neighbours() -> None:
     from stedi.report import timeaxis
 
     assert timeaxis.axis([date(2022, 6, 18)] * 3, 380, "day").labels() == ["2022-06-17", "2022-06-18", "2022-06-19"]
-    assert timeaxis.axis(["2026-12-07T23:59:50+00:00", "2026-12-08T00:00:20+00:00"], 260).title == \
-        "2026-12-07 to 2026-12-08 (UTC)"
+    assert timeaxis.axis(["2026-12-07T23:59:50+00:00", "2026-12-08T00:00:20+00:00"], 260).days == \
+        "2026-12-07 to 2026-12-08"

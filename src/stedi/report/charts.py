@@ -21,7 +21,6 @@ FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 # The reconciliation's terms, in the order they are stacked, and their colours (also its legend's order).
 TERMS = ("kept", "filtered", "quarantined", "duplicates")
 TERM_COLORS = ("#2f7d4f", "#8f9aa6", "#c0392b", "#e0a526")
-UTC = alt.Scale(type="utc")  # times are shown in UTC, wherever the report is made
 
 
 def _values(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -34,11 +33,13 @@ def _data(rows: Sequence[dict[str, Any]]) -> Any:
     return alt.Data(values=_values(rows))  # type: ignore[no-untyped-call]
 
 
-def _time_x(field: str, times: Sequence[Any], width: int, finest: str = "second", title: str | None = None) -> Any:
-    """An x axis of times (UTC) with distinct ticks at whole steps (stedi.report.timeaxis)."""
+def _time_x(field: str, times: Sequence[Any], width: int, finest: str = "second", name: str | None = None) -> Any:
+    """An x axis of times (UTC) with distinct ticks at whole steps (stedi.report.timeaxis), titled `name`
+    and the day when the labels leave it out."""
     found = timeaxis.axis(list(times), width, finest)
     low, high = (_ms(t) for t in found.domain)
-    return alt.X(f"{field}:T", title=title or found.title, scale=alt.Scale(type="utc", domain=[low, high]),
+    title = ", ".join(t for t in (name, found.days) if t) + " (UTC)" if name or found.days else "UTC"
+    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc", domain=[low, high]),
                  axis=alt.Axis(values=[_ms(t) for t in found.ticks], format=found.format, labelAngle=0))
 
 
@@ -130,9 +131,8 @@ def customer_series(points: Sequence[dict[str, Any]]) -> str:
     """One customer's accelerometer magnitude and step trainer distance on one time axis (two y axes)."""
     values = [{"time": p["sensorReadingTime"], "magnitude": p["magnitude"], "distance": p["distance"]}
               for p in points]
-    base = alt.Chart(_data(values)).encode(
-        x=alt.X("time:T", title="sensorReadingTime (UTC)", scale=UTC,
-                axis=alt.Axis(format="%b %d %H:%M:%S", labelAngle=0)))
+    base = alt.Chart(_data(values)).encode(x=_time_x("time", [v["time"] for v in values], WIDTH,
+                                                     name="sensorReadingTime"))
     magnitude = base.mark_line(color="#3465a4", strokeWidth=1.2).encode(
         y=alt.Y("magnitude:Q", title="magnitude √(x²+y²+z²)",
                 axis=alt.Axis(titleColor="#3465a4")))
@@ -161,7 +161,7 @@ def distributions(bins: Sequence[dict[str, Any]]) -> str:
 def per_day(rows: Sequence[dict[str, Any]]) -> str:
     """Readings per day, one line per table."""
     chart = alt.Chart(_data(rows)).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
-        x=_time_x("day", [r["day"] for r in rows], WIDTH - 180, finest="day", title="day (UTC)"),
+        x=_time_x("day", [r["day"] for r in rows], WIDTH - 180, finest="day", name="day"),
         y=alt.Y("readings:Q", title="readings", axis=alt.Axis(format="~s")),
         # below the chart, where its width leaves room: at the right, a browser's wider font cut the
         # longest name short of the picture's edge (vl-convert sized the picture with its own font)

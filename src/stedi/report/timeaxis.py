@@ -24,7 +24,7 @@ GAP_PX = 20
 class TimeAxis:
     ticks: list[datetime]  # UTC
     format: str  # strftime / d3-time-format, as Vega applies it in UTC
-    title: str  # the day, when every tick is on one and the labels leave it out
+    days: str | None  # the day (or two) of every tick, when the labels leave it out: for the axis title
 
     @property
     def domain(self) -> tuple[datetime, datetime]:
@@ -34,9 +34,12 @@ class TimeAxis:
         return [t.strftime(self.format) for t in self.ticks]
 
 
-def axis(times: list[datetime | date | str], width: int, finest: str = "second") -> TimeAxis:
-    """The axis over `times` (datetimes, dates, or ISO 8601 text; UTC unless they say otherwise) for a chart
-    `width` pixels wide, with no step finer than the unit `finest`."""
+Moment = datetime | date | str | int | float
+
+
+def axis(times: list[Moment], width: int, finest: str = "second") -> TimeAxis:
+    """The axis over `times` (datetimes, dates, ISO 8601 text, or epoch milliseconds as Vega reads numbers;
+    UTC unless they say otherwise) for a chart `width` pixels wide, with no step finer than the unit `finest`."""
     moments = sorted(_utc(t) for t in times)
     low, high = moments[0], moments[-1]
     steps = STEPS[[unit for unit, _ in STEPS].index(finest):]
@@ -44,20 +47,22 @@ def axis(times: list[datetime | date | str], width: int, finest: str = "second")
         if (high - low).total_seconds() / (APPROX_SECONDS[unit] * count) > MOST and (unit, count) != steps[-1]:
             continue  # far too many (and not made: a second's ticks over years would take a while)
         ticks = _ticks(low, high, unit, count)
-        fmt, title = FORMATS[unit], "UTC"
+        fmt, days = FORMATS[unit], None
         if unit in ("second", "minute", "hour"):
             first, last = ticks[0].date(), ticks[-1].date()
             if ticks[-1] - ticks[0] >= timedelta(days=1):
                 fmt = "%b %d " + fmt  # a day or more: a time of day would come twice
             else:
-                title = f"{first} (UTC)" if first == last else f"{first} to {last} (UTC)"
+                days = f"{first}" if first == last else f"{first} to {last}"
         room = int(width // (len(ticks[0].strftime(fmt)) * CHAR_PX + GAP_PX))
         if len(ticks) <= min(MOST, max(2, room)) or (unit, count) == steps[-1]:
-            return TimeAxis(ticks, fmt, title)
+            return TimeAxis(ticks, fmt, days)
     raise AssertionError("unreachable: the last step is always taken")
 
 
-def _utc(value: datetime | date | str) -> datetime:
+def _utc(value: Moment) -> datetime:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
