@@ -2,8 +2,9 @@
 
 Checked as a person would meet them: no console error, no request leaving the page (the file, or the
 local server, serves everything), the lineage and every chart drawn with content and legible (no text cut
-at a picture's edge, no axis labels on top of each other or the same twice), and the SQL box
-answering a query with its rows, refusing a write, and downloading the CSV.
+at a picture's edge, no axis labels on top of each other or the same twice), and the SQL box at the top of
+the page, inside its margins, answering a query with its rows, refusing a write, and downloading the CSV.
+The server makes the report once per state: a page loaded again, or a query, makes nothing; a run does.
 """
 
 from __future__ import annotations
@@ -130,12 +131,37 @@ def served(lake: Lakehouse) -> Iterator[ReportServer]:
     server.server_close()
 
 
+# The page's content box: the main column inside its padding.
+CONTENT = """() => {
+  const main = document.querySelector("main"), box = main.getBoundingClientRect(), style = getComputedStyle(main);
+  return {left: box.left + parseFloat(style.paddingLeft), right: box.right - parseFloat(style.paddingRight)};
+}"""
+
+
+def assert_box_first(page: Any) -> None:
+    """The SQL box is seen without scrolling, inside the page's margins, and linked first in the navigation."""
+    assert page.evaluate("window.scrollY") == 0
+    height = page.viewport_size["height"]
+    content = page.evaluate(CONTENT)
+    for part in ("#sql h2", "#sql-query", "#sql-run"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, (part, box, height)
+        assert content["left"] - 0.5 <= box["x"] and box["x"] + box["width"] <= content["right"] + 0.5, (part, box)
+    assert page.locator("nav a").first.get_attribute("href") == "#sql"
+    assert page.locator("#sql").bounding_box()["y"] < page.locator("#lineage").bounding_box()["y"]
+
+
 def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served: ReportServer) -> None:
     watched = Watched(browser)
     page = watched.page
     page.goto(served.url)
+    assert_box_first(page)
     assert_drawn(page)
     assert_legible(page, lake)
+    assert served.renders == 1
+    page.reload()
+    assert_box_first(page)
+    assert served.renders == 1  # the same state: the page kept, not made again
 
     query = "select customer_key, count(*) as n from machine_learning_curated group by 1 order by 2 desc, 1 limit 7"
     page.fill("#sql-query", query)
@@ -160,9 +186,40 @@ def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served
 
     origin = served.url.rstrip("/")
     assert [u for u in watched.requests if not u.startswith(origin) and not u.startswith("data:")] == []
+    assert served.renders == 1  # queries make no report
     # the failed write answered 400, which Chromium logs; nothing else may be an error
     assert [e for e in watched.errors if "400" not in e] == []
     page.close()
+
+
+def test_a_run_makes_the_served_page_anew(browser: Any, batches: Batches, tmp_path: Path) -> None:
+    """A page is kept while the lakehouse stays as it is, and made again once a run changed it."""
+    lake = built(tmp_path / "lake", batches.first)
+    server = ReportServer(lake, port=0)
+    server.start()
+    try:
+        page = Watched(browser).page
+        page.goto(server.url)
+        first = lake.state().run_id
+        assert first is not None and first in page.inner_text("header") and server.renders == 1
+        page.reload()
+        assert server.renders == 1
+        lake.ingest(batches.second)
+        lake.run()
+        second = lake.state().run_id
+        assert second is not None and second != first
+        page.reload()
+        assert server.renders == 2 and second in page.inner_text("header")
+        rows_now = lake.describe("machine_learning_curated").rows
+        assert f"{rows_now:,} rows" in page.inner_text("#table-machine_learning_curated .facts")
+        page.goto(f"{server.url}?as_of={first}")  # a past state: its own page, made once
+        assert server.renders == 3 and first in page.inner_text("header")
+        page.goto(server.url)
+        assert server.renders == 3 and second in page.inner_text("header")  # both kept
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_server_answers_only_on_its_own_host(served: ReportServer) -> None:

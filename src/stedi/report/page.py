@@ -5,6 +5,7 @@ autoescape; only the SVG that charts and Graphviz made is inserted as markup."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -17,7 +18,17 @@ from stedi.text import plural
 RECONCILE_COLUMNS = ("read", "kept", "filtered", "quarantined", "duplicates")  # warn rules: apart, per rule
 
 
-def render(data: ReportData, home: str) -> str:
+@dataclass(frozen=True)
+class Lead:
+    """Markup the page shows first, above the report and inside its margins, with a link in the navigation
+    (`stedi serve`'s SQL box: at the end of a long page, nobody found it)."""
+
+    anchor: str  # the id of its element
+    title: str  # its link's text
+    html: str
+
+
+def render(data: ReportData, home: str, lead: Lead | None = None) -> str:
     """The page for `data`, read from the lakehouse at `home`."""
     import jinja2
     from markupsafe import Markup
@@ -33,6 +44,7 @@ def render(data: ReportData, home: str) -> str:
     series_key = data.series[0]["customer_key"] if data.series else None
     return template.render(
         data=data, version=__version__, home=home, made_at=_time(data.made_at),
+        lead=lead, lead_html=Markup(lead.html) if lead else None,
         lineage=Markup(lineage.svg(data.tables, data.landed)),
         tables=_tables(data, Markup),
         funnel=_funnel(data.funnel),
