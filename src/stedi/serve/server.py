@@ -59,14 +59,13 @@ def page(lake: Lakehouse, as_of: str | None) -> str:
 
 
 def state_key(lake: Lakehouse) -> tuple[object, ...]:
-    """What the report of any state depends on: every table's metadata location (new with each commit) and
-    the landed files. Equal keys, equal pages (but for the time it says it was made)."""
-    from stedi.tables import TABLES
+    """What the report of any state depends on: every table's metadata location (new with each commit; one
+    query of the embedded catalog) and the landed files. Equal keys, equal pages (but for the time it says
+    it was made)."""
+    from stedi.iceberg.shared import registered_locations
 
-    tables = []
-    for table in TABLES.values():
-        ice = lake.catalog.load(table, fresh=True)
-        tables.append((table.name, ice.metadata_location if ice is not None else None))
+    with lake.catalog.errors_about("the catalog"):
+        tables = sorted(registered_locations(lake.catalog.iceberg).items()) if lake.catalog.exists else []
     landed = sorted((f.source, f.name, f.size, f.sha256) for f in lake.landed_files())
     return tuple(tables), tuple(landed)
 
