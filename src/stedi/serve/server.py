@@ -6,7 +6,8 @@ Routes: `GET /` the report (`?as_of=` a past state), `POST /sql` one query as JS
 
 The report is made once per state of the lakehouse (it takes seconds) and kept: a page is made again
 only when a command changed a table (any commit makes a table's metadata location new: run, optimize,
-rollback, tag, erase) or the landed files changed. Checking costs a read of each table's catalog entry.
+rollback, tag, erase) or the landed files changed. Checking costs one query of the embedded catalog (a
+shared one: a load of each table) and a read of the landing manifest.
 
 It listens on 127.0.0.1 unless told otherwise and answers only requests addressed to the host it listens
 on (a page elsewhere cannot reach it through DNS rebinding). Beyond loopback every request needs the
