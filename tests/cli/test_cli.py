@@ -307,7 +307,7 @@ def test_sql_csv_of_values_pyarrow_formats(built_home: Path) -> None:
                     "timestamp '2022-06-18 10:00:00.123' as ts, [1, 2] as l, {'a': 1} as s, 'x' :: blob as b, "
                     "1.25 :: decimal(10, 2) as d, date '2022-01-02' as day")
     assert result.stdout == ("small,f,z,ts,l,s,b,d,day\n"
-                             "0.00001,2.5,-0.0,2022-06-18 10:00:00.123000,\"[1, 2]\",{'a': 1},b'x',1.25,2022-01-02\n")
+                             "0.00001,2.5,-0.0,2022-06-18T10:00:00.123000,\"[1, 2]\",{'a': 1},b'x',1.25,2022-01-02\n")
     lone = invoke("--home", built_home, "sql", "--format", "csv",
                   "select shareWithPublicAsOfDate as shared from customer_trusted order by email limit 2")
     assert lone.stdout == 'shared\n""\n1655560000000\n'

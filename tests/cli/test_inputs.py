@@ -330,7 +330,7 @@ def test_erase_dry_run_shows_what_would_go_and_changes_nothing(built: Path) -> N
                       "customer_trusted rows": "1", "accelerometer_trusted rows": "4", "customers_curated rows": "1",
                       "step_trainer_trusted rows": "4", "machine_learning_curated rows": "4"}
     text = stedi_process(built, "erase", "--dry-run", "--email", "alice@test.com", "--email", "nobody@test.com")
-    assert "dry run, nothing changed: 2 people, 11 landed records matched in 3 files, 1 devices of theirs; 1 of " \
+    assert "dry run, nothing changed: 2 people, 11 landed records matched in 3 files, 1 device of theirs; 1 of " \
            "them match no landed record" in text.stdout
     assert tree_digest(built) == before
     erased = Lakehouse(built).erase(["alice@test.com"])  # the dry run counted what the erasure removes

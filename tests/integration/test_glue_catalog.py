@@ -141,7 +141,7 @@ def test_erase_and_optimize_through_a_glue_catalog(server: s3server.S3Server, ba
     [(email,)] = rows(lake, "select email from customers_curated order by email limit 1")
     code, out, err = stedi("erase", "--email", email)
     assert code == 0, err
-    assert "erased 1 people" in out and "tagged states rewritten without them: day1" in out
+    assert "erased 1 person" in out and "tagged states rewritten without them: day1" in out
     after = Lakehouse(tmp_path / "after")
     after.ingest(without_person(batches.first, email, tmp_path / "without"))
     after.run()

@@ -485,7 +485,7 @@ def test_a_trace_in_a_file_stedi_does_not_manage_is_named_and_blocks_no_writer(t
     assert erased.returncode == 1
     assert f"warning: {home}/exports/crm.csv still holds a trace of the people erased" in erased.stderr
     assert erased.stderr.splitlines()[-1].startswith("error: erasure ") and \
-        erased.stderr.splitlines()[-1].endswith(f"finished, but 1 files stedi does not manage still name them "
+        erased.stderr.splitlines()[-1].endswith(f"finished, but 1 file stedi does not manage still names them "
                                                 f"(e.g. {home}/exports/crm.csv): delete them")
     assert not (home / "privacy" / "erasing.json").exists()
     [receipt] = [json.loads(line) for line in (home / "privacy" / "erasures.jsonl").read_text().splitlines()]

@@ -4,6 +4,7 @@ with a reason, rules with actions, and trusted tables unaffected by any of it.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -331,6 +332,20 @@ def test_too_much_quarantined_fails_the_run_and_commits_nothing(tmp_path: Path) 
         lake.run()
     assert not any(t.built for t in lake.tables() if t.name != "runs")  # only the failure is recorded
     assert [(r["outcome"], r["table_name"]) for r in lake.history()] == [("failed", None)]
+
+
+def test_a_small_share_over_the_limit_is_not_shown_as_the_limit(tmp_path: Path) -> None:
+    """A share above max_quarantine_share = 0% reads more than 0% (it read `(0.0%)`, "more than 0%")."""
+    many = b"".join(line({**GOOD_READING, "timestamp": GOOD_READING["timestamp"] + i}) for i in range(2_100))
+    many += line({**GOOD_READING, "timestamp": "x"})
+    lake = lake_with(tmp_path / "lake", "accelerometer", "many.json", many, max_quarantine_share=0)
+    with pytest.raises(QualityError) as failed:
+        lake.run()
+    found = re.search(r"(\d+) of ([\d,]+) accelerometer records \(([\d.]+)%\) would be quarantined, more than "
+                      r"max_quarantine_share = 0%", str(failed.value))
+    assert found, failed.value
+    bad, total = int(found[1]), int(found[2].replace(",", ""))
+    assert 0 < bad / total < 0.001 and float(found[3]) == pytest.approx(100 * bad / total, rel=0.01)
 
 
 # -- the real data, made dirty -------------------------------------------------------------------------

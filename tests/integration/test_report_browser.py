@@ -1,8 +1,10 @@
 """The report and `stedi serve` in a real browser: Debian's headless Chromium, driven by Playwright.
 
 Checked as a person would meet them: no console error, no request leaving the page (the file, or the
-local server, serves everything), the lineage and every chart drawn with content, and the SQL box
-answering a query with its rows, refusing a write, and downloading the CSV.
+local server, serves everything), the lineage and every chart drawn with content and legible (no text cut
+at a picture's edge, no axis labels on top of each other or the same twice), and the SQL box at the top of
+the page, inside its margins, answering a query with its rows, refusing a write, and downloading the CSV.
+The server makes the report once per state: a page loaded again, or a query, makes nothing; a run does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from stedi import Lakehouse
 from stedi.serve.server import ReportServer
 
-from support import Batches, built
+from support import Batches, built, rows
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium")
@@ -73,6 +75,40 @@ def assert_drawn(page: Any) -> None:
         assert lineage.locator(f"text=/{name}/").count() >= 1, name
 
 
+# Per chart: texts outside the picture's box (cut off), and per axis: labels that overlap or repeat (of those
+# shown: Vega hides a label it drops for overlapping with opacity 0).
+LEGIBILITY = """() => {
+  const out = {cut: [], overlapping: [], repeated: []};
+  const shown = t => t.textContent.trim() && parseFloat(getComputedStyle(t).opacity) > 0;
+  const inside = (r, box) => r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1
+                             && r.bottom <= box.bottom + 1;
+  document.querySelectorAll(".figure svg").forEach((svg, i) => {
+    const box = svg.getBoundingClientRect();
+    svg.querySelectorAll("text").forEach(t => {
+      if (shown(t) && !inside(t.getBoundingClientRect(), box)) out.cut.push(i + ": " + t.textContent);
+    });
+    svg.querySelectorAll("g.role-axis-label").forEach(axis => {
+      const labels = [...axis.querySelectorAll("text")].filter(shown);
+      const names = labels.map(t => t.textContent);
+      if (new Set(names).size !== names.length) out.repeated.push(i + ": " + names.join(" | "));
+      labels.forEach((a, j) => labels.slice(j + 1).forEach(b => {
+        const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+        if (p.left < q.right - 0.5 && q.left < p.right - 0.5 && p.top < q.bottom - 0.5 && q.top < p.bottom - 0.5)
+          out.overlapping.push(i + ": " + a.textContent + " / " + b.textContent);
+      }));
+    });
+  });
+  return out;
+}"""
+
+
+def assert_legible(page: Any, lake: Lakehouse) -> None:
+    """No chart text cut or overlapping, no axis label twice; the latest run's id as it is (not upper-cased)."""
+    assert page.evaluate(LEGIBILITY) == {"cut": [], "overlapping": [], "repeated": []}
+    [(latest,)] = rows(lake, "select run_id from reconciliation order by run_at desc limit 1")
+    assert page.inner_text("#quality h4 code") == latest
+
+
 def test_the_report_file_renders_offline(browser: Any, lake: Lakehouse, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     lake.report(out)
@@ -82,6 +118,7 @@ def test_the_report_file_renders_offline(browser: Any, lake: Lakehouse, tmp_path
     assert watched.errors == []
     assert [u for u in watched.requests if u != out.as_uri() and not u.startswith("data:")] == []
     assert_drawn(watched.page)
+    assert_legible(watched.page, lake)
     watched.page.close()
 
 
@@ -94,11 +131,37 @@ def served(lake: Lakehouse) -> Iterator[ReportServer]:
     server.server_close()
 
 
+# The page's content box: the main column inside its padding.
+CONTENT = """() => {
+  const main = document.querySelector("main"), box = main.getBoundingClientRect(), style = getComputedStyle(main);
+  return {left: box.left + parseFloat(style.paddingLeft), right: box.right - parseFloat(style.paddingRight)};
+}"""
+
+
+def assert_box_first(page: Any) -> None:
+    """The SQL box is seen without scrolling, inside the page's margins, and linked first in the navigation."""
+    assert page.evaluate("window.scrollY") == 0
+    height = page.viewport_size["height"]
+    content = page.evaluate(CONTENT)
+    for part in ("#sql h2", "#sql-query", "#sql-run"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, (part, box, height)
+        assert content["left"] - 0.5 <= box["x"] and box["x"] + box["width"] <= content["right"] + 0.5, (part, box)
+    assert page.locator("nav a").first.get_attribute("href") == "#sql"
+    assert page.locator("#sql").bounding_box()["y"] < page.locator("#lineage").bounding_box()["y"]
+
+
 def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served: ReportServer) -> None:
     watched = Watched(browser)
     page = watched.page
     page.goto(served.url)
+    assert_box_first(page)
     assert_drawn(page)
+    assert_legible(page, lake)
+    assert served.renders == 1
+    page.reload()
+    assert_box_first(page)
+    assert served.renders == 1  # the same state: the page kept, not made again
 
     query = "select customer_key, count(*) as n from machine_learning_curated group by 1 order by 2 desc, 1 limit 7"
     page.fill("#sql-query", query)
@@ -123,9 +186,40 @@ def test_the_served_report_and_its_sql_box(browser: Any, lake: Lakehouse, served
 
     origin = served.url.rstrip("/")
     assert [u for u in watched.requests if not u.startswith(origin) and not u.startswith("data:")] == []
+    assert served.renders == 1  # queries make no report
     # the failed write answered 400, which Chromium logs; nothing else may be an error
     assert [e for e in watched.errors if "400" not in e] == []
     page.close()
+
+
+def test_a_run_makes_the_served_page_anew(browser: Any, batches: Batches, tmp_path: Path) -> None:
+    """A page is kept while the lakehouse stays as it is, and made again once a run changed it."""
+    lake = built(tmp_path / "lake", batches.first)
+    server = ReportServer(lake, port=0)
+    server.start()
+    try:
+        page = Watched(browser).page
+        page.goto(server.url)
+        first = lake.state().run_id
+        assert first is not None and first in page.inner_text("header") and server.renders == 1
+        page.reload()
+        assert server.renders == 1
+        lake.ingest(batches.second)
+        lake.run()
+        second = lake.state().run_id
+        assert second is not None and second != first
+        page.reload()
+        assert server.renders == 2 and second in page.inner_text("header")
+        rows_now = lake.describe("machine_learning_curated").rows
+        assert f"{rows_now:,} rows" in page.inner_text("#table-machine_learning_curated .facts")
+        page.goto(f"{server.url}?as_of={first}")  # a past state: its own page, made once
+        assert server.renders == 3 and first in page.inner_text("header")
+        page.goto(server.url)
+        assert server.renders == 3 and second in page.inner_text("header")  # both kept
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_server_answers_only_on_its_own_host(served: ReportServer) -> None:

@@ -138,3 +138,34 @@ def test_the_command_prints_the_token_once_and_checks_zones(lake: Lakehouse, tmp
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+def test_the_page_is_kept_until_the_lakehouse_changes(tmp_path: Path) -> None:
+    """The report is made once per state: again after a tag (a commit to every table) or a landed file (the
+    lineage counts them), not for a query or a page loaded again."""
+    from stedi.serve.server import state_key
+
+    lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(FIXTURES / "edge")
+    lake.run()
+    server = ReportServer(lake, port=0)
+    keys = [state_key(lake)]
+    assert server.page(None) == server.page(None) and server.renders == 1
+    lake.tag("before-more")
+    keys.append(state_key(lake))
+    server.page(None)
+    assert server.renders == 2
+    more = tmp_path / "more" / "customer" / "customer-more.json"
+    more.parent.mkdir(parents=True)
+    more.write_text(json.dumps({"customerName": "Dana New", "email": "dana@test.com", "phone": "8015550400",
+                                "birthDay": "1990-01-01", "serialNumber": "SN-DANA",
+                                "registrationDate": 1655564376361, "lastUpdateDate": 1655564376361,
+                                "shareWithResearchAsOfDate": None}) + "\n")
+    assert lake.ingest(more).landed
+    keys.append(state_key(lake))
+    assert len(set(keys)) == 3
+    server.page(None)
+    server.page("before-more")
+    server.page("before-more")
+    assert server.renders == 4
+    server.server_close()

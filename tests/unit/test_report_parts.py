@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
 import pytest
@@ -72,6 +74,16 @@ def test_the_lineage_graph_links_every_table() -> None:
     assert 'label="runs\\nnot built"' in dot
 
 
+def test_a_count_of_one_is_singular() -> None:
+    from stedi.report.page import _plural
+
+    facts = {name: TableFacts(t, True, 1, None, None) for name, t in TABLES.items()}
+    dot = dot_source(facts, {"customer": (1, 900)})
+    assert '[label="customer\\n1 file, 900 B"' in dot and '[label="customer_landing\\n1 row"' in dot
+    assert " 1 files" not in dot and " 1 rows" not in dot
+    assert (_plural(1, "row"), _plural(2, "row"), _plural(None, "row")) == ("1 row", "2 rows", "– rows")
+
+
 def test_the_cli_starts_without_the_report_libraries() -> None:
     import subprocess
     import sys
@@ -80,3 +92,38 @@ def test_the_cli_starts_without_the_report_libraries() -> None:
             "print(sorted(m for m in ('altair', 'vl_convert', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _axis_labels(svg: str) -> list[list[str]]:
+    """The labels of each axis of a chart's SVG."""
+    return [re.findall(r"<text[^>]*>([^<]*)</text>", group)
+            for group in re.findall(r'class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg)]
+
+
+@pytest.mark.parametrize("seconds", [0.2, 3, 40, 700, 5 * 3600, 30 * 3600, 9 * 86400, 400 * 86400])
+def test_run_history_ticks_are_distinct_and_hold_every_run(seconds: float) -> None:
+    """Runs a fraction of a second to a year apart: every tick label differs (runs seconds apart had four
+    ticks labelled with the same minute), the ticks are few enough for the chart, and span every run."""
+    from stedi.report import charts, timeaxis
+
+    start = datetime(2026, 12, 7, 20, 40, 22, 217833, tzinfo=UTC)
+    times = [start + timedelta(seconds=seconds * i) for i in range(4)]
+    for width in (260, 360):
+        axis = timeaxis.axis(times, width)
+        labels = axis.labels()
+        assert len(set(labels)) == len(labels) >= 2, labels
+        assert len(labels) <= max(2, width // 60) and axis.domain[0] <= times[0] and times[-1] <= axis.domain[1]
+    runs = [{"run_id": f"r{i}", "started_at": t.isoformat(), "run_at": t.isoformat(), "command": "run",
+             "action": "built", "rows_out": 10 + i, "source": "customer", "rule": "r", "rows": i}
+            for i, t in enumerate(times)]
+    for svg, width in ((charts.rows_by_run("customer_landing", runs), charts.SMALL["width"]),
+                       (charts.rule_counts(runs), charts.WIDTH - 200)):
+        assert _axis_labels(svg)[0] == timeaxis.axis(times, width).labels()  # drawn as planned, none dropped
+
+
+def test_one_day_of_readings_sits_between_its_neighbours() -> None:
+    from stedi.report import timeaxis
+
+    assert timeaxis.axis([date(2022, 6, 18)] * 3, 380, "day").labels() == ["2022-06-17", "2022-06-18", "2022-06-19"]
+    assert timeaxis.axis(["2026-12-07T23:59:50+00:00", "2026-12-08T00:00:20+00:00"], 260).days == \
+        "2026-12-07 to 2026-12-08"

@@ -564,16 +564,17 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
         click.echo(render(["would remove", "count"], rows, fmt))
         if fmt == "table":
             matched = sum(plan.landed_records.values())
-            click.echo(f"dry run, nothing changed: {plan.people} people, {matched:,} landed records matched in "
-                       f"{plan.landed_files} files, {plan.devices} devices of theirs"
+            click.echo(f"dry run, nothing changed: {plural(plan.people, 'person', 'people')}, "
+                       f"{plural(matched, 'landed record')} matched in {plural(plan.landed_files, 'file')}, "
+                       f"{plural(plan.devices, 'device')} of theirs"
                        + (f"; {plan.unmatched} of them match no landed record" if plan.unmatched else ""))
         return
     receipt = lake.erase(addresses, progress=_say)
     click.echo(render(["table", "rows_removed"], sorted(receipt.rows_removed.items()), fmt))
     if receipt.traces_left:
         left = receipt.traces_left
-        raise ErasureError(f"erasure {receipt.receipt_id} finished, but {len(left)} files stedi does not manage "
-                           f"still name them (e.g. {left[0]}): delete them")
+        raise ErasureError(f"erasure {receipt.receipt_id} finished, but {plural(len(left), 'file')} stedi does not "
+                           f"manage still name{'s' if len(left) == 1 else ''} them (e.g. {left[0]}): delete them")
     if fmt == "table":
         if receipt.landed_records_removed == 0 and not any(receipt.rows_removed.values()):
             who = "this person" if receipt.people == 1 else f"these {receipt.people} people"
@@ -582,8 +583,9 @@ def erase(obj: Context, emails: tuple[str, ...], file: str | None, dry_run: bool
             return
         unmatched = (f" ({receipt.unmatched} of them matched no record, and are kept out of later deliveries)"
                      if receipt.unmatched else "")
-        click.echo(f"erased {receipt.people} people{unmatched}: {receipt.landed_records_removed:,} landed records "
-                   f"removed from {receipt.files_rewritten} files, {receipt.files_deleted:,} old table files "
+        click.echo(f"erased {plural(receipt.people, 'person', 'people')}{unmatched}: "
+                   f"{plural(receipt.landed_records_removed, 'landed record')} removed from "
+                   f"{plural(receipt.files_rewritten, 'file')}, {plural(receipt.files_deleted, 'old table file')} "
                    f"deleted; receipt {receipt.receipt_id} in {receipt.audit_log}")
         if receipt.tags_rewritten:
             click.echo(f"tagged states rewritten without them: {', '.join(receipt.tags_rewritten)}")

@@ -1,7 +1,9 @@
 """Rendering of results, so that commands never format: an aligned table, CSV or JSON.
 
 `render` formats a small result held in memory; `write_csv` and `write_json` stream a query's result
-batch by batch (memory stays flat whatever its size), and `head` keeps only the rows a table shows."""
+batch by batch (memory stays flat whatever its size), and `head` keeps only the rows a table shows.
+CSV and JSON write a time as ISO 8601 to the microsecond (2026-12-07T20:37:38.123456, with its offset
+when it has a time zone), rendered or streamed; the table, for reading, to the second."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 if TYPE_CHECKING:
@@ -59,21 +61,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _iso(value: datetime | time) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
 def _csv_value(value: Any) -> Any:
-    return "" if value is None else _text(value)
+    return "" if value is None else _iso(value) if isinstance(value, datetime | time) else _text(value)
 
 
 def json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
+    return _iso(value) if isinstance(value, datetime | time) else str(value)
 
 
 # -- streamed results -------------------------------------------------------------------------------------
 def write_csv(reader: pa.RecordBatchReader, out: BinaryIO) -> None:
     """The result as CSV, one batch at a time, as `render` writes it (a header row, NULL as an empty field,
-    text quoted only where it must be, a whole float with its `.0`), but with pyarrow's formatting of other
-    numbers, times and dates (1e-05 as 0.00001, timestamps to the microsecond)."""
+    text quoted only where it must be, a whole float with its `.0`, times in ISO 8601), but with pyarrow's
+    formatting of other numbers and of dates (1e-05 as 0.00001)."""
     out.write(render(reader.schema.names, [], "csv").encode() + b"\n")
     for batch in reader:
         if batch.num_rows:
@@ -119,6 +123,10 @@ def _csv_text(column: pa.Array) -> pa.Array:
         text = pc.cast(column, pa.string())
         whole = pc.ascii_is_decimal(pc.ascii_ltrim(text, "-"))  # not 1.5, 1e+20, nan, inf
         text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+    elif pa.types.is_timestamp(kind):  # as _iso writes it; nanoseconds keep their nine digits
+        unit = kind.unit if kind.unit == "ns" else "us"
+        text = pc.strftime(column.cast(pa.timestamp(unit, kind.tz)),
+                           format="%Y-%m-%dT%H:%M:%S" + ("%Ez" if kind.tz else ""))
     elif _formatted_by_pyarrow(kind):
         text = pc.cast(column, pa.string())
     else:

@@ -47,6 +47,7 @@ from stedi.landing.zone import LandedFile, LandingZone
 from stedi.sqltext import literal, quote
 from stedi.storage.files import Storage, open_uri
 from stedi.tables import TABLES, Column, Table, landing_table, quarantine_table
+from stedi.text import percent
 from stedi.types import TYPES, arrow_type
 
 
@@ -282,8 +283,8 @@ class LandingReader:
             if total and bad / total > self.settings.max_quarantine_share:
                 common = sorted(result.reasons.items(), key=lambda r: (-r[1], r[0]))[:3]
                 raise QualityError(
-                    f"{bad:,} of {total:,} {source} records ({bad / total:.1%}) would be quarantined, more than "
-                    f"max_quarantine_share = {self.settings.max_quarantine_share:.0%}; most common reasons: "
+                    f"{bad:,} of {total:,} {source} records ({percent(bad / total)}) would be quarantined, more "
+                    f"than max_quarantine_share = {percent(self.settings.max_quarantine_share)}; most common reasons: "
                     + ", ".join(f"{r} ({n:,})" for r, n in common)
                     + ". Nothing was committed. Fix the landed data, or raise max_quarantine_share in stedi.toml")
         except BaseException:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stedi.report.data import Lake
+    from stedi.report.page import Lead
 
 
-def render_report(lake: Lake, as_of: str | None = None) -> str:
-    """The whole report page of `lake` as it stood in `as_of` (a run id, tag or time; default: now)."""
+def render_report(lake: Lake, as_of: str | None = None, lead: Lead | None = None) -> str:
+    """The whole report page of `lake` as it stood in `as_of` (a run id, tag or time; default: now);
+    `lead`: markup shown first (stedi.report.page.Lead)."""
     from stedi.report.data import read
     from stedi.report.page import render
 
-    return render(read(lake, as_of), str(lake.settings.home))
+    return render(read(lake, as_of), str(lake.settings.home), lead)

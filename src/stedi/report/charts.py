@@ -12,6 +12,7 @@ from typing import Any
 import altair as alt
 import vl_convert
 
+from stedi.report import timeaxis
 from stedi.report.data import FunnelStep
 
 WIDTH = 560
@@ -20,7 +21,6 @@ FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 # The reconciliation's terms, in the order they are stacked, and their colours (also its legend's order).
 TERMS = ("kept", "filtered", "quarantined", "duplicates")
 TERM_COLORS = ("#2f7d4f", "#8f9aa6", "#c0392b", "#e0a526")
-UTC = alt.Scale(type="utc")  # times are shown in UTC, wherever the report is made
 
 
 def _values(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -31,6 +31,20 @@ def _values(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def _data(rows: Sequence[dict[str, Any]]) -> Any:
     """Inline data of a chart (altair's Data is the one class of its API without annotations)."""
     return alt.Data(values=_values(rows))  # type: ignore[no-untyped-call]
+
+
+def _time_x(field: str, times: Sequence[Any], width: int, finest: str = "second", name: str | None = None) -> Any:
+    """An x axis of times (UTC) with distinct ticks at whole steps (stedi.report.timeaxis), titled `name`
+    and the day when the labels leave it out."""
+    found = timeaxis.axis(list(times), width, finest)
+    low, high = (_ms(t) for t in found.domain)
+    title = ", ".join(t for t in (name, found.days) if t) + " (UTC)" if name or found.days else "UTC"
+    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc", domain=[low, high]),
+                 axis=alt.Axis(values=[_ms(t) for t in found.ticks], format=found.format, labelAngle=0))
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
 def svg(chart: Any, key: str) -> str:
@@ -47,7 +61,7 @@ def svg(chart: Any, key: str) -> str:
 def rows_by_run(table: str, runs: Sequence[dict[str, Any]]) -> str:
     """A table's rows after each command that recorded it: a small line with a point per run."""
     chart = alt.Chart(_data(runs)).mark_line(point=True, color="#3465a4").encode(
-        x=alt.X("started_at:T", title=None, scale=UTC, axis=alt.Axis(format="%b %d %H:%M", labelAngle=0, tickCount=4)),
+        x=_time_x("started_at", [r["started_at"] for r in runs], SMALL["width"]),
         y=alt.Y("rows_out:Q", title="rows", axis=alt.Axis(format="~s", tickCount=3)),
         tooltip=["run_id:N", "command:N", "action:N", "rows_out:Q"],
     ).properties(**SMALL)
@@ -105,7 +119,7 @@ def rule_counts(rows: Sequence[dict[str, Any]]) -> str:
     """Each quality rule's count of rows, run by run."""
     values = [{**r, "rule": f"{r['source']}: {r['rule']} ({r['action']})"} for r in _values(rows)]
     chart = alt.Chart(_data(values)).mark_line(point=True).encode(
-        x=alt.X("run_at:T", title=None, scale=UTC, axis=alt.Axis(format="%b %d %H:%M", labelAngle=0, tickCount=5)),
+        x=_time_x("run_at", [r["run_at"] for r in rows], WIDTH - 200),
         y=alt.Y("rows:Q", title="rows", axis=alt.Axis(format="~s")),
         color=alt.Color("rule:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
         tooltip=["run_id:N", "rule:N", "rows:Q"],
@@ -117,9 +131,8 @@ def customer_series(points: Sequence[dict[str, Any]]) -> str:
     """One customer's accelerometer magnitude and step trainer distance on one time axis (two y axes)."""
     values = [{"time": p["sensorReadingTime"], "magnitude": p["magnitude"], "distance": p["distance"]}
               for p in points]
-    base = alt.Chart(_data(values)).encode(
-        x=alt.X("time:T", title="sensorReadingTime (UTC)", scale=UTC,
-                axis=alt.Axis(format="%b %d %H:%M:%S", labelAngle=0)))
+    base = alt.Chart(_data(values)).encode(x=_time_x("time", [v["time"] for v in values], WIDTH,
+                                                     name="sensorReadingTime"))
     magnitude = base.mark_line(color="#3465a4", strokeWidth=1.2).encode(
         y=alt.Y("magnitude:Q", title="magnitude √(x²+y²+z²)",
                 axis=alt.Axis(titleColor="#3465a4")))
@@ -135,19 +148,24 @@ def distributions(bins: Sequence[dict[str, Any]]) -> str:
     for measure in ("x", "y", "z", "distanceFromObject"):
         values = [b for b in bins if b["measure"] == measure]
         charts.append(alt.Chart(_data(values), title=measure).mark_bar(color="#3465a4").encode(
-            x=alt.X("bin_start:Q", bin="binned", title=None, axis=alt.Axis(tickCount=5)),
+            # few ticks, and those that come closer than labelSeparation dropped: vl-convert measures the
+            # labels narrower than a browser draws them (they overlapped at 150 px and 5 ticks)
+            x=alt.X("bin_start:Q", bin="binned", title=None,
+                    axis=alt.Axis(tickCount=3, labelOverlap="greedy", labelSeparation=12)),
             x2="bin_end:Q",
             y=alt.Y("readings:Q", title=None if charts else "readings", axis=alt.Axis(format="~s", tickCount=4)),
-        ).properties(width=150, height=90))
+        ).properties(width=180, height=90))
     return svg(alt.hconcat(*charts, spacing=22), "distributions")
 
 
 def per_day(rows: Sequence[dict[str, Any]]) -> str:
     """Readings per day, one line per table."""
     chart = alt.Chart(_data(rows)).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
-        x=alt.X("day:T", title="day (UTC)", scale=UTC, axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=6)),
+        x=_time_x("day", [r["day"] for r in rows], WIDTH - 180, finest="day", name="day"),
         y=alt.Y("readings:Q", title="readings", axis=alt.Axis(format="~s")),
-        color=alt.Color("table_name:N", title=None, legend=alt.Legend(orient="right", labelLimit=400)),
+        # below the chart, where its width leaves room: at the right, a browser's wider font cut the
+        # longest name short of the picture's edge (vl-convert sized the picture with its own font)
+        color=alt.Color("table_name:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
         tooltip=["table_name:N", "day:T", "readings:Q"],
     ).properties(width=WIDTH - 180, height=160)
     return svg(chart, "per-day")

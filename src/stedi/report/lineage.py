@@ -12,6 +12,7 @@ from datetime import datetime
 from stedi.errors import EngineError
 from stedi.report.data import TableFacts
 from stedi.tables import SOURCES, TABLES
+from stedi.text import plural
 
 ZONES = (("landing", "landing"), ("trusted", "trusted"), ("curated", "curated"), ("audit", "audit (history)"))
 DOT_SECONDS = 60
@@ -28,7 +29,7 @@ def dot_source(tables: dict[str, TableFacts], landed: dict[str, tuple[int, int]]
     lines.append('  subgraph cluster_files { label="landed files"; style="rounded,dashed"; color="#b0b8c4";')
     for source in SOURCES:
         files, size = landed.get(source, (0, 0))
-        label = f"{source}\\n{files:,} files, {_size(size)}"
+        label = f"{source}\\n{plural(files, 'file')}, {_size(size)}"
         lines.append(f'    "files:{source}" [label="{label}", shape=folder, style=filled, fillcolor="#fff8e6",'
                      f' tooltip="landed {source} files"];')
     lines.append("  }")
@@ -57,7 +58,7 @@ def dot_source(tables: dict[str, TableFacts], landed: dict[str, tuple[int, int]]
 
 def _node(name: str, facts: TableFacts) -> str:
     if facts.built:
-        rows = f"{facts.rows:,} rows" if facts.rows is not None else "rows unknown"
+        rows = plural(facts.rows, "row") if facts.rows is not None else "rows unknown"
         when = f"\\nupdated {_when(facts.updated)}" if facts.updated else ""
         style = ""
     else:

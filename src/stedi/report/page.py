@@ -5,6 +5,7 @@ autoescape; only the SVG that charts and Graphviz made is inserted as markup."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -12,11 +13,22 @@ from typing import Any
 from stedi._version import __version__
 from stedi.report import charts, lineage
 from stedi.report.data import SERIES_POINTS, FunnelStep, ReportData
+from stedi.text import plural
 
 RECONCILE_COLUMNS = ("read", "kept", "filtered", "quarantined", "duplicates")  # warn rules: apart, per rule
 
 
-def render(data: ReportData, home: str) -> str:
+@dataclass(frozen=True)
+class Lead:
+    """Markup the page shows first, above the report and inside its margins, with a link in the navigation
+    (`stedi serve`'s SQL box: at the end of a long page, nobody found it)."""
+
+    anchor: str  # the id of its element
+    title: str  # its link's text
+    html: str
+
+
+def render(data: ReportData, home: str, lead: Lead | None = None) -> str:
     """The page for `data`, read from the lakehouse at `home`."""
     import jinja2
     from markupsafe import Markup
@@ -24,6 +36,7 @@ def render(data: ReportData, home: str) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.filters["cell"] = _cell
+    env.filters["plural"] = _plural
     template = env.from_string(
         resources.files("stedi.report").joinpath("templates", "report.html.j2").read_text(encoding="utf-8"))
     latest = [r for r in data.reconciliation if r["run_id"] == data.reconciliation[-1]["run_id"]] \
@@ -31,6 +44,7 @@ def render(data: ReportData, home: str) -> str:
     series_key = data.series[0]["customer_key"] if data.series else None
     return template.render(
         data=data, version=__version__, home=home, made_at=_time(data.made_at),
+        lead=lead, lead_html=Markup(lead.html) if lead else None,
         lineage=Markup(lineage.svg(data.tables, data.landed)),
         tables=_tables(data, Markup),
         funnel=_funnel(data.funnel),
@@ -96,6 +110,10 @@ def _num(value: Any) -> str:
     if value is None:
         return "–"
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _plural(value: int | None, word: str, words: str | None = None) -> str:
+    return plural(value, word, words) if value is not None else f"{_num(value)} {words or word + 's'}"
 
 
 def _cell(value: Any) -> str:

@@ -1,8 +1,13 @@
-"""`stedi serve`: the report (stedi.report) live over HTTP, plus a read-only SQL box.
+"""`stedi serve`: the report (stedi.report) live over HTTP, with a read-only SQL box at its top.
 
 Routes: `GET /` the report (`?as_of=` a past state), `POST /sql` one query as JSON (the first rows),
 `GET /sql.csv?q=` every row as CSV. Queries go through `Lakehouse.sql_batches`: the same guard as
 `stedi sql` (one read-only statement, no file access beyond the tables) and its timeout.
+
+The report is made once per state of the lakehouse (it takes seconds) and kept: a page is made again
+only when a command changed a table (any commit makes a table's metadata location new: run, optimize,
+rollback, tag, erase) or the landed files changed. Checking costs one query of the embedded catalog (a
+shared one: a load of each table) and a read of the landing manifest.
 
 It listens on 127.0.0.1 unless told otherwise and answers only requests addressed to the host it listens
 on (a page elsewhere cannot reach it through DNS rebinding). Beyond loopback every request needs the
@@ -20,6 +25,8 @@ import hmac
 import json
 import secrets
 import threading
+import time
+from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -36,20 +43,32 @@ DEFAULT_TIMEOUT = 60.0  # seconds a query of the box may run, unless the setting
 MAX_BODY = 1 << 20
 TIMEOUT = 5.0  # seconds a client may take to send a request
 COOKIE = "stedi_token"
+PAGES = 8  # pages kept (the current state's, and a few past states')
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
           "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 def page(lake: Lakehouse, as_of: str | None) -> str:
-    """The report with the SQL box before the end of its body."""
+    """The report with the SQL box first."""
     from stedi.report import render_report
+    from stedi.report.page import Lead
 
-    html = render_report(lake, as_of=as_of)
     box = resources.files("stedi.serve").joinpath("sql_box.html").read_text("utf-8")
     box = box.replace('"__AS_OF__"', json.dumps(as_of or "").replace("<", "\\u003c"))
-    at = html.rfind("</body>")
-    return html[:at] + box + html[at:] if at >= 0 else html + box
+    return render_report(lake, as_of=as_of, lead=Lead("sql", "SQL", box))
+
+
+def state_key(lake: Lakehouse) -> tuple[object, ...]:
+    """What the report of any state depends on: every table's metadata location (new with each commit; one
+    query of the embedded catalog) and the landed files. Equal keys, equal pages (but for the time it says
+    it was made)."""
+    from stedi.iceberg.shared import registered_locations
+
+    with lake.catalog.errors_about("the catalog"):
+        tables = sorted(registered_locations(lake.catalog.iceberg).items()) if lake.catalog.exists else []
+    landed = sorted((f.source, f.name, f.size, f.sha256) for f in lake.landed_files())
+    return tuple(tables), tuple(landed)
 
 
 def _jsonable(value: Any) -> Any:
@@ -113,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
             if url.path in ("/", "/index.html"):
-                body = page(self.server.lake, params.get("as_of") or self.server.as_of).encode()
+                body = self.server.page(params.get("as_of") or self.server.as_of).encode()
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", body)
             elif url.path == "/sql.csv":
                 self._csv(params.get("q", ""), params.get("as_of") or self.server.as_of)
@@ -199,6 +218,27 @@ class ReportServer(ThreadingHTTPServer):
         # on loopback, only requests addressed to it (None: a host given on purpose answers any name)
         loopback = host in LOOPBACK
         self.hosts = {f"{name}:{bound}" for name in ("localhost", "127.0.0.1", "[::1]")} if loopback else None
+        self.renders = 0  # reports made: one per state asked for, unless it fell out of the PAGES kept
+        self._pages: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._rendering = threading.Lock()  # one report made at a time, and never the same one twice
+
+    def page(self, as_of: str | None) -> str:
+        """The page of a state (default: the current one): kept, or made now if the lakehouse changed."""
+        key = (as_of, state_key(self.lake))
+        with self._rendering:
+            html = self._pages.get(key)
+            if html is None:
+                started = time.monotonic()
+                html = page(self.lake, as_of)
+                self.renders += 1
+                if self.say is not None:
+                    self.say(f"made the report of {as_of or 'the current state'} in "
+                             f"{time.monotonic() - started:.1f} s")
+                self._pages[key] = html
+                while len(self._pages) > PAGES:
+                    self._pages.popitem(last=False)
+            self._pages.move_to_end(key)
+            return html
 
     @property
     def url(self) -> str:
