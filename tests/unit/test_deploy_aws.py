@@ -153,7 +153,7 @@ def test_bad_buckets_prefixes_schedules_and_regions_are_clear_errors(
 
     with pytest.raises(SystemExit) as exit_:
         main(["deploy", "aws", *args, "--out", str(tmp_path / "out")])
-    assert exit_.value.code == 1
+    assert exit_.value.code == 2  # a bad option value: a usage error
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
                        .replace("$", r"\$").replace(".", r"\.")):
