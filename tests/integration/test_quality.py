@@ -473,6 +473,7 @@ def test_the_latest_reconciliation_is_the_last_recorded_even_within_one_second(t
     from stedi.pipeline.reconcile import Figures, record
 
     lake = Lakehouse(tmp_path / "lake")
+    lake.ingest(EDGE)  # (readers refuse a root where nothing has landed)
     for run_id in ("run-b", "run-a", "run-c"):  # recorded in this order, ids not in order
         record(lake.catalog, run_id, [Figures("customer", 1, 1, 0, 0, 0, 0)], {})
     assert {r["run_id"] for r in lake.reconcile()} == {"run-c"}
