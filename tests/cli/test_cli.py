@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from stedi import TABLES, Lakehouse, QueryError
-from stedi.cli.main import cli, main
+from stedi.cli.main import cli
 
-from support import FIXTURES, REPO, key_of, rows, write_jsonl
+from support import FIXTURES, REPO, key_of, rows, stedi, write_jsonl
 
 EDGE = FIXTURES / "edge"
 TABLE_NAMES = ["customer_landing", "accelerometer_landing", "step_trainer_landing", "customer_trusted",
@@ -52,14 +52,6 @@ def invoke(*args: str | Path, input: str | None = None) -> Result:
     return runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
-def stedi(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """`stedi ARGS` through main(), as the console script runs it: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def assert_one_line_error(err: str, *fragments: str) -> None:

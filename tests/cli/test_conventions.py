@@ -13,20 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from stedi.cli.main import cli, main
+from stedi.cli.main import cli
 
-from support import FIXTURES
+from support import FIXTURES, stedi
 
 EDGE = FIXTURES / "edge"
 
 
-def stedi(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 @pytest.fixture(scope="module")

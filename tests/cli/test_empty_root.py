@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from stedi import Lakehouse
-from stedi.cli.main import main
 from stedi.config import load_settings
 from stedi.iceberg.catalog import TableCatalog
 from stedi.pipeline.history import RunRecord, new_run_id, record_run
 
-from support import FIXTURES
+from support import FIXTURES, stedi
 
 # Every command that reads, and the writers that need landed data or built tables. (`ingest` lands data,
 # `erase` keeps people out of later deliveries even before anything landed, `attach` repairs a catalog.)
@@ -32,13 +31,6 @@ def refusal(home: Path | str) -> str:
             "lakehouse with --home or STEDI_HOME)\n")
 
 
-def stedi(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
