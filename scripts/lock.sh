@@ -18,7 +18,12 @@ fi
 # One file per set of extras scripts/setup.sh takes (STEDI_EXTRAS, sorted, joined by '-'; none: base), and
 # bootstrap.txt: the pip and setuptools that install the rest (sdists are built with them, not in an
 # unpinned build environment).
-PROFILES=("bootstrap:@bootstrap" "base:" "spark:spark" "dev:dev" "dev-spark:dev,spark")
+PROFILES=("bootstrap:@bootstrap" "base:" "report:report" "spark:spark" "report-spark:report,spark" "dev:dev"
+          "dev-spark:dev,spark")
+# The Glue job's set (the runtime dependencies and the glue extra) goes into the package: `stedi deploy aws`
+# builds its zip of wheels from it, wherever stedi is installed.
+GLUE="glue:glue"
+GLUE_FILE=src/stedi/deploy/glue-requirements.txt
 
 export_to() {  # export_to FILE EXTRAS
   local args=() extra
@@ -42,6 +47,10 @@ case "${1:-}" in
         echo "lock: requirements/$name.txt differs from uv.lock: run scripts/lock.sh" >&2; exit 1
       fi
     done
+    export_to "$tmp/glue.txt" "${GLUE#*:}"
+    if ! diff -q <(grep -v '^#' "$tmp/glue.txt") <(grep -v '^#' "$GLUE_FILE") >/dev/null 2>&1; then
+      echo "lock: $GLUE_FILE differs from uv.lock: run scripts/lock.sh" >&2; exit 1
+    fi
     echo "lock: uv.lock and requirements/ agree with pyproject.toml"; exit 0 ;;
   "") "$UV" lock ;;
   *) echo "usage: scripts/lock.sh [--upgrade|--check]" >&2; exit 2 ;;
@@ -51,4 +60,5 @@ mkdir -p requirements
 for profile in "${PROFILES[@]}"; do
   export_to "requirements/${profile%%:*}.txt" "${profile#*:}"
 done
-echo "lock: uv.lock and requirements/{bootstrap,base,spark,dev,dev-spark}.txt written"
+export_to "$GLUE_FILE" "${GLUE#*:}"
+echo "lock: uv.lock, requirements/{bootstrap,base,report,spark,report-spark,dev,dev-spark}.txt and $GLUE_FILE written"

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stedi import ConfigError, Lakehouse
+from stedi import ConfigError
 from stedi.glue_job import main, parse_args
-
-from support import FIXTURES
 
 
 def test_job_parameters_are_read_as_glue_passes_them() -> None:
@@ -29,25 +27,6 @@ def test_job_parameters_are_read_as_glue_passes_them() -> None:
 def test_bad_job_parameters_are_named(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         parse_args(argv)
-
-
-@pytest.mark.spark
-def test_the_job_builds_every_table_on_spark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    home = tmp_path / "lake"
-    Lakehouse(home).ingest(FIXTURES / "edge")
-    catalog = {"type": "sql", "uri": f"sqlite:///{tmp_path / 'glue-stand-in.db'}",
-               "warehouse": (tmp_path / "warehouse").as_uri()}
-    code = main(["--JOB_NAME", "stedi-test", "--stedi_home", str(home), "--stedi_catalog", json.dumps(catalog)])
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "machine_learning_curated\tbuilt\t" in out
-    lake = Lakehouse(home, catalog=catalog)
-    assert {t.name: t.rows for t in lake.tables()}["customer_trusted"] == 7
-    assert lake.describe("machine_learning_curated").built
-    # A rerun of the job commits nothing new.
-    assert main(["--JOB_NAME", "stedi-test", "--stedi_home", str(home), "--stedi_catalog",
-                 json.dumps(catalog)]) == 0
-    assert capsys.readouterr().out.count("\tup to date\t") == 8
 
 
 def test_job_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

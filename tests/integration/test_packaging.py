@@ -21,6 +21,7 @@ from stedi._version import DISTRIBUTION, __version__
 from support import REPO, TEST_KEY
 
 LOCKS = REPO / "requirements"
+GLUE_LOCK = REPO / "src" / "stedi" / "deploy" / "glue-requirements.txt"  # what `stedi deploy aws` ships to Glue
 
 
 def _locked(*names: str) -> dict[str, set[str]]:
@@ -28,7 +29,8 @@ def _locked(*names: str) -> dict[str, set[str]]:
     version per Python, behind markers)."""
     pins: dict[str, set[str]] = {}
     for name in names:
-        for line in (LOCKS / f"{name}.txt").read_text().splitlines():
+        path = GLUE_LOCK if name == "glue" else LOCKS / f"{name}.txt"
+        for line in path.read_text().splitlines():
             if match := re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line):
                 pins.setdefault(_norm(match[1]), set()).add(match[2])
     return pins
@@ -58,9 +60,9 @@ def test_the_venv_holds_exactly_the_locked_versions() -> None:
 
 
 def test_each_locked_set_is_a_subset_of_the_tested_one() -> None:
-    """What `make demo` installs (base) and the spark set pin the same versions the suite runs on."""
+    """What `make demo` installs (report), the other sets and the Glue job's pin the versions the suite runs on."""
     tested = _locked("dev-spark")
-    for name in ("base", "spark", "dev"):
+    for name in ("base", "report", "spark", "report-spark", "dev", "glue"):
         for dist, versions in _locked(name).items():
             assert versions <= tested.get(dist, set()), (name, dist, versions)
 
@@ -115,3 +117,21 @@ def test_the_wheel_installs_and_runs_outside_the_source_tree(tmp_path: Path) -> 
                  "(select stedi_version from runs limit 1) as version")
     ml, version = counts.splitlines()[1].split(",")
     assert int(ml) > 0 and version == __version__
+
+    # A plain install has no report libraries (the `report` extra): the report says so in one line.
+    refused = subprocess.run(["stedi", "--home", "lake", "report"], cwd=work, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == ("error: the report needs altair, vl_convert, jinja2, the `report` extra: "
+                              f"pip install '{DISTRIBUTION}[report]' (make demo and make test install it)\n")
+
+    # `stedi deploy aws` from this install (not a checkout) repacks the installed files into the same wheel.
+    repacked = Path(run(str(python), "-c", "from importlib.metadata import distribution; from pathlib import Path; "
+                        "from stedi.deploy.glue_bundle import repack; "
+                        f"print(repack(distribution('{DISTRIBUTION}'), Path('{tmp_path}')))").strip())
+    assert repacked.name == wheel.name and repacked.parent == tmp_path
+
+    def members(path: Path) -> dict[str, bytes]:
+        with zipfile.ZipFile(path) as archive:
+            return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/RECORD")}
+
+    assert members(repacked) == members(wheel)

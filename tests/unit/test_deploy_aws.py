@@ -52,7 +52,10 @@ def test_the_job_runs_this_stedi_on_glue_5_with_the_roots_catalog_and_the_secret
         "Name": "glueetl", "PythonVersion": "3", "ScriptLocation": "s3://stedi-team/lake/prod/glue/stedi_job.py"})
     args = job["DefaultArguments"]
     assert DISTRIBUTION == "stedi-lakehouse"
-    assert args["--additional-python-modules"] == f"stedi-lakehouse[glue]=={__version__}"
+    # only the deploy's zip of wheels, in the bucket, and no package index
+    assert args["--additional-python-modules"] == (
+        f"s3://stedi-team/lake/prod/glue/stedi-lakehouse-{__version__}.gluewheels.zip")
+    assert args["--python-modules-installer-option"] == "--no-index"
     assert args["--stedi_home"] == "s3://stedi-team/lake/prod"
     assert json.loads(args["--stedi_catalog"]) == {"type": "glue", "warehouse": "s3://stedi-team/lake/prod/warehouse"}
     assert args["--stedi_pseudonym_key_secret"] == resources["PseudonymKeySecret"]["Properties"]["Name"]
@@ -107,7 +110,8 @@ def test_the_role_reaches_only_the_root_the_database_its_logs_and_its_secret(
 def test_the_command_writes_the_template_parameters_script_and_next_steps(tmp_path: Path) -> None:
     out = tmp_path / "deploy"
     result = CliRunner().invoke(cli, ["deploy", "aws", "--bucket", "stedi-team", "--prefix", "lake",
-                                      "--schedule", "0 6 * * ? *", "--out", str(out), "--region", "eu-west-1"])
+                                      "--schedule", "0 6 * * ? *", "--out", str(out), "--region", "eu-west-1",
+                                      "--no-bundle"])
     assert result.exit_code == 0, result.output
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == ["README.md", "glue/stedi_job.py", "job-parameters.json", "stedi-aws.template.json"]

@@ -37,6 +37,12 @@ class Context:
 
         return Lakehouse(self.home, config=self.config, **overrides)
 
+    def settings(self) -> Any:
+        """The settings (stedi.toml, STEDI_* variables, --home) without opening a lakehouse."""
+        from stedi.config import load_settings
+
+        return load_settings(self.config, home=self.home)
+
 
 class _Voice:
     """How much goes to stderr: -q only warnings and errors, -v each line with the seconds since the start."""
@@ -652,18 +658,35 @@ def deploy() -> None:
               help="Folder to write the template, the job's parameters and script, and the next steps into.")
 @click.option("--region", help="The AWS region, for the commands in the next steps (default: the AWS CLI's).")
 @click.option("--existing-bucket", is_flag=True, help="The bucket exists already: the stack does not create it.")
+@click.option("--bundle/--no-bundle", default=True, show_default=True,
+              help="Build the job's zip of wheels (stedi and what Glue 5.0 lacks, from the lock; needs the package "
+              "index once, here). --no-bundle writes the rest and keeps a bundle already in --out.")
+@click.option("--upload", is_flag=True, help="Then put the zip of wheels and the job's script into the bucket "
+              "(credentials and endpoint as for an s3:// root).")
 @format_option
-def deploy_aws(bucket: str, prefix: str, schedule: str | None, out: str, region: str | None,
-               existing_bucket: bool, fmt: Format) -> None:
-    """A CloudFormation template running stedi as a scheduled AWS Glue 5.0 job (docs/aws.md)."""
-    from stedi.deploy.aws import STEPS_FILE, deployment, write
+@click.pass_obj
+def deploy_aws(ctx: Context, bucket: str, prefix: str, schedule: str | None, out: str, region: str | None,
+               existing_bucket: bool, bundle: bool, upload: bool, fmt: Format) -> None:
+    """A CloudFormation template running stedi as a scheduled AWS Glue 5.0 job, and the zip of wheels the job
+    installs (docs/aws.md)."""
+    from stedi.deploy import aws
 
     try:
-        target = deployment(bucket, prefix, schedule, region, existing_bucket)
+        target = aws.deployment(bucket, prefix, schedule, region, existing_bucket)
     except ConfigError as exc:  # a bad option value: a usage error
         raise click.UsageError(str(exc)) from None
-    _emit(fmt, ["file"], [[str(p)] for p in write(target, Path(out))])
-    _say(f"next: the commands in {Path(out) / STEPS_FILE} (deploy the stack, upload the job's script)")
+    written = aws.write(target, Path(out), bundle=bundle, progress=_say)
+    rows = [[str(p), ""] for p in written]
+    if upload:
+        from stedi.storage.s3 import connection
+
+        settings = ctx.settings()
+        rows += [[str(Path(out) / name), uri] for name, uri in
+                 zip((aws.BUNDLE_FILE, aws.SCRIPT_FILE), aws.upload(target, Path(out), connection(settings.s3),
+                                                                     progress=_say), strict=True)]
+    _emit(fmt, ["file", "uploaded_to"], rows)
+    then = "start the schedule" if upload else "upload the job's script and wheels, start the schedule"
+    _say(f"next: the commands in {Path(out) / aws.STEPS_FILE} (deploy the stack, {then})")
 
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -10,8 +10,8 @@ PyYAML to every install for one command). What it holds, for a bucket B and a pr
     a Secrets Manager secret with a generated pseudonym key, read by the job at run time
     an IAM role for Glue allowed only: objects under s3://B/P/, listing B under P/, the catalog, the
         database `stedi` and its tables, Glue's log groups, and that one secret
-    a Glue 5.0 job running `stedi.glue_job` (`stedi-lakehouse[glue]` of this version from PyPI) and a trigger
-        starting it on a schedule
+    a Glue 5.0 job running `stedi.glue_job`, installed from the zip of wheels s3://B/P/glue/<bundle> with no
+        package index (deploy/glue_bundle.py), and a trigger starting it on a schedule
     an Athena workgroup writing its results to s3://B/P/athena-results/
 
 The Glue database is named `stedi` because that is stedi's namespace in every catalog: one deployment per
@@ -23,19 +23,25 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stedi._version import DISTRIBUTION, __version__
+from stedi._version import __version__
 from stedi.config import NAMESPACE
+from stedi.deploy.glue_bundle import BUNDLE_NAME
 from stedi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stedi.storage.s3 import S3Connection
 
 DEFAULT_SCHEDULE = "cron(0 2 * * ? *)"  # every day at 02:00 UTC
 DEFAULT_OUT = Path("deploy/aws")
 TEMPLATE_FILE = "stedi-aws.template.json"
 PARAMETERS_FILE = "job-parameters.json"
 SCRIPT_FILE = "glue/stedi_job.py"
+BUNDLE_FILE = f"glue/{BUNDLE_NAME}"
 STEPS_FILE = "README.md"
 
 JOB_NAME = "stedi"
@@ -178,7 +184,9 @@ def check_region(region: str | None) -> str | None:
 def job_arguments(d: Deployment) -> dict[str, str]:
     """The Glue job's parameters (its DefaultArguments): docs/glue.md says what each one does."""
     return {
-        "--additional-python-modules": f"{DISTRIBUTION}[glue]=={__version__}",
+        # stedi and what Glue lacks, from the deploy's own bucket; pip on Glue asks no package index
+        "--additional-python-modules": d.uri(BUNDLE_FILE),
+        "--python-modules-installer-option": "--no-index",
         "--stedi_home": d.home,
         "--stedi_catalog": json.dumps({"type": "glue", "warehouse": d.uri("warehouse")}),
         "--stedi_pseudonym_key_secret": SECRET_NAME,
@@ -337,28 +345,36 @@ def next_steps(d: Deployment, out: Path) -> str:
     region = f" --region {d.region}" if d.region else ""
     create_bucket = "" if not d.existing_bucket else (
         f"The bucket {d.bucket} must exist already (`--existing-bucket`): the stack does not create it.\n\n")
+    upload_flags = f" --prefix {d.prefix}" if d.prefix else ""
+    upload_flags += " --existing-bucket" if d.existing_bucket else ""
     return f"""# Deploying stedi to AWS
 
 Written by `stedi deploy aws` (stedi {__version__}) for the lakehouse at {d.home}.
-The whole walk, from an empty account to an Athena query: docs/aws.md.
+The whole walk, from an empty account to an Athena query and back out: docs/aws.md.
 
 {create_bucket}```sh
-# 1. the stack: bucket, Glue database and job, schedule ({d.schedule}), role, secret, Athena workgroup
+# 1. the stack: bucket, Glue database and job, schedule ({d.schedule}, created stopped), role, secret,
+#    Athena workgroup and the readers' policy
 aws cloudformation deploy{region} --stack-name stedi --capabilities CAPABILITY_IAM \\
   --template-file {out / TEMPLATE_FILE}
 
-# 2. the job's script, where the job looks for it
-aws s3 cp{region} {out / SCRIPT_FILE} {d.uri(SCRIPT_FILE)}
+# 2. the job's script and its zip of wheels (stedi and what Glue lacks), where the job looks for them
+stedi deploy aws --bucket {d.bucket}{upload_flags} --out {out} --upload
+#    or: aws s3 cp{region} {out / BUNDLE_FILE} {d.uri(BUNDLE_FILE)}
+#        aws s3 cp{region} {out / SCRIPT_FILE} {d.uri(SCRIPT_FILE)}
 
 # 3. optional: your own pseudonym key instead of the generated one (before the first run)
 aws secretsmanager put-secret-value{region} --secret-id {SECRET_NAME} \\
   --secret-string "$(cat ~/.config/stedi/pseudonym.key)"
 
-# 4. land data, then run the job now (or wait for the schedule)
+# 4. land data, then run the job now
 stedi --home {d.home} ingest ./data/stedi
 aws glue start-job-run{region} --job-name {JOB_NAME}
 
-# 5. query
+# 5. start the schedule (only now that the job has what it needs)
+aws glue start-trigger{region} --name {TRIGGER_NAME}
+
+# 6. query
 aws athena start-query-execution{region} --work-group {WORKGROUP_NAME} \\
   --query-string "select count(*) from {NAMESPACE}.machine_learning_curated"
 ```
@@ -367,8 +383,10 @@ aws athena start-query-execution{region} --work-group {WORKGROUP_NAME} \\
 """
 
 
-def write(d: Deployment, out: Path = DEFAULT_OUT) -> list[Path]:
-    """Write the template, the job's parameters, its script and the next steps into `out`; their paths."""
+def write(d: Deployment, out: Path = DEFAULT_OUT, bundle: bool = True,
+          progress: Callable[[str], None] = lambda _: None) -> list[Path]:
+    """Write the template, the job's parameters, its script, the next steps and (unless `bundle` is False)
+    the zip of wheels the job installs into `out`; their paths."""
     files = {
         TEMPLATE_FILE: json.dumps(template(d), indent=2) + "\n",
         PARAMETERS_FILE: json.dumps(job_arguments(d), indent=2) + "\n",
@@ -381,4 +399,31 @@ def write(d: Deployment, out: Path = DEFAULT_OUT) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    if bundle:
+        from stedi.deploy import glue_bundle
+
+        written.append(glue_bundle.build((out / BUNDLE_FILE).parent, progress).path)
     return written
+
+
+def upload(d: Deployment, out: Path, s3: S3Connection, progress: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Put the job's zip of wheels, then its script, from `out` where the job looks for them; their URIs.
+    The script goes last: a job that finds it finds its wheels too."""
+    from stedi.storage.s3 import explain
+
+    fs = s3.filesystem()
+    uploaded = []
+    for name in (BUNDLE_FILE, SCRIPT_FILE):
+        source, uri = out / name, d.uri(name)
+        if not source.is_file():
+            raise ConfigError(f"{source} is missing: write it first with `stedi deploy aws --bucket {d.bucket} "
+                              f"--out {out}`")
+        progress(f"uploading {source} to {uri}")
+        try:
+            with source.open("rb") as data, fs.open_output_stream(uri.removeprefix("s3://")) as target:
+                while chunk := data.read(8 << 20):
+                    target.write(chunk)
+        except OSError as exc:
+            raise explain(exc, f"uploading {source} to {uri}", s3) from None
+        uploaded.append(uri)
+    return uploaded

@@ -16,10 +16,26 @@ if TYPE_CHECKING:
     from stedi.report.page import Lead
 
 
+def require_extra() -> None:
+    """The report's libraries are an extra of their own (`report`), so that the Glue job's bundle and a server
+    without reports go without them: say so, in one line, where they are missing."""
+    import importlib.util
+
+    from stedi._version import DISTRIBUTION
+    from stedi.errors import ConfigError
+
+    missing = [name for name in ("altair", "vl_convert", "jinja2") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"the report needs {', '.join(missing)}, the `report` extra: "
+                          f"pip install '{DISTRIBUTION}[report]' (make demo and make test install it)")
+
+
 def render_report(lake: Lake, as_of: str | None = None, lead: Lead | None = None) -> str:
     """The whole report page of `lake` as it stood in `as_of` (a run id, tag or time; default: now);
     `lead`: markup shown first (stedi.report.page.Lead)."""
     from stedi.report.data import read
+
+    require_extra()
     from stedi.report.page import render
 
     return render(read(lake, as_of), str(lake.settings.home), lead)

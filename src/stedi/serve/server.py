@@ -210,6 +210,9 @@ class ReportServer(ThreadingHTTPServer):
                  say: Any = None, token: str | None = None, zones: frozenset[str] | None = None) -> None:
         """`token`: what every request must carry; beyond loopback one is made when none is given (`token`
         after this holds it). `zones`: the zones whose tables the SQL box may query (default: all)."""
+        from stedi.report import require_extra
+
+        require_extra()  # before the port is taken: the page is a report
         super().__init__((host, port), _Handler)
         self.lake, self.as_of, self.say, self.zones = lake, as_of, say, zones
         self.token = token or (None if host in LOOPBACK else secrets.token_urlsafe(24))
