@@ -5,17 +5,24 @@ The template is built here as plain data and written as JSON: CloudFormation, cf
 PyYAML to every install for one command). What it holds, for a bucket B and a prefix P:
 
     the bucket B (or an existing one, `existing_bucket`), the root s3://B/P: landing/, warehouse/ (the
-        Iceberg tables), privacy/, glue/ (the job's script and temporary files), athena-results/
-    a Glue database `stedi` (stedi's namespace), located at s3://B/P/warehouse/stedi
-    a Secrets Manager secret with a generated pseudonym key, read by the job at run time
+        Iceberg tables), privacy/, glue/ (the job's script and temporary files), athena-results/; kept when
+        the stack is deleted, and its policy refusing every request without TLS (a bucket the stack makes)
+    a Glue database `stedi` (stedi's namespace), located at s3://B/P/warehouse/stedi; kept when the stack is
+        deleted, and not made by a stack told `ExistingDatabase`
+    a Secrets Manager secret with a generated pseudonym key, read by the job at run time; kept when the stack
+        is deleted, and not made by a stack given `ExistingPseudonymKeySecretArn` (the job reads that one)
     an IAM role for Glue allowed only: objects under s3://B/P/, listing B under P/, the catalog, the
         database `stedi` and its tables, Glue's log groups, and that one secret
     a Glue 5.0 job running `stedi.glue_job` (`stedi-lakehouse[glue]` of this version from PyPI) and a trigger
-        starting it on a schedule
-    an Athena workgroup writing its results to s3://B/P/athena-results/
+        starting it on a schedule, made stopped: it is started once the job's script is uploaded
+    an Athena workgroup writing its results to s3://B/P/athena-results/, each query cut off at
+        `AthenaBytesScannedCutoffPerQuery` bytes scanned
+    the readers' managed policy (stedi.deploy.readers): queries through that workgroup of the curated
+        tables, and of the trusted ones with `ReadersSeeTrusted`; never the landing zone, privacy/ or the key;
+        and a role holding it that `ReaderPrincipal` may assume, when one is named
 
-The Glue database is named `stedi` because that is stedi's namespace in every catalog: one deployment per
-account and region.
+The parameters and conditions are stedi.deploy.parameters'. The Glue database is named `stedi` because that
+is stedi's namespace in every catalog: one deployment per account and region.
 """
 
 from __future__ import annotations
