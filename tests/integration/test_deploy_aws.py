@@ -1,9 +1,10 @@
 """`stedi deploy aws`'s template deployed to moto's CloudFormation (in process, `mock_aws`).
 
-moto 5.2's CloudFormation creates the bucket and the IAM role with its policy; it skips, with a warning,
-AWS::Glue::Database, AWS::Glue::Job, AWS::Glue::Trigger, AWS::Athena::WorkGroup and
-AWS::SecretsManager::Secret (no CloudFormation model for them), and of the bucket's properties it applies
-the name and the encryption only. Those are created here from the template's
+moto 5.2's CloudFormation creates the bucket, the IAM roles with their policies and the readers' managed
+policy, and decides the template's conditions from the stack's parameters; it skips, with a warning,
+AWS::Glue::Database, AWS::Glue::Job, AWS::Glue::Trigger, AWS::Athena::WorkGroup, AWS::SecretsManager::Secret
+and AWS::S3::BucketPolicy (no CloudFormation model for them), of the bucket's properties it applies the
+name and the encryption only, and of a role's it ignores ManagedPolicyArns. Those are created here from the template's
 own properties through the services' APIs (botocore validates every parameter name and type against the
 API's model, and moto keeps what it is given), so a property that Glue or Secrets Manager would not take
 fails this test too. Athena's work group is held to botocore's model of CreateWorkGroup without a server:
@@ -22,15 +23,18 @@ from typing import Any
 
 import pytest
 
-from stedi._version import DISTRIBUTION
+from stedi._version import DISTRIBUTION, __version__
 from stedi.deploy.aws import Deployment, deployment, template
+
+from cfn import stack
 
 # moto warns again of each resource it skips whenever it reads the stack; _deploy records the first warnings
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
 REGION = "eu-west-1"
 NOT_IN_MOTO = {"AWS::Glue::Database", "AWS::Glue::Job", "AWS::Glue::Trigger", "AWS::Athena::WorkGroup",
-               "AWS::SecretsManager::Secret"}
+               "AWS::SecretsManager::Secret", "AWS::S3::BucketPolicy"}
+ACCOUNT = "123456789012"  # moto's
 
 
 @pytest.fixture
@@ -62,14 +66,26 @@ def _valid_request(service: str, operation: str, request: dict[str, Any]) -> Non
     botocore.validate.validate_parameters(request, model.input_shape)
 
 
-def _deploy(d: Deployment) -> tuple[dict[str, Any], list[str]]:
-    """Create the stack; the template and moto's warnings about what it could not create."""
+def _deploy(d: Deployment, parameters: dict[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Create the stack (with `parameters`); the template and moto's warnings about what it could not create."""
     body = template(d)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _client("cloudformation").create_stack(StackName="stedi", TemplateBody=json.dumps(body),
-                                               Capabilities=["CAPABILITY_IAM"])
+        _client("cloudformation").create_stack(
+            StackName="stedi", TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()])
     return body, [str(w.message) for w in caught]
+
+
+def _created() -> dict[str, dict[str, Any]]:
+    return {r["LogicalResourceId"]: r for r in _client("cloudformation").list_stack_resources(StackName="stedi")[
+        "StackResourceSummaries"] if r["LogicalResourceId"]}
+
+
+def _managed_policy(arn: str) -> dict[str, Any]:
+    iam = _client("iam")
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return _policy(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
 
 
 def _policy(document: Any) -> dict[str, Any]:
@@ -88,13 +104,12 @@ def test_the_stack_creates_the_bucket_and_the_limited_role(aws: None, prefix: st
     body, skipped = _deploy(d)
     cf = _client("cloudformation")
     assert cf.describe_stacks(StackName="stedi")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
-    created = {r["LogicalResourceId"]: r for r in cf.list_stack_resources(StackName="stedi")[
-        "StackResourceSummaries"] if r["LogicalResourceId"]}
+    created = _created()
     assert {name: r["ResourceType"] for name, r in created.items()} == {
-        "LakehouseBucket": "AWS::S3::Bucket", "JobRole": "AWS::IAM::Role"}
+        "LakehouseBucket": "AWS::S3::Bucket", "JobRole": "AWS::IAM::Role", "ReadersPolicy": "AWS::IAM::ManagedPolicy"}
     assert {kind for kind in NOT_IN_MOTO if any(kind in w for w in skipped)} == NOT_IN_MOTO
     assert {body["Resources"][n]["Type"] for n in body["Resources"]} - NOT_IN_MOTO == {
-        "AWS::S3::Bucket", "AWS::IAM::Role"}
+        "AWS::S3::Bucket", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy"}
 
     s3 = _client("s3")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["stedi-team"]
@@ -119,11 +134,73 @@ def test_the_stack_creates_the_bucket_and_the_limited_role(aws: None, prefix: st
         f"arn:aws:glue:{REGION}:123456789012:catalog", f"arn:aws:glue:{REGION}:123456789012:database/stedi",
         f"arn:aws:glue:{REGION}:123456789012:table/stedi/*"]
 
+    # the readers' policy, as IAM holds it: the curated tables' files only (ReadersSeeTrusted is "false")
+    readers = {s["Sid"]: s for s in _managed_policy(created["ReadersPolicy"]["PhysicalResourceId"])["Statement"]}
+    tables = f"arn:aws:s3:::{root[:-1]}warehouse/stedi"
+    assert readers["TheirFiles"]["Resource"] == [f"{tables}/{t}/*" for t in ("customers_curated",
+                                                                              "machine_learning_curated")]
+    assert readers["NeverThePseudonymKey"]["Resource"] == (
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stedi/pseudonym-key-*")
+    outputs = {o["OutputKey"] for o in cf.describe_stacks(StackName="stedi")["Stacks"][0]["Outputs"]}
+    assert "ReadersPolicyArn" in outputs and "ReadersRoleArn" not in outputs  # no ReaderPrincipal, no role
+
+    # the bucket's policy (which moto's CloudFormation skips), as S3 takes it
+    bucket = {"LakehouseBucket": "stedi-team", "LakehouseBucket.Arn": "arn:aws:s3:::stedi-team"}
+    bucket_policy = stack(body, physical=bucket)["Resources"]["LakehouseBucketPolicy"]["Properties"]
+    s3.put_bucket_policy(Bucket=bucket_policy["Bucket"], Policy=json.dumps(bucket_policy["PolicyDocument"]))
+    (tls,) = json.loads(s3.get_bucket_policy(Bucket="stedi-team")["Policy"])["Statement"]
+    assert tls["Resource"] == ["arn:aws:s3:::stedi-team", "arn:aws:s3:::stedi-team/*"]
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def test_a_stack_told_of_the_kept_database_and_secret_makes_neither_and_uses_them(aws: None) -> None:
+    """A stack made again after one was deleted (the database and the secret were kept), with a readers'
+    role: the job's role and argument name the given secret, the readers' role holds the readers' policy."""
+    kept = _client("secretsmanager").create_secret(Name="team/stedi-key", SecretString="k" * 64)["ARN"]
+    analysts = "arn:aws:iam::210987654321:role/analysts"
+    given = {"ExistingDatabase": "true", "ExistingPseudonymKeySecretArn": kept, "ReaderPrincipal": analysts,
+             "ReadersSeeTrusted": "true"}
+    body, skipped = _deploy(deployment("stedi-team", "lake"), given)
+    cf = _client("cloudformation")
+    assert cf.describe_stacks(StackName="stedi")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    created = _created()
+    assert {name: r["ResourceType"] for name, r in created.items()} == {
+        "LakehouseBucket": "AWS::S3::Bucket", "JobRole": "AWS::IAM::Role", "ReadersPolicy": "AWS::IAM::ManagedPolicy",
+        "ReadersRole": "AWS::IAM::Role"}
+    assert not any("AWS::Glue::Database" in w or "AWS::SecretsManager::Secret" in w for w in skipped)  # not tried
+    this_stack = stack(body, given, physical={"ReadersPolicy": created["ReadersPolicy"]["PhysicalResourceId"]})
+
+    iam = _client("iam")
+    job = _policy(iam.get_role_policy(RoleName=created["JobRole"]["PhysicalResourceId"],
+                                      PolicyName="stedi-lakehouse")["PolicyDocument"])
+    assert {s["Sid"]: s for s in job["Statement"]}["ThePseudonymKey"]["Resource"] == kept
+    role = created["ReadersRole"]["PhysicalResourceId"]
+    trust = _policy(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
+    assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"AWS": analysts}, "Action": "sts:AssumeRole"}]
+    readers = created["ReadersPolicy"]["PhysicalResourceId"]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []  # nothing of its own
+    # moto's role model ignores ManagedPolicyArns: the template's, as IAM takes it
+    (attached,) = this_stack["Resources"]["ReadersRole"]["Properties"]["ManagedPolicyArns"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=attached)
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]] == [readers]
+    files = {s["Sid"]: s for s in _managed_policy(readers)["Statement"]}["TheirFiles"]["Resource"]
+    assert "arn:aws:s3:::stedi-team/lake/warehouse/stedi/customer_trusted/*" in files  # ReadersSeeTrusted
+    never = {s["Sid"]: s for s in _managed_policy(readers)["Statement"]}["NeverThePseudonymKey"]["Resource"]
+    assert kept in never
+
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cf.describe_stacks(StackName="stedi")["Stacks"][0]["Outputs"]}
+    assert (outputs["PseudonymKeySecretArn"], outputs["Database"]) == (kept, "stedi")
+    assert outputs["ReadersRoleArn"].endswith(role) and outputs["ReadersPolicyArn"] == readers
+    job_arguments = this_stack["Resources"]["StediJob"]["Properties"]["DefaultArguments"]
+    assert job_arguments["--stedi_pseudonym_key_secret"] == kept  # what the job reads the key from
+    assert _client("secretsmanager").get_secret_value(SecretId=kept)["SecretString"] == "k" * 64
+
 
 def test_what_moto_cannot_create_from_the_template_its_apis_take_as_written(aws: None) -> None:
     d = deployment("stedi-team", "lake", "cron(15 3 * * ? *)")
     body, _ = _deploy(d)
-    res = {name: r["Properties"] for name, r in body["Resources"].items()}
+    # the properties as CloudFormation passes them on (the parameters' defaults: conditions, Fn::If, Ref)
+    res = {name: r["Properties"] for name, r in stack(body)["Resources"].items()}
     role_arn = "arn:aws:iam::123456789012:role/stedi-job"  # what Fn::GetAtt JobRole.Arn gives on AWS
 
     glue = _client("glue")
@@ -138,19 +215,26 @@ def test_what_moto_cannot_create_from_the_template_its_apis_take_as_written(aws:
     assert made["Command"]["ScriptLocation"] == "s3://stedi-team/lake/glue/stedi_job.py"
     assert made["DefaultArguments"]["--stedi_home"] == "s3://stedi-team/lake"
     assert made["DefaultArguments"]["--stedi_pseudonym_key_secret"] == "stedi/pseudonym-key"
-    assert made["DefaultArguments"]["--additional-python-modules"].startswith(f"{DISTRIBUTION}[glue]==")
+    assert made["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+    assert made["DefaultArguments"]["--additional-python-modules"] == (
+        f"s3://stedi-team/lake/glue/{DISTRIBUTION}-{__version__}.gluewheels.zip")
 
     trigger = dict(res["StediSchedule"], Actions=[{"JobName": "stedi"}])  # Ref StediJob is the job's name
     glue.create_trigger(**trigger)
     made_trigger = glue.get_trigger(Name="stedi-schedule")["Trigger"]
     assert (made_trigger["Type"], made_trigger["Schedule"], made_trigger["Actions"]) == (
         "SCHEDULED", "cron(15 3 * * ? *)", [{"JobName": "stedi"}])
+    assert made_trigger["State"] == "CREATED"  # not ACTIVATED: started once the job's script is uploaded
 
     group = res["AthenaWorkGroup"]
     request = {"Name": group["Name"], "Description": group["Description"],
                "Configuration": group["WorkGroupConfiguration"]}
     _valid_request("athena", "CreateWorkGroup", request)
     assert request["Configuration"]["ResultConfiguration"]["OutputLocation"] == "s3://stedi-team/lake/athena-results/"
+    assert request["Configuration"]["BytesScannedCutoffPerQuery"] == 10_000_000_000
+    with pytest.raises(Exception, match="Invalid value for parameter Configuration.BytesScannedCutoffPerQuery"):
+        _valid_request("athena", "CreateWorkGroup", dict(request, Configuration={  # Athena's least is 10 MB
+            **request["Configuration"], "BytesScannedCutoffPerQuery": 9_999_999}))
     with pytest.raises(Exception, match="Unknown parameter in Configuration"):  # the check can fail
         _valid_request("athena", "CreateWorkGroup", dict(request, Configuration={**request["Configuration"],
                                                                                  "OutputLocation": "s3://x/"}))

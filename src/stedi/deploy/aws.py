@@ -5,17 +5,25 @@ The template is built here as plain data and written as JSON: CloudFormation, cf
 PyYAML to every install for one command). What it holds, for a bucket B and a prefix P:
 
     the bucket B (or an existing one, `existing_bucket`), the root s3://B/P: landing/, warehouse/ (the
-        Iceberg tables), privacy/, glue/ (the job's script and temporary files), athena-results/
-    a Glue database `stedi` (stedi's namespace), located at s3://B/P/warehouse/stedi
-    a Secrets Manager secret with a generated pseudonym key, read by the job at run time
+        Iceberg tables), privacy/, glue/ (the job's script and temporary files), athena-results/; kept when
+        the stack is deleted, and its policy refusing every request without TLS (a bucket the stack makes)
+    a Glue database `stedi` (stedi's namespace), located at s3://B/P/warehouse/stedi; kept when the stack is
+        deleted, and not made by a stack told `ExistingDatabase`
+    a Secrets Manager secret with a generated pseudonym key, read by the job at run time; kept when the stack
+        is deleted, and not made by a stack given `ExistingPseudonymKeySecretArn` (the job reads that one)
     an IAM role for Glue allowed only: objects under s3://B/P/, listing B under P/, the catalog, the
         database `stedi` and its tables, Glue's log groups, and that one secret
     a Glue 5.0 job running `stedi.glue_job`, installed from the zip of wheels s3://B/P/glue/<bundle> with no
-        package index (deploy/glue_bundle.py), and a trigger starting it on a schedule
-    an Athena workgroup writing its results to s3://B/P/athena-results/
+        package index (stedi.deploy.glue_bundle), and a trigger starting it on a schedule, made stopped: it is
+        started once the job's script and wheels are uploaded
+    an Athena workgroup writing its results to s3://B/P/athena-results/, each query cut off at
+        `AthenaBytesScannedCutoffPerQuery` bytes scanned
+    the readers' managed policy (stedi.deploy.readers): queries through that workgroup of the curated
+        tables, and of the trusted ones with `ReadersSeeTrusted`; never the landing zone, privacy/ or the key;
+        and a role holding it that `ReaderPrincipal` may assume, when one is named
 
-The Glue database is named `stedi` because that is stedi's namespace in every catalog: one deployment per
-account and region.
+The parameters and conditions are stedi.deploy.parameters'. The Glue database is named `stedi` because that
+is stedi's namespace in every catalog: one deployment per account and region.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from stedi._version import __version__
 from stedi.config import NAMESPACE
+from stedi.deploy import parameters as params
+from stedi.deploy import readers
 from stedi.deploy.glue_bundle import BUNDLE_NAME
 from stedi.errors import ConfigError
 
@@ -46,8 +56,8 @@ STEPS_FILE = "README.md"
 
 JOB_NAME = "stedi"
 TRIGGER_NAME = "stedi-schedule"
-WORKGROUP_NAME = "stedi"
-SECRET_NAME = "stedi/pseudonym-key"
+WORKGROUP_NAME = readers.WORKGROUP_NAME
+SECRET_NAME = params.SECRET_NAME
 ATHENA_RESULTS_DAYS = 30
 
 # The job's script: Glue needs one in S3; it only hands over to the installed package.
@@ -219,7 +229,7 @@ def role_policy(d: Deployment) -> dict[str, Any]:
             {"Sid": "GlueJobLogs", "Effect": "Allow", "Action": LOG_ACTIONS,
              "Resource": [_sub(logs), _sub(f"{logs}:log-stream:*")]},
             {"Sid": "ThePseudonymKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-             "Resource": {"Ref": "PseudonymKeySecret"}},
+             "Resource": params.secret_arn()},
         ],
     }
 
@@ -247,14 +257,34 @@ def _bucket(d: Deployment) -> dict[str, Any]:
     }
 
 
+def _bucket_policy() -> dict[str, Any]:
+    """No request to the bucket without TLS (the bucket's own policy: it binds every caller)."""
+    return {
+        "Type": "AWS::S3::BucketPolicy",
+        # kept with the bucket it protects
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "Bucket": {"Ref": "LakehouseBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "TLSOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [{"Fn::GetAtt": ["LakehouseBucket", "Arn"]}, {"Fn::Sub": "${LakehouseBucket.Arn}/*"}],
+                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+        },
+    }
+
+
 def template(d: Deployment) -> dict[str, Any]:
     """The CloudFormation template, as data."""
     resources: dict[str, Any] = {}
     if not d.existing_bucket:
         resources["LakehouseBucket"] = _bucket(d)
-    resources["PseudonymKeySecret"] = {
+        resources["LakehouseBucketPolicy"] = _bucket_policy()
+    resources[params.SECRET_RESOURCE] = {
         "Type": "AWS::SecretsManager::Secret",
-        # another key gives other pseudonyms: the key outlives the stack too
+        "Condition": params.NEW_SECRET,
+        # another key gives other pseudonyms: the key outlives the stack too (ExistingPseudonymKeySecretArn
+        # names it to the next one)
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "Properties": {
@@ -265,6 +295,10 @@ def template(d: Deployment) -> dict[str, Any]:
     }
     resources["StediDatabase"] = {
         "Type": "AWS::Glue::Database",
+        "Condition": params.NEW_DATABASE,
+        # the tables' catalog entries outlive the stack with the tables (ExistingDatabase tells the next one)
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
         "Properties": {
             "CatalogId": {"Ref": "AWS::AccountId"},
             "DatabaseInput": {"Name": NAMESPACE, "LocationUri": d.uri(f"warehouse/{NAMESPACE}"),
@@ -280,16 +314,17 @@ def template(d: Deployment) -> dict[str, Any]:
             "Policies": [{"PolicyName": "stedi-lakehouse", "PolicyDocument": role_policy(d)}],
         },
     }
+    # the job does not need the database to be created (its runs do, and they come after the stack)
     resources["StediJob"] = {
         "Type": "AWS::Glue::Job",
-        "DependsOn": ["StediDatabase"],
         "Properties": {
             "Name": JOB_NAME,
             "Description": "stedi run: landing -> trusted -> curated Iceberg tables (stedi.glue_job).",
             "Role": {"Fn::GetAtt": ["JobRole", "Arn"]},
             "GlueVersion": "5.0",
             "Command": {"Name": "glueetl", "PythonVersion": "3", "ScriptLocation": d.uri(SCRIPT_FILE)},
-            "DefaultArguments": job_arguments(d),
+            "DefaultArguments": {**job_arguments(d), "--stedi_pseudonym_key_secret": params.if_(
+                params.NEW_SECRET, SECRET_NAME, {"Ref": params.EXISTING_SECRET})},
             "WorkerType": "G.1X",
             "NumberOfWorkers": 2,
             "Timeout": 120,
@@ -303,7 +338,8 @@ def template(d: Deployment) -> dict[str, Any]:
             "Name": TRIGGER_NAME,
             "Type": "SCHEDULED",
             "Schedule": d.schedule,
-            "StartOnCreation": True,
+            # started once the job's script is uploaded (the next steps say how): a run before would fail
+            "StartOnCreation": False,
             "Actions": [{"JobName": {"Ref": "StediJob"}}],
         },
     }
@@ -311,30 +347,59 @@ def template(d: Deployment) -> dict[str, Any]:
         "Type": "AWS::Athena::WorkGroup",
         "Properties": {
             "Name": WORKGROUP_NAME,
-            "Description": f"Queries of stedi's tables; results in {d.uri('athena-results/')}",
+            "Description": f"Queries of stedi's tables; results in {d.uri(readers.ATHENA_RESULTS + '/')}",
             "State": "ENABLED",
             "RecursiveDeleteOption": True,
             "WorkGroupConfiguration": {
                 "EnforceWorkGroupConfiguration": True,
+                "BytesScannedCutoffPerQuery": {"Ref": params.BYTES_SCANNED_CUTOFF},
                 "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},  # reads Iceberg
-                "ResultConfiguration": {"OutputLocation": d.uri("athena-results/"),
+                "ResultConfiguration": {"OutputLocation": d.uri(readers.ATHENA_RESULTS + "/"),
                                         "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
             },
+        },
+    }
+    resources["ReadersPolicy"] = {
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "Description": f"Athena readers of stedi ({d.home}): the workgroup {WORKGROUP_NAME}, the curated tables "
+                           "(and the trusted ones if ReadersSeeTrusted), never landing, privacy or the key.",
+            "PolicyDocument": readers.readers_policy(d),
+        },
+    }
+    resources["ReadersRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": params.READERS_ROLE,
+        "Properties": {
+            "Description": f"Athena readers of stedi ({d.home}): the readers' policy only.",
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": {"Ref": params.READER_PRINCIPAL}},
+                 "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": [{"Ref": "ReadersPolicy"}],
         },
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"stedi {__version__}: the STEDI lakehouse at {d.home} as a scheduled AWS Glue 5.0 job "
                        "(written by `stedi deploy aws`).",
+        "Parameters": params.parameters(),
+        "Conditions": params.conditions(),
         "Resources": resources,
         "Outputs": {
             "Home": {"Description": "The lakehouse root (STEDI_HOME)", "Value": d.home},
             "JobName": {"Description": "The Glue job", "Value": {"Ref": "StediJob"}},
             "JobRoleArn": {"Description": "The job's role", "Value": {"Fn::GetAtt": ["JobRole", "Arn"]}},
-            "PseudonymKeySecretArn": {"Description": "The pseudonym key's secret",
-                                      "Value": {"Ref": "PseudonymKeySecret"}},
-            "Database": {"Description": "The Glue database", "Value": {"Ref": "StediDatabase"}},
+            "PseudonymKeySecretArn": {"Description": "The pseudonym key's secret (ExistingPseudonymKeySecretArn "
+                                                     "of a later stack)", "Value": params.secret_arn()},
+            "Database": {"Description": "The Glue database", "Value": NAMESPACE},
             "AthenaWorkGroup": {"Description": "The Athena workgroup", "Value": {"Ref": "AthenaWorkGroup"}},
+            "TriggerName": {"Description": "The job's schedule: start it once the job's script is uploaded",
+                            "Value": {"Ref": "StediSchedule"}},
+            "ReadersPolicyArn": {"Description": "The Athena readers' managed policy: attach it to analysts' roles",
+                                 "Value": {"Ref": "ReadersPolicy"}},
+            "ReadersRoleArn": {"Description": "The Athena readers' role (ReaderPrincipal may assume it)",
+                               "Condition": params.READERS_ROLE,
+                               "Value": {"Fn::GetAtt": ["ReadersRole", "Arn"]}},
         },
     }
 

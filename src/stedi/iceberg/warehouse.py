@@ -36,9 +36,15 @@ if TYPE_CHECKING:
 VERSION = re.compile(r"^(\d+)-.*\.metadata\.json$")  # pyiceberg's metadata file names: 00003-<uuid>.metadata.json
 
 
+def table_folder(name: str) -> str:
+    """A table's folder (its data/ and metadata/), relative to the root: where stedi's own catalog places it,
+    and so does a catalog whose database is located at warehouse/<namespace> (as `stedi deploy aws` makes it)."""
+    return f"warehouse/{NAMESPACE}/{name}"
+
+
 def metadata_folder(name: str) -> str:
     """A table's metadata folder, relative to the root."""
-    return f"warehouse/{NAMESPACE}/{name}/metadata"
+    return f"{table_folder(name)}/metadata"
 
 
 def metadata_files(storage: Storage, name: str) -> list[tuple[int, str]]:
