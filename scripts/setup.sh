@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment in .venv with stedi and what it needs, on a fresh Debian machine too.
-#   scripts/setup.sh                       stedi with the embedded engine
+#   scripts/setup.sh                       stedi with the embedded engine and the report (the `report` extra)
 #   STEDI_EXTRAS=dev,spark scripts/setup.sh   plus the test tools and Spark (and Java 17, when missing)
+#   STEDI_EXTRAS= scripts/setup.sh         stedi alone (no report libraries)
 # Idempotent: a second run only checks that everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${STEDI_EXTRAS-}
+EXTRAS=${STEDI_EXTRAS-report}
 
 need_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
 
@@ -43,11 +44,12 @@ stamp="$VENV/.stedi-installed"
 stamp_of() { echo "$(cat pyproject.toml requirements/bootstrap.txt "requirements/$1.txt" | sha256sum | cut -c1-16)-$1"; }
 want=$(stamp_of "${profile:-base}")
 # A venv set up, from the current lock, with more extras than asked for serves as it is (`make demo` after
-# `make test` keeps the test tools).
+# `make test` keeps the test tools; the dev extra holds the report one).
 have=$(cat "$stamp" 2>/dev/null || true)
 have_profile=${have#*-}
 if [ -n "$have" ] && [ -f "requirements/$have_profile.txt" ] && [ "$(stamp_of "$have_profile")" = "$have" ] && \
-   [ -z "$(comm -23 <(tr ',' '\n' <<< "$EXTRAS" | sed '/^$/d' | sort -u) <(tr '-' '\n' <<< "$have_profile" | sort -u))" ]; then
+   [ -z "$(comm -23 <(tr ',' '\n' <<< "$EXTRAS" | sed '/^$/d' | sort -u) \
+                     <(tr '-' '\n' <<< "$have_profile" | sed 's/^dev$/dev\nreport/' | sort -u))" ]; then
   want=$have
 fi
 if [ "$have" != "$want" ]; then
