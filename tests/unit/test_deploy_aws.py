@@ -6,6 +6,7 @@ clear errors."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from stedi.tables import TABLES
 
 import s3_iam
 from cfn import ACCOUNT, REGION, stack
+from support import REPO
 
 GLUE = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
 LOGS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"
@@ -363,3 +365,13 @@ def _positional(args: list[str]) -> list[Any]:
 ])
 def test_aws_cron_expressions_are_taken_as_glue_takes_them(given: str, taken: str) -> None:
     assert check_schedule(given) == taken
+
+
+def test_the_smoke_script_of_a_real_account_is_valid_bash_and_walks_the_documented_steps() -> None:
+    script = REPO / "scripts" / "aws-smoke.sh"
+    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    text = script.read_text()
+    steps = ["deploy aws", "aws cloudformation deploy", "--no-bundle --upload", "ingest", "aws glue start-job-run",
+             "aws athena start-query-execution", "machine_learning_curated"]
+    assert [text.index(step) for step in steps] == sorted(text.index(step) for step in steps)

@@ -131,6 +131,11 @@ def pip_download_args() -> list[str]:
 
 def _pip(args: list[str], what: str) -> None:
     """`python -m pip ARGS`; its own error output (the last lines) in a ConfigError on failure."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is None:
+        raise ConfigError(f"{what} needs pip in stedi's Python environment ({sys.executable}): "
+                          f"{sys.executable} -m ensurepip")
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     # SOURCE_DATE_EPOCH: a wheel built from the same checkout has the same bytes
     env = {**os.environ, "PIP_NO_INPUT": "1", "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "315532800")}
