@@ -65,10 +65,11 @@ def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | 
         before = len(tasks)
         small = sum(1 for task in tasks if task.file.file_size_in_bytes < target * SMALL)
         # files of an older stedi lack field ids (read through the name mapping): rewritten with them
-        old = small <= 1 and _without_field_ids(catalog, table, [catalog.located(t.file.file_path) for t in tasks])
-        compacted = small > 1 or old
+        without_ids = small <= 1 and _without_field_ids(catalog, table,
+                                                        [catalog.located(t.file.file_path) for t in tasks])
+        compacted = small > 1 or without_ids
         if compacted:
-            say(f"compacting {table.name}: {before} files ..." if not old else
+            say(f"compacting {table.name}: {before} files ..." if not without_ids else
                 f"rewriting {table.name} with Iceberg field ids: {before} files ...")
             after = _compact(settings, catalog, table, target)
         else:

@@ -4,7 +4,7 @@ the field ids every data file carries.
 The Iceberg spec asks a writer to store each column's field id in the Parquet schema, so readers that
 resolve columns by id (Athena, Trino, Spark's Iceberg runtime) need no name mapping. `field_ids` is the one
 place that gives them: the catalog creates each table with them (`iceberg_schema`; a history's columns
-added later get the next ids, which is the same rule) and checks a table it loads has them, and every
+added later get the next ids, which is the same rule) and checks a table it writes into has them, and every
 writer of a data file (the engines' Parquet writers, `arrow_schema` for pyarrow's) stamps them. Files
 written before stedi 0.2.0 have none: readers match their columns through the table's name mapping, and
 `stedi optimize` rewrites them (`carries_field_ids`).
