@@ -12,7 +12,7 @@ from stedi import Lakehouse
 from stedi.generate import generate
 from stedi.tables import TABLES
 
-from support import key_of, rows, write_jsonl
+from support import assert_field_ids, key_of, rows, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,9 @@ def test_new_files_are_read_alone_and_appended(batches: tuple[Path, Path], tmp_p
     table = lake.catalog.load(TABLES["accelerometer_landing"])
     assert table is not None and len(table.metadata.snapshots) == 2
     assert before["accelerometer_landing"] != lake.describe("accelerometer_landing").snapshot_id
+    # every file, of the build and of the appends, carries the tables' field ids (on either engine)
+    assert_field_ids(lake)
+    assert_field_ids(full)
 
 
 def test_a_rewritten_or_removed_file_rebuilds_the_source(batches: tuple[Path, Path], tmp_path: Path) -> None:
@@ -175,6 +178,7 @@ def test_derived_tables_grow_only_where_their_inputs_grew(batches: tuple[Path, P
     for name in ("customer_trusted", "accelerometer_trusted", "customers_curated", "step_trainer_trusted",
                  "machine_learning_curated"):
         assert _content(lake, name) == _content(full, name), name
+    assert_field_ids(lake)  # the files the growth and the key-level update wrote, too
 
 
 

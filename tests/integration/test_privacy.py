@@ -16,7 +16,7 @@ from stedi import ConfigError, Lakehouse, QualityError
 from stedi.pipeline.report import RunReport
 from stedi.tables import TABLES
 
-from support import FIXTURES, TEST_KEY, key_of, rows, stedi_process, write_jsonl
+from support import FIXTURES, TEST_KEY, assert_field_ids, key_of, rows, stedi_process, write_jsonl
 
 EDGE = FIXTURES / "edge"
 ALICE, CAROL = "alice@test.com", "carol@test.com"  # consenting with readings; not consenting
@@ -240,6 +240,7 @@ def test_erasure_leaves_no_trace_and_everyone_else_as_they_were(tmp_path: Path, 
         assert ice is not None and len(ice.metadata.snapshots) <= 1, table.name
     after = {name: Counter(rows(lake, f"select * from {name}")) for name in TABLES if TABLES[name].kind != "history"}
     assert after == others
+    assert_field_ids(lake)  # the tables the erasure rebuilt
     log = (home / "privacy" / "erasures.jsonl").read_text()
     assert email not in log.lower() and serial not in log and receipt.receipt_id in log
     assert json.loads(log.splitlines()[-1])["rows_removed"]["customer_landing"] == 1
@@ -395,6 +396,7 @@ def test_an_older_reconciliation_history_gains_new_columns_and_keeps_its_rows(tm
     lake.run(full_refresh=True)
     assert rows(lake, "select run_id = '" + first_run + "' as old, count(*), count(suppressed) from reconciliation "
                       "group by all order by old") == [(False, 3, 3), (True, 3, 0)]
+    assert_field_ids(lake)  # the column added got the next field id, which the new files carry
     assert lake.reconcile()[0]["suppressed"] == 0
 
 

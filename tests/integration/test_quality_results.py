@@ -15,7 +15,7 @@ import pyarrow as pa
 from stedi import Lakehouse
 from stedi.privacy.erasure import find_traces
 
-from support import FIXTURES, rows, stedi_process, write_jsonl
+from support import FIXTURES, assert_field_ids, rows, stedi_process, write_jsonl
 
 EDGE = FIXTURES / "edge"
 SHIPPED = Path(__import__("stedi").__file__).parent / "landing" / "checks"
@@ -200,6 +200,7 @@ def test_an_erasure_removes_the_persons_failures(tmp_path: Path) -> None:
     rules = {("customer", "old"): OLD, ("accelerometer", "high_x"): HIGH_X}
     assert failures(lake) == expected_failures(lake, home, rules)  # everyone else's failures stay
     assert find_traces(home, ["alice@test.com", "SN-ALICE"]) == []
+    assert_field_ids(lake)
 
 
 def test_the_run_summary_shows_quality_rules_apart_from_the_reconciliation(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from stedi import Lakehouse, load_settings
 
-from support import FIXTURES
+from support import FIXTURES, assert_field_ids
 
 pytestmark = pytest.mark.spark
 
@@ -55,6 +55,7 @@ def test_cli_run_on_spark_is_quiet_and_builds_every_table(landed: Path) -> None:
     noise = [line for line in result.stderr.splitlines() if not line.startswith(("[", "      "))]
     assert noise == []  # no WARN lines, no progress bars, no log-level banner
     assert Lakehouse(landed).describe("machine_learning_curated").rows == 6  # see tests/fixtures/edge
+    assert_field_ids(Lakehouse(landed))  # Spark's files carry the tables' field ids
 
 
 def test_spark_not_installed(landed: Path) -> None:

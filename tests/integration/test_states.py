@@ -19,7 +19,7 @@ from stedi.errors import StateError, StorageError
 from stedi.storage.files import local_path
 from stedi.tables import TABLES
 
-from support import Batches, Expected, contents, key_of, latest_figures, rows, stedi_process
+from support import Batches, Expected, assert_field_ids, contents, key_of, latest_figures, rows, stedi_process
 
 DATA_TABLES = [name for name, t in TABLES.items() if t.kind != "history"]
 KILLED = -9
@@ -265,6 +265,7 @@ def test_erasure_rewrites_tagged_states_and_rollback_to_them_stays_clean(
     assert all(t.erasure == receipt.receipt_id for t in lake.tags())
     log = json.loads((Path(lake.settings.home) / "privacy" / "erasures.jsonl").read_text().splitlines()[-1])
     assert "day1" in log["tags_rewritten"]
+    assert_field_ids(lake)  # the tagged states' files rewritten without the person, too
 
     with pytest.raises(StateError, match=f"run {first} is from before erasure {receipt.receipt_id}"):
         lake.rollback(run=first)

@@ -20,6 +20,7 @@ from stedi.config import parse_size
 from stedi.engines import memory_budget
 from stedi.engines.base import StatementError
 from stedi.errors import CatalogError, ConfigError, EngineError, QueryError
+from stedi.iceberg.schema import field_ids
 from stedi.sqltext import literal, literals, quote
 from stedi.storage.files import ensure_writable_dir, local_path
 from stedi.types import TYPES, arrow_type
@@ -120,14 +121,16 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, table: Table, fold
                     target_file_size: str) -> tuple[list[str], int]:
     """Write the rows of `sql`, cast to `table`'s columns, as Parquet files into a new `folder`.
 
-    Returns the file URIs and the row count; leaves no files behind when it fails.
+    Each column carries its Iceberg field id (stedi.iceberg.schema). Returns the file URIs and the row
+    count; leaves no files behind when it fails.
     """
     out = local_path(folder)
     columns = ", ".join(f"CAST({quote(c.name)} AS {TYPES[c.type].duckdb}) AS {quote(c.name)}" for c in table.columns)
+    ids = ", ".join(f"{literal(name)}: {i}" for name, i in field_ids(table.columns).items())
     statement = (
         f"COPY (SELECT {columns} FROM ({sql.strip().rstrip(';')}) AS result) TO {literal(out)} "
         f"(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {parse_size(target_file_size)}, "
-        f"FILENAME_PATTERN 'part-{{uuid}}')"
+        f"FILENAME_PATTERN 'part-{{uuid}}', FIELD_IDS {{{ids}}})"
     )
     remote = "://" in out
     if not remote:

@@ -29,6 +29,7 @@ from pyspark.sql.types import DataType, StructField, StructType, _parse_datatype
 
 from stedi.engines import memory_budget
 from stedi.errors import EngineError
+from stedi.iceberg.schema import carries_field_ids, field_ids
 from stedi.storage.files import local_path, open_uri
 from stedi.types import TYPES
 
@@ -50,6 +51,9 @@ DEFAULT_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.sources.partitionOverwriteMode": "static",
 }
+# Spark 3.5 writes a column's `parquet.field.id` metadata into the Parquet schema when this is on (its
+# default); every data file must carry its Iceberg field ids, so the engine sets it on its session too.
+FIELD_ID_WRITE = "spark.sql.parquet.fieldId.write.enabled"
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
@@ -203,6 +207,7 @@ class SparkEngine:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._spark = session(settings)
+        self._spark.conf.set(FIELD_ID_WRITE, "true")  # (a Glue job's session is not made with DEFAULT_CONF)
         if settings.remote:
             check_s3(settings, self._spark)
         self._views: list[str] = []
@@ -266,7 +271,10 @@ class SparkEngine:
         columns = ", ".join(f"CAST(`{c.name}` AS {TYPES[c.type].spark}) AS `{c.name}`" for c in table.columns)
         statement = f"SELECT {columns} FROM ({translate(sql.strip().rstrip(';'))}) AS result"
         try:
-            frame = self._spark.sql(statement)
+            # each column's Iceberg field id, which Spark writes into the Parquet schema (FIELD_ID_WRITE)
+            frame = self._spark.sql(statement).select(*[
+                F.col(f"`{name}`").alias(name, metadata={"parquet.field.id": i})
+                for name, i in field_ids(table.columns).items()])
             frame.write.mode("errorifexists").option("compression", "zstd").parquet(out)
         except (PySparkException, Py4JError) as exc:
             if "://" not in out:
@@ -282,7 +290,14 @@ class SparkEngine:
         for info in sorted(infos, key=lambda i: i.path):
             if info.base_name.startswith("part-") and info.base_name.endswith(".parquet"):
                 with fs.open_input_file(info.path) as fh:
-                    rows += pq.ParquetFile(fh).metadata.num_rows
+                    footer = pq.ParquetFile(fh)
+                    rows += footer.metadata.num_rows
+                    written = footer.schema_arrow
+                if len(written) != len(table.columns) or not carries_field_ids(written, table.columns):
+                    if "://" not in out:
+                        shutil.rmtree(out, ignore_errors=True)
+                    raise EngineError(f"building {table.name} on spark wrote {info.path} without the Iceberg field "
+                                      f"ids of its columns (Spark 3.3 or later writes them, with {FIELD_ID_WRITE})")
                 files.append(f"{folder.rstrip('/')}/{info.base_name}" if s3 else Path(info.path).as_uri())
             elif info.base_name.endswith(".crc") or info.base_name == "_SUCCESS":
                 fs.delete_file(info.path)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from stedi.config import NAMESPACE, Settings
 from stedi.errors import CatalogError, StediError, TableError
 from stedi.iceberg import shared
-from stedi.iceberg.schema import iceberg_schema
+from stedi.iceberg.schema import arrow_schema, iceberg_schema
 from stedi.iceberg.shared import registered_locations
 from stedi.storage.files import ensure_writable_dir, local_path
 from stedi.storage.s3 import S3Connection, explain
@@ -253,18 +253,22 @@ class TableCatalog:
         return loaded
 
     def ensure(self, table: Table) -> IcebergTable:
-        """The Iceberg table for `table`, created on first use; refuses one whose columns differ."""
+        """The Iceberg table for `table`, created on first use; refuses one whose columns differ.
+
+        Its columns are `iceberg_schema`'s, field ids included: the writers stamp those ids into every data
+        file (stedi.iceberg.schema.field_ids) without loading the table."""
         from pyiceberg.exceptions import TableAlreadyExistsError
         from pyiceberg.table import TableProperties
 
         self.open_for_writing()
         existing = self.load(table)
         if existing is not None:
-            have = [(f.name, str(f.field_type)) for f in existing.schema().fields]
-            want = [(f.name, str(f.field_type)) for f in iceberg_schema(table.columns).fields]
+            have = [(f.field_id, f.name, str(f.field_type)) for f in existing.schema().fields]
+            want = [(f.field_id, f.name, str(f.field_type)) for f in iceberg_schema(table.columns).fields]
             if have != want and table.kind == "history" and want[:len(have)] == have:
-                self._add_columns(table, existing, len(have))  # a history is kept, never rebuilt
-                have = want
+                # a history is kept, never rebuilt; the columns added get the next ids, as field_ids says
+                self._add_columns(table, existing, len(have))
+                have = [(f.field_id, f.name, str(f.field_type)) for f in existing.schema().fields]
             if have == want:
                 missing = {k: v for k, v in _table_properties(table).items() if existing.properties.get(k) != v}
                 if missing:
@@ -282,7 +286,8 @@ class TableCatalog:
             try:
                 created = self.iceberg.create_table(
                     (NAMESPACE, table.name), schema,
-                    # engines write plain Parquet without Iceberg field ids: columns are matched by name
+                    # Data files carry field ids; the name mapping is for those written before stedi 0.2.0
+                    # without them (and for any other writer's), matched by name
                     properties={TableProperties.DEFAULT_NAME_MAPPING: schema.name_mapping.model_dump_json(),
                                 shared.ZONE: table.zone, **_table_properties(table)},
                 )
@@ -404,9 +409,9 @@ class TableCatalog:
         import pyarrow.parquet as pq
 
         from stedi.storage.files import make_parent, open_uri
-        from stedi.types import arrow_type
 
-        arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], arrow_type(c.type)) for c in table.columns})
+        schema = arrow_schema(table.columns)  # each column with its field id
+        arrow = pa.table({f.name: pa.array([r[f.name] for r in rows], f.type) for f in schema}, schema=schema)
         uri = f"{self.data_location(table)}/{name}.parquet"
         fs, path = open_uri(uri, self.s3)
         make_parent(fs, path)

@@ -4,10 +4,13 @@ A run writes each table as files of about `target_file_size`, but appends (new l
 reconciliation history) add a few small files each time. Compaction rewrites a table whose files are
 many and small into as few files of the target size as its rows need, as one OVERWRITE snapshot that
 keeps the snapshot's properties (the fingerprint, the landing figures): the content is unchanged, so no
-table that reads it is rebuilt. Then snapshots older than `snapshot_retention_days` are expired (the
-current one always stays) and files no remaining snapshot references are deleted. Files a reader may
-still be using are kept for a grace period (`optimize_grace_minutes`, default 60): snapshots that were
-current within it, and files younger than it (see stedi.iceberg.maintenance).
+table that reads it is rebuilt. A table holding a file without Iceberg field ids (written before stedi
+0.2.0, and read through the table's name mapping) is rewritten the same way, however large its files, so
+that afterwards every data file carries them (stedi.iceberg.schema). Then snapshots older than
+`snapshot_retention_days` are expired (the current one always stays) and files no remaining snapshot
+references are deleted. Files a reader may still be using are kept for a grace period
+(`optimize_grace_minutes`, default 60): snapshots that were current within it, and files younger than it
+(see stedi.iceberg.maintenance).
 """
 
 from __future__ import annotations
@@ -58,11 +61,16 @@ def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | 
         ice = catalog.load(table)
         if ice is None or ice.current_snapshot() is None:
             continue
-        sizes = [task.file.file_size_in_bytes for task in ice.scan().plan_files()]
-        before = len(sizes)
-        compacted = sum(1 for s in sizes if s < target * SMALL) > 1
+        tasks = list(ice.scan().plan_files())
+        before = len(tasks)
+        small = sum(1 for task in tasks if task.file.file_size_in_bytes < target * SMALL)
+        # files of an older stedi lack field ids (read through the name mapping): rewritten with them
+        without_ids = small <= 1 and _without_field_ids(catalog, table,
+                                                        [catalog.located(t.file.file_path) for t in tasks])
+        compacted = small > 1 or without_ids
         if compacted:
-            say(f"compacting {table.name}: {before} files ...")
+            say(f"compacting {table.name}: {before} files ..." if not without_ids else
+                f"rewriting {table.name} with Iceberg field ids: {before} files ...")
             after = _compact(settings, catalog, table, target)
         else:
             after = before
@@ -71,6 +79,25 @@ def optimize(settings: Settings, catalog: TableCatalog, retention_days: float | 
         reports.append(OptimizeReport(table.name, before, after, cleaned.snapshots_expired, cleaned.files_deleted,
                                       cleaned.bytes_deleted, compacted))
     return reports
+
+
+def _without_field_ids(catalog: TableCatalog, table: Table, files: list[str]) -> bool:
+    """Whether any of the data `files` lacks the field ids of its columns (stedi.iceberg.schema), which only
+    its footer says: read a few at a time (on S3 each is a request or two)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    from stedi.iceberg.schema import carries_field_ids
+    from stedi.storage.files import open_uri
+
+    def lacks(uri: str) -> bool:
+        fs, path = open_uri(uri, catalog.s3)
+        with fs.open_input_file(path) as fh:
+            return not carries_field_ids(pq.read_schema(fh), table.columns)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return any(pool.map(lacks, files))
 
 
 def _compact(settings: Settings, catalog: TableCatalog, table: Table, target: int) -> int:
