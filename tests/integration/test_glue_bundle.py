@@ -28,7 +28,7 @@ from stedi.deploy.aws import BUNDLE_FILE, PARAMETERS_FILE, SCRIPT_FILE
 from stedi.tables import TABLES
 
 import s3server
-from support import FIXTURES, built, contents
+from support import FIXTURES, assert_field_ids, built, contents
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3, pytest.mark.spark]
 
@@ -181,3 +181,4 @@ def test_the_glue_job_runs_from_the_bundle_and_registers_every_table_in_glue(
         got = contents(job_lake)
     expected = contents(built(tmp_path / "reference", EDGE))
     assert got == expected and sum(got["machine_learning_curated"].values()) > 0
+    assert_field_ids(job_lake)  # Glue's Spark writes each column's Iceberg field id too
