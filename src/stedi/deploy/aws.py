@@ -248,7 +248,7 @@ def _bucket(d: Deployment) -> dict[str, Any]:
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             # No versioning: `stedi erase` must be able to delete a person's old files for good.
             "LifecycleConfiguration": {"Rules": [
-                {"Id": "athena-results", "Status": "Enabled", "Prefix": d.key_prefix + "athena-results/",
+                {"Id": "athena-results", "Status": "Enabled", "Prefix": f"{d.key_prefix}{readers.ATHENA_RESULTS}/",
                  "ExpirationInDays": ATHENA_RESULTS_DAYS},
                 {"Id": "unfinished-uploads", "Status": "Enabled", "Prefix": d.key_prefix,
                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
