@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from stedi._version import DISTRIBUTION, __version__
-from stedi.deploy.aws import Deployment, deployment, template
+from stedi.deploy.aws import template
+from stedi.deploy.deployment import Deployment, deployment
 
 from cfn import stack
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from stedi import Lakehouse
-from stedi.deploy.aws import deployment, template
+from stedi.deploy.aws import template
+from stedi.deploy.deployment import deployment
 from stedi.iceberg.warehouse import table_folder
 from stedi.privacy.erasure import AUDIT_LOG as ERASURE_LOG
 from stedi.privacy.suppression import LIST as SUPPRESSION_LIST

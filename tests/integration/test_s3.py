@@ -500,7 +500,8 @@ def test_a_user_limited_as_the_deployed_role_runs_the_lakehouse(server: s3server
     same user is refused outside the prefix."""
     import boto3
 
-    from stedi.deploy.aws import deployment, role_policy
+    from stedi.deploy.aws import role_policy
+    from stedi.deploy.deployment import deployment
 
     _bucket(server, "limited")
     _fresh_glue_catalog(server)

@@ -16,17 +16,8 @@ from click.testing import CliRunner
 from stedi import ConfigError, __version__
 from stedi._version import DISTRIBUTION
 from stedi.cli.main import cli
-from stedi.deploy.aws import (
-    DEFAULT_SCHEDULE,
-    SECRET_NAME,
-    Deployment,
-    check_schedule,
-    deployment,
-    job_arguments,
-    role_policy,
-    template,
-    write,
-)
+from stedi.deploy.aws import SECRET_NAME, job_arguments, role_policy, template, write
+from stedi.deploy.deployment import DEFAULT_SCHEDULE, Deployment, check_schedule, deployment
 from stedi.tables import TABLES
 
 import s3_iam

@@ -670,9 +670,10 @@ def deploy_aws(ctx: Context, bucket: str, prefix: str, schedule: str | None, out
     """A CloudFormation template running stedi as a scheduled AWS Glue 5.0 job, and the zip of wheels the job
     installs (docs/aws.md)."""
     from stedi.deploy import aws
+    from stedi.deploy.deployment import deployment
 
     try:
-        target = aws.deployment(bucket, prefix, schedule, region, existing_bucket)
+        target = deployment(bucket, prefix, schedule, region, existing_bucket)
     except ConfigError as exc:  # a bad option value: a usage error
         raise click.UsageError(str(exc)) from None
     written = aws.write(target, Path(out), bundle=bundle, progress=_say)

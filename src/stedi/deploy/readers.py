@@ -25,7 +25,7 @@ from stedi.storage.files import LANDING, PRIVACY
 from stedi.tables import TABLES
 
 if TYPE_CHECKING:
-    from stedi.deploy.aws import Deployment
+    from stedi.deploy.deployment import Deployment
 
 CURATED = [t.name for t in TABLES.values() if t.zone == "curated"]
 TRUSTED = [t.name for t in TABLES.values() if t.zone == "trusted"]
