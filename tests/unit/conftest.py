@@ -1,7 +1,8 @@
 """The unit tier touches no lakehouse and no engine: while a test of tests/unit runs (its fixtures of every
 scope included), opening a DuckDB connection or a build engine through stedi, opening a catalog, taking a
-root's writer lock (what every ingest, run, erase, optimize and attach does first) or starting a `stedi`
-process fails the test. Such a test belongs in tests/integration."""
+root's writer lock (what every ingest, run, erase, optimize and attach does first), starting a `stedi`
+process or building the Glue job's wheels (the package index) fails the test. Such a test belongs in
+tests/integration."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ def _guard(patch: pytest.MonkeyPatch) -> None:
         patch.setattr(sys.modules["pyiceberg.catalog.sql"].SqlCatalog, "__init__",
                       _refused("an Iceberg catalog (SqlCatalog)"))
     patch.setattr(support, "REFUSE_PROCESSES", MOVE)
+    # `stedi deploy aws` without --no-bundle: pip fetching wheels from the package index
+    import stedi.deploy.glue_bundle
+
+    patch.setattr(stedi.deploy.glue_bundle, "build", _refused("building the Glue job's wheels (pip, the index)"))
 
 
 @pytest.hookimpl(wrapper=True)
