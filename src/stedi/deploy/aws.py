@@ -86,29 +86,26 @@ def job_arguments(d: Deployment) -> dict[str, str]:
     }
 
 
-def _sub(text: str) -> dict[str, str]:
-    return {"Fn::Sub": text}
-
 
 def role_policy(d: Deployment) -> dict[str, Any]:
     """The job role's only policy: the root's objects, the catalog's `stedi` database, logs, the secret."""
     glue = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
     logs = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"
     listing: dict[str, Any] = {"Sid": "ListTheRootOnly", "Effect": "Allow", "Action": "s3:ListBucket",
-                               "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}")}
+                               "Resource": params.sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}")}
     if d.prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [d.prefix, f"{d.prefix}/*"]}}
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "ObjectsUnderTheRoot", "Effect": "Allow", "Action": OBJECT_ACTIONS,
-             "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}/{d.key_prefix}*")},
+             "Resource": params.sub(f"arn:${{AWS::Partition}}:s3:::{d.bucket}/{d.key_prefix}*")},
             listing,
             {"Sid": "TheStediDatabase", "Effect": "Allow", "Action": CATALOG_ACTIONS,
-             "Resource": [_sub(f"{glue}:catalog"), _sub(f"{glue}:database/{NAMESPACE}"),
-                          _sub(f"{glue}:table/{NAMESPACE}/*")]},
+             "Resource": [params.sub(f"{glue}:catalog"), params.sub(f"{glue}:database/{NAMESPACE}"),
+                          params.sub(f"{glue}:table/{NAMESPACE}/*")]},
             {"Sid": "GlueJobLogs", "Effect": "Allow", "Action": LOG_ACTIONS,
-             "Resource": [_sub(logs), _sub(f"{logs}:log-stream:*")]},
+             "Resource": [params.sub(logs), params.sub(f"{logs}:log-stream:*")]},
             {"Sid": "ThePseudonymKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
              "Resource": params.secret_arn()},
         ],

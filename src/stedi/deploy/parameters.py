@@ -85,6 +85,11 @@ def if_(condition: str, then: Any, otherwise: Any) -> dict[str, Any]:
     return {"Fn::If": [condition, then, otherwise]}
 
 
+def sub(text: str) -> dict[str, str]:
+    """`Fn::Sub` of `text` (its ${AWS::...} filled in by CloudFormation)."""
+    return {"Fn::Sub": text}
+
+
 def secret_arn() -> dict[str, Any]:
     """The pseudonym key's secret: the one the stack creates, or the existing one it was given."""
     return if_(NEW_SECRET, {"Ref": SECRET_RESOURCE}, {"Ref": EXISTING_SECRET})
@@ -93,6 +98,6 @@ def secret_arn() -> dict[str, Any]:
 def secrets_named_so() -> dict[str, Any]:
     """Every secret named as the stack names the pseudonym key's (whichever stack made it), and the existing
     one the stack was given: what no reader may touch."""
-    named = {"Fn::Sub": f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:"
-                        f"{SECRET_NAME}-*"}
+    named = sub(f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:"
+                f"{SECRET_NAME}-*")
     return if_(NEW_SECRET, named, [named, {"Ref": EXISTING_SECRET}])

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stedi.config import NAMESPACE
-from stedi.deploy.parameters import TRUSTED_FOR_READERS, if_, secrets_named_so
+from stedi.deploy.parameters import TRUSTED_FOR_READERS, if_, secrets_named_so, sub
 from stedi.iceberg.warehouse import table_folder
 from stedi.storage.files import LANDING, PRIVACY
 from stedi.tables import TABLES
@@ -48,9 +48,6 @@ GLUE_READ_ACTIONS = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "
 RESULT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 
 
-def _sub(text: str) -> dict[str, str]:
-    return {"Fn::Sub": text}
-
 
 def _by_zone(make: Callable[[list[str]], Any]) -> dict[str, Any]:
     """`make` of the tables readers see: the curated ones, and the trusted ones too when the stack says so."""
@@ -65,11 +62,11 @@ def readers_policy(d: Deployment) -> dict[str, Any]:
     under = f"{bucket}/{d.key_prefix}"
 
     def table_files(names: list[str]) -> list[dict[str, str]]:
-        return [_sub(f"{under}{table_folder(t)}/*") for t in names]
+        return [sub(f"{under}{table_folder(t)}/*") for t in names]
 
     def catalog(names: list[str]) -> list[dict[str, str]]:
-        return [_sub(f"{glue}:catalog"), _sub(f"{glue}:database/{NAMESPACE}"),
-                *(_sub(f"{glue}:table/{NAMESPACE}/{t}") for t in names)]
+        return [sub(f"{glue}:catalog"), sub(f"{glue}:database/{NAMESPACE}"),
+                *(sub(f"{glue}:table/{NAMESPACE}/{t}") for t in names)]
 
     def listing(names: list[str]) -> list[str]:
         folders = [*(f"{d.key_prefix}{table_folder(t)}" for t in names), f"{d.key_prefix}{ATHENA_RESULTS}"]
@@ -81,21 +78,21 @@ def readers_policy(d: Deployment) -> dict[str, Any]:
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "QueriesThroughTheStediWorkgroup", "Effect": "Allow", "Action": ATHENA_QUERY_ACTIONS,
-             "Resource": _sub(f"{athena}:workgroup/{WORKGROUP_NAME}")},
+             "Resource": sub(f"{athena}:workgroup/{WORKGROUP_NAME}")},
             {"Sid": "TheDataCatalogThroughAthena", "Effect": "Allow", "Action": ATHENA_CATALOG_ACTIONS,
-             "Resource": _sub(f"{athena}:datacatalog/AwsDataCatalog")},
+             "Resource": sub(f"{athena}:datacatalog/AwsDataCatalog")},
             {"Sid": "TheTablesReadersSee", "Effect": "Allow", "Action": GLUE_READ_ACTIONS,
              "Resource": _by_zone(catalog)},
             {"Sid": "TheirFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": _by_zone(table_files)},
             {"Sid": "AthenasResults", "Effect": "Allow", "Action": RESULT_ACTIONS,
-             "Resource": _sub(f"{under}{ATHENA_RESULTS}/*")},
-            {"Sid": "ListingTheirFoldersOnly", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": _sub(bucket),
+             "Resource": sub(f"{under}{ATHENA_RESULTS}/*")},
+            {"Sid": "ListingTheirFoldersOnly", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": sub(bucket),
              "Condition": {"StringLike": {"s3:prefix": _by_zone(listing)}}},
-            {"Sid": "TheBucketsRegion", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": _sub(bucket)},
+            {"Sid": "TheBucketsRegion", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": sub(bucket)},
             # defence in depth: refused even when a reader's role is given more by another policy
             {"Sid": "NeverLandedDataOrPrivacy", "Effect": "Deny", "Action": "s3:*",
-             "Resource": [_sub(f"{bucket}/{folder}/*") for folder in never]},
-            {"Sid": "NeverListingThem", "Effect": "Deny", "Action": "s3:ListBucket", "Resource": _sub(bucket),
+             "Resource": [sub(f"{bucket}/{folder}/*") for folder in never]},
+            {"Sid": "NeverListingThem", "Effect": "Deny", "Action": "s3:ListBucket", "Resource": sub(bucket),
              "Condition": {"StringLike": {"s3:prefix": [f"{folder}*" for folder in never]}}},
             {"Sid": "NeverThePseudonymKey", "Effect": "Deny", "Action": "secretsmanager:*",
              "Resource": secrets_named_so()},
